@@ -1,0 +1,185 @@
+"""`python -m infogan ...`: train, resume, evaluate, traverse and list runs.
+
+Every Config field is a `train` flag (generated from the dataclass, so the CLI cannot fall
+behind the config). Errors end with one line on stderr and a non-zero exit code."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .config import Config, ConfigError
+from .data import DataError
+from .runs import Run, RunError, list_runs, new_name, read_json, runs_root
+from .summary import run_summary
+
+
+def _add_config_flags(p: argparse.ArgumentParser) -> None:
+    for f in dataclasses.fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
+                           default=argparse.SUPPRESS)
+        else:
+            p.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar=f.name.upper(),
+                           help=f"default {getattr(Config(), f.name)!r} (or the dataset's preset)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m infogan", description="InfoGAN Explorer",
+                                allow_abbrev=False)
+    p.add_argument("--runs-dir", default=None, help="run folders (default ./checkpoints or $INFOGAN_RUNS)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    t = sub.add_parser("train", help="train a new run, or resume one with --resume RUN",
+                       allow_abbrev=False)
+    t.add_argument("--config", dest="config_file", help="JSON file of config fields")
+    t.add_argument("--run-name", help="folder name under the runs dir (default: dataset-time-seed)")
+    t.add_argument("--resume", metavar="RUN", help="continue a stopped or interrupted run")
+    t.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_config_flags(t)
+
+    e = sub.add_parser("eval", help="evaluate a run's checkpoint and write eval.json")
+    e.add_argument("run")
+    e.add_argument("--step", type=int, help="checkpoint step (default: newest)")
+    e.add_argument("--device", default="cpu")
+
+    v = sub.add_parser("traverse", help="save a latent traversal grid as PNG")
+    v.add_argument("run")
+    v.add_argument("--code", required=True, help="code name, e.g. c1")
+    v.add_argument("--out", required=True, type=Path)
+    v.add_argument("--step", type=int)
+    v.add_argument("--rows", type=int, default=8, help="number of noise seeds (rows)")
+    v.add_argument("--min", type=float, default=-2.0, help="continuous codes: first value")
+    v.add_argument("--max", type=float, default=2.0, help="continuous codes: last value")
+    v.add_argument("--steps", type=int, default=9, help="continuous codes: number of columns")
+
+    sub.add_parser("runs", help="list run folders")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return {"train": cmd_train, "eval": cmd_eval, "traverse": cmd_traverse,
+                "runs": cmd_runs}[args.command](args)
+    except (ConfigError, RunError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FloatingPointError, OSError) as exc:
+        print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    values: dict[str, Any] = {}
+    if args.config_file:
+        loaded = read_json(Path(args.config_file))
+        if not isinstance(loaded, dict):
+            raise ConfigError({"config": f"{args.config_file} must hold a JSON object"})
+        values.update(loaded)
+    values.update({f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+                   if hasattr(args, f.name)})
+    return Config.from_dict(values)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .train import resume, train
+
+    if args.resume:
+        run = Run.open(args.resume, args.runs_dir)
+        bar = _ProgressBar(run, args.quiet)
+        resume(run, on_log=bar.update)
+    else:
+        cfg = config_from_args(args)
+        name = args.run_name or new_name(cfg)
+        bar = _ProgressBar(Run(runs_root(args.runs_dir) / name), args.quiet)
+        run = train(cfg, name, args.runs_dir, on_log=bar.update)
+    bar.close()
+    st = run.status()
+    print(f"{run.name}: {st.get('state')} at step {st.get('step')} ({run.path})")
+    return 0 if st.get("state") in ("completed", "stopped") else 1
+
+
+class _ProgressBar:
+    """tqdm with images/s and the live MI bounds, created once the total is known."""
+
+    def __init__(self, run: Run, quiet: bool):
+        self.run, self.quiet, self.bar = run, quiet, None
+
+    def update(self, rec: dict[str, Any]) -> None:
+        if self.quiet:
+            return
+        if self.bar is None:
+            from tqdm import tqdm
+
+            st = self.run.status()
+            self.bar = tqdm(total=st.get("total_steps"), initial=rec["step"], desc=self.run.name,
+                            unit="step", dynamic_ncols=True)
+        self.bar.update(rec["step"] - self.bar.n)
+        post = {"img/s": f"{rec['images_per_s']:.0f}"}
+        post |= {k: f"{v:.2f}" for k, v in rec.items() if k.startswith("mi_")}
+        self.bar.set_postfix(post, refresh=False)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from .evaluate import evaluate_run
+
+    run = Run.open(args.run, args.runs_dir)
+    out = evaluate_run(run, args.step, device=args.device)
+    cat = out.get("categorical")
+    if cat:
+        print(f"{run.name} step {out['step']}: code {cat['best_code']} accuracy "
+              f"{cat['accuracy']:.4f} on {cat['n_images']} test images")
+    print(json.dumps({k: v for k, v in out.items() if k not in ("categorical",)}, default=str))
+    print(f"wrote {run.path / 'eval.json'}")
+    return 0
+
+
+def cmd_traverse(args: argparse.Namespace) -> int:
+    import torch
+
+    from .evaluate import load_model, save_grid_png, traversal_grid
+
+    if args.rows < 1 or args.steps < 2:
+        raise ConfigError({"rows/steps": "need --rows >= 1 and --steps >= 2"})
+    model = load_model(Run.open(args.run, args.runs_dir), args.step)
+    values = torch.linspace(args.min, args.max, args.steps).tolist()
+    try:
+        grid, values = traversal_grid(model, args.code, list(range(args.rows)), values)
+    except ValueError as exc:
+        raise ConfigError({"code": str(exc)}) from None
+    save_grid_png(grid, args.out)
+    print(f"wrote {args.out}: {args.rows} seeds x {len(values)} values of {args.code} "
+          f"(step {model.step})")
+    return 0
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    rows = [run_summary(r) for r in list_runs(args.runs_dir)]
+    if not rows:
+        print("no runs yet: python -m infogan train --dataset mnist")
+        return 0
+    cols = ["name", "dataset", "state", "step", "loss_d", "loss_g", "mi", "accuracy", "problem"]
+    table = [[_fmt(r.get(c)) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(cols)]
+    print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
+    for row in table:
+        print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
+    return 0
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.3f}"
+    return str(v)

@@ -1,0 +1,221 @@
+"""The one configuration type. The CLI, the dashboard form and the trainer all build a
+`Config` through `Config.from_dict`, so every input is validated in exactly one place."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+BUILTIN_DATASETS = ("mnist", "fashion-mnist", "svhn", "dsprites")
+IMAGE_SIZES = (28, 32, 64)
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; `errors` maps each bad field to a one-line reason."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+@dataclass(frozen=True)
+class Config:
+    # data
+    dataset: str = "mnist"
+    data_dir: str = ""  # "" -> $INFOGAN_DATA or ./data
+    download: bool = True
+    subset: int = 0  # use only the first N training images (0 = all)
+    image_size: int = 28
+    channels: int = 1
+    # latent layout: z, then one one-hot block per categorical code, then continuous codes
+    noise_dim: int = 62
+    cat_codes: tuple[int, ...] = (10,)
+    n_cont: int = 2
+    fixed_sigma: bool = False
+    # objective
+    lambda_cat: float = 1.0
+    lambda_cont: float = 0.1
+    # optimisation (Adam): D's optimiser also trains the shared trunk and Q's head
+    lr_d: float = 2e-4
+    lr_g: float = 1e-3
+    beta1: float = 0.5
+    beta2: float = 0.999
+    batch_size: int = 128
+    epochs: int = 20
+    max_steps: int = 0  # stop after this many steps (0 = run all epochs)
+    seed: int = 0
+    device: str = "auto"
+    # bookkeeping
+    log_every: int = 50
+    sample_every: int = 500
+    ckpt_every: int = 1000
+    keep_checkpoints: int = 5
+
+    # ----- construction and validation -----
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], base: Config | None = None) -> Config:
+        """Build and validate a config; unknown keys and bad values raise `ConfigError`.
+
+        Missing keys come from `base`, or from the preset of the requested dataset, so a
+        user who only names a dataset gets that dataset's paper defaults."""
+        if not isinstance(values, dict):
+            raise ConfigError({"config": f"expected a JSON object, got {type(values).__name__}"})
+        unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
+        if unknown:
+            raise ConfigError({k: "unknown setting" for k in unknown})
+        if base is None:
+            ds = values.get("dataset", cls.dataset)
+            base = preset(ds) if isinstance(ds, str) and ds in BUILTIN_DATASETS else cls()
+        errors: dict[str, str] = {}
+        merged: dict[str, Any] = dataclasses.asdict(base)
+        for f in dataclasses.fields(cls):
+            if f.name in values:
+                try:
+                    merged[f.name] = _coerce(f.name, values[f.name], type(merged[f.name]))
+                except ValueError as exc:
+                    errors[f.name] = str(exc)
+        if errors:
+            raise ConfigError(errors)
+        cfg = cls(**merged)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> None:
+        errors: dict[str, str] = {}
+
+        def check(name: str, ok: bool, why: str) -> None:
+            if not ok and name not in errors:
+                errors[name] = why
+
+        ds = self.dataset
+        check("dataset", ds in BUILTIN_DATASETS or (ds.startswith("folder:") and len(ds) > 7),
+              f"unknown dataset {ds!r}; use one of {', '.join(BUILTIN_DATASETS)} or folder:PATH")
+        check("subset", self.subset >= 0, "must be >= 0 (0 = all images)")
+        check("image_size", self.image_size in IMAGE_SIZES, f"must be one of {IMAGE_SIZES}")
+        check("channels", self.channels in (1, 3), "must be 1 or 3")
+        native = {"mnist": (28, 1), "fashion-mnist": (28, 1), "svhn": (32, 3), "dsprites": (64, 1)}
+        if ds in native:
+            size, ch = native[ds]
+            check("channels", self.channels == ch, f"{ds} has {ch} channel(s)")
+            check("image_size", self.image_size == size, f"{ds} images are {size}x{size}")
+        check("noise_dim", self.noise_dim >= 0, "must be >= 0")
+        for k in self.cat_codes:
+            check("cat_codes", k >= 2, f"every categorical code needs K >= 2, got {k}")
+            check("cat_codes", k <= 1000, f"K={k} is too large (at most 1000)")
+        check("n_cont", self.n_cont >= 0, "must be >= 0")
+        check("n_cont", len(self.cat_codes) + self.n_cont >= 1, "need at least one latent code")
+        check("noise_dim", self.noise_dim + sum(self.cat_codes) + self.n_cont >= 1, "input is empty")
+        for name in ("lambda_cat", "lambda_cont"):
+            v = getattr(self, name)
+            check(name, math.isfinite(v) and v >= 0, "must be a finite number >= 0")
+        for name in ("lr_d", "lr_g"):
+            v = getattr(self, name)
+            check(name, math.isfinite(v) and 0 < v <= 1, "must be in (0, 1]")
+        for name in ("beta1", "beta2"):
+            v = getattr(self, name)
+            check(name, math.isfinite(v) and 0 <= v < 1, "must be in [0, 1)")
+        check("batch_size", 2 <= self.batch_size <= 65536, "must be between 2 and 65536")
+        check("epochs", self.epochs >= 1, "must be >= 1")
+        check("max_steps", self.max_steps >= 0, "must be >= 0 (0 = no limit)")
+        check("seed", 0 <= self.seed < 2**63, "must be between 0 and 2**63-1")
+        check("device", self.device in DEVICES or self.device.startswith("cuda:"),
+              f"must be one of {', '.join(DEVICES)} or cuda:N")
+        for name in ("log_every", "sample_every", "ckpt_every", "keep_checkpoints"):
+            check(name, getattr(self, name) >= 1, "must be >= 1")
+        if errors:
+            raise ConfigError(errors)
+
+    # ----- derived values -----
+    @property
+    def code_names(self) -> list[str]:
+        """Codes are named c1, c2, ... in latent order: categorical first, then continuous."""
+        return [f"c{i + 1}" for i in range(len(self.cat_codes) + self.n_cont)]
+
+    @property
+    def input_dim(self) -> int:
+        return self.noise_dim + sum(self.cat_codes) + self.n_cont
+
+    def resolved_data_dir(self) -> Path:
+        return Path(self.data_dir or os.environ.get("INFOGAN_DATA") or "data")
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["cat_codes"] = list(self.cat_codes)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    def replace(self, **changes: Any) -> Config:
+        return Config.from_dict({**self.to_dict(), **changes}, base=self)
+
+
+def preset(dataset: str) -> Config:
+    """Per-dataset defaults: the paper's layouts (Chen et al. 2016, appendix C)."""
+    base = Config()
+    if dataset in ("mnist", "fashion-mnist"):
+        return dataclasses.replace(base, dataset=dataset)
+    if dataset == "svhn":  # 4 Cat(10) + 4 continuous, 124 noise
+        return dataclasses.replace(base, dataset="svhn", image_size=32, channels=3, noise_dim=124,
+                                   cat_codes=(10, 10, 10, 10), n_cont=4, lr_g=1e-3, lr_d=2e-4)
+    if dataset == "dsprites":  # small noise, 5 continuous codes (InfoGAN-CR style)
+        return dataclasses.replace(base, dataset="dsprites", image_size=64, channels=1,
+                                   noise_dim=5, cat_codes=(), n_cont=5, lambda_cont=0.1,
+                                   batch_size=64, epochs=1)
+    if dataset.startswith("folder:"):  # CelebA-style: 10 Cat(10), 128 noise, 64x64 RGB
+        return dataclasses.replace(base, dataset=dataset, image_size=64, channels=3,
+                                   noise_dim=128, cat_codes=(10,) * 10, n_cont=0)
+    return dataclasses.replace(base, dataset=dataset)
+
+
+def _coerce(name: str, value: Any, kind: type) -> Any:
+    """Turn JSON/CLI/form values into the field's type, or say plainly why not."""
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "false", "0", "no"):
+            return value.lower() in ("true", "1", "yes")
+        raise ValueError(f"expected true or false, got {value!r}")
+    if kind is int:
+        bad = ValueError(f"expected a whole number, got {value!r}")
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                raise bad from None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise bad
+        if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+            raise bad
+        return int(value)
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise ValueError(f"expected a number, got {value!r}")
+        try:
+            out = float(value)
+        except ValueError:
+            raise ValueError(f"expected a number, got {value!r}") from None
+        if not math.isfinite(out):
+            raise ValueError(f"expected a finite number, got {value!r}")
+        return out
+    if kind is str:
+        if not isinstance(value, str):
+            raise ValueError(f"expected text, got {value!r}")
+        if "\x00" in value:
+            raise ValueError("must not contain a NUL character")
+        return value
+    if kind is tuple:  # categorical code sizes: [10, 5] or "10,5" or "" for none
+        if isinstance(value, str):
+            parts = [p.strip() for p in value.replace(" ", ",").split(",") if p.strip()]
+        elif isinstance(value, (list, tuple)):
+            parts = list(value)
+        else:
+            raise ValueError(f"expected a list of category counts like 10,5, got {value!r}")
+        return tuple(_coerce(name, p, int) for p in parts)
+    raise ValueError(f"unsupported type for {name}")

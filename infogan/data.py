@@ -1,0 +1,151 @@
+"""Datasets as in-memory uint8 tensors, loaded through torchvision's dataset classes.
+
+Small image datasets fit in memory (MNIST is 47 MB as uint8), so the trainer keeps one
+tensor on the training device and shuffles indices each epoch instead of running a
+DataLoader with workers. Pixels are scaled to [-1, 1] per batch, matching G's tanh."""
+
+from __future__ import annotations
+
+import socket
+from contextlib import contextmanager
+from dataclasses import dataclass
+from io import BytesIO
+from pathlib import Path
+
+import torch
+from torchvision import datasets, transforms
+from torchvision.utils import save_image
+
+from .config import Config
+
+# where torchvision looks, and the files it needs, per dataset (used in error messages)
+EXPECTED = {
+    "mnist": ("MNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
+    "fashion-mnist": ("FashionMNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
+    "svhn": ("SVHN", ["train_32x32.mat", "test_32x32.mat"]),
+}
+
+
+class DataError(Exception):
+    """The dataset cannot be loaded; the message says what to put where."""
+
+
+@dataclass
+class ImageData:
+    images: torch.Tensor  # (N, C, H, W) uint8
+    labels: torch.Tensor | None = None  # (N,) long class labels, when the dataset has them
+    factors: torch.Tensor | None = None  # (N, F) ground-truth factor indices (dsprites)
+    factor_names: tuple[str, ...] = ()
+
+    def __len__(self) -> int:
+        return self.images.shape[0]
+
+    def batch(self, idx: torch.Tensor) -> torch.Tensor:
+        return to_float(self.images[idx])
+
+
+def to_float(images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> float images in [-1, 1] on the same device."""
+    return images.float().div_(127.5).sub_(1.0)
+
+
+def to_unit(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] images -> [0, 1] for saving and display."""
+    return (x.clamp(-1, 1) + 1) / 2
+
+
+def png_bytes(images: torch.Tensor, nrow: int = 8) -> bytes:
+    """A batch (B, C, H, W) or one grid (C, H, W) in [0, 1] as PNG bytes (torchvision's layout)."""
+    buf = BytesIO()
+    save_image(images, buf, format="png", nrow=nrow, padding=2)
+    return buf.getvalue()
+
+
+def load(cfg: Config, train: bool = True) -> ImageData:
+    """Load the configured dataset; `train=False` gives the labelled test split (or raises)."""
+    root = cfg.resolved_data_dir()
+    if cfg.dataset == "dsprites":
+        from .dsprites import load_dsprites
+
+        data = load_dsprites(root, cfg.download)
+    elif cfg.dataset.startswith("folder:"):
+        data = _load_folder(Path(cfg.dataset[7:]), cfg.image_size, cfg.channels)
+    else:
+        data = _load_torchvision(cfg.dataset, root, train, cfg.download)
+    if train and cfg.subset:
+        data = ImageData(data.images[: cfg.subset],
+                         None if data.labels is None else data.labels[: cfg.subset],
+                         None if data.factors is None else data.factors[: cfg.subset],
+                         data.factor_names)
+    if len(data) < 2:
+        raise DataError(f"dataset {cfg.dataset!r} has {len(data)} image(s); need at least 2")
+    return data
+
+
+def has_test_split(cfg: Config) -> bool:
+    return cfg.dataset in EXPECTED
+
+
+def available(dataset: str, root: Path) -> bool:
+    """True when the dataset's files are already in the data folder (no download needed)."""
+    if dataset == "dsprites":
+        return True  # generated on demand
+    sub, files = EXPECTED[dataset]
+    return all((root / sub / f).exists() or (root / sub / f"{f}.gz").exists() for f in files)
+
+
+@contextmanager
+def _network_timeout(seconds: float):
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(seconds)
+    try:
+        yield
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> ImageData:
+    sub, files = EXPECTED[name]
+    need_download = download and not available(name, root)
+    try:
+        with _network_timeout(30):
+            if name == "svhn":
+                ds = datasets.SVHN(str(root / "SVHN"), split="train" if train else "test",
+                                   download=need_download)
+                images, labels = torch.from_numpy(ds.data), torch.from_numpy(ds.labels)
+            else:
+                cls = datasets.MNIST if name == "mnist" else datasets.FashionMNIST
+                ds = cls(str(root), train=train, download=need_download)
+                images, labels = ds.data.unsqueeze(1), ds.targets
+    except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError/...
+        how = "the download failed" if need_download else "the files are missing"
+        raise DataError(f"{name}: {how} ({type(exc).__name__}); put {', '.join(files)} "
+                        f"in {(root / sub).resolve()} or set INFOGAN_DATA / --data-dir") from None
+    return ImageData(images.contiguous(), labels.long())
+
+
+def _load_folder(path: Path, size: int, channels: int) -> ImageData:
+    """Any folder of images: class subfolders (ImageFolder, labels kept) or a flat folder."""
+    if not path.is_dir():
+        raise DataError(f"image folder {path} does not exist")
+    tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size),
+                             transforms.PILToTensor()])
+    mode = "L" if channels == 1 else "RGB"
+    try:
+        labelled = datasets.ImageFolder(str(path))
+        items = labelled.samples
+    except (FileNotFoundError, RuntimeError):
+        items = [(str(p), -1) for p in sorted(path.iterdir())
+                 if p.suffix.lower() in datasets.folder.IMG_EXTENSIONS]
+    if not items:
+        raise DataError(f"image folder {path} holds no images ({', '.join(datasets.folder.IMG_EXTENSIONS)})")
+    images = []
+    for file, _ in items:
+        try:
+            images.append(tf(datasets.folder.pil_loader(file).convert(mode)))
+        except OSError as exc:
+            raise DataError(f"cannot read image {file} ({exc})") from None
+    labels = torch.tensor([y for _, y in items]) if items[0][1] >= 0 else None
+    return ImageData(torch.stack(images), labels)

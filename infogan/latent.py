@@ -1,0 +1,96 @@
+"""The generator's input: noise z and the latent codes c, and how to sample or pin them.
+
+Layout of the input vector (and of a `Latent` batch): [z | one-hot c1 | one-hot c2 | ... | cont].
+Codes are named c1, c2, ... in that order: categorical codes first, then continuous ones."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .config import Config
+
+
+@dataclass(frozen=True)
+class Code:
+    name: str
+    kind: str  # "cat" or "cont"
+    k: int = 0  # number of categories for "cat"
+    index: int = 0  # position among codes of the same kind
+
+
+def codes_of(cfg: Config) -> list[Code]:
+    cats = [Code(f"c{i + 1}", "cat", k, i) for i, k in enumerate(cfg.cat_codes)]
+    conts = [Code(f"c{len(cats) + j + 1}", "cont", 0, j) for j in range(cfg.n_cont)]
+    return cats + conts
+
+
+@dataclass
+class Latent:
+    """One batch of generator inputs; `cat` holds category indices, `cont` values in [-1, 1]."""
+
+    z: torch.Tensor  # (B, noise_dim)
+    cat: torch.Tensor  # (B, n_cat) long
+    cont: torch.Tensor  # (B, n_cont)
+
+    def vector(self, cat_sizes: tuple[int, ...]) -> torch.Tensor:
+        onehots = [torch.nn.functional.one_hot(self.cat[:, i], k).to(self.z.dtype)
+                   for i, k in enumerate(cat_sizes)]
+        return torch.cat([self.z, *onehots, self.cont], dim=1)
+
+
+def sample(cfg: Config, batch: int, device: torch.device | str = "cpu",
+           generator: torch.Generator | None = None) -> Latent:
+    """Draw from the prior: z ~ N(0, I), each categorical code uniform, continuous codes U(-1, 1)."""
+    z = torch.randn(batch, cfg.noise_dim, device=device, generator=generator)
+    cat = torch.stack([torch.randint(k, (batch,), device=device, generator=generator)
+                       for k in cfg.cat_codes], dim=1) if cfg.cat_codes else \
+        torch.zeros(batch, 0, dtype=torch.long, device=device)
+    cont = torch.rand(batch, cfg.n_cont, device=device, generator=generator) * 2 - 1
+    return Latent(z, cat, cont)
+
+
+def fixed(cfg: Config, seeds: list[int], cat: dict[str, int] | None = None,
+          cont: dict[str, float] | None = None, device: torch.device | str = "cpu") -> Latent:
+    """One latent per noise seed with the codes pinned (unnamed codes: category 0, value 0).
+
+    The noise for seed s depends only on s and noise_dim, so the same seed gives the same
+    z in every run and every checkpoint of the same layout: that is what makes grids comparable."""
+    z = torch.stack([torch.randn(cfg.noise_dim, generator=torch.Generator().manual_seed(s))
+                     for s in seeds]) if seeds else torch.zeros(0, cfg.noise_dim)
+    n = len(seeds)
+    cat_t = torch.zeros(n, len(cfg.cat_codes), dtype=torch.long)
+    cont_t = torch.zeros(n, cfg.n_cont)
+    for code in codes_of(cfg):
+        if code.kind == "cat" and cat and code.name in cat:
+            cat_t[:, code.index] = int(cat[code.name])
+        if code.kind == "cont" and cont and code.name in cont:
+            cont_t[:, code.index] = float(cont[code.name])
+    return Latent(z.to(device), cat_t.to(device), cont_t.to(device))
+
+
+def traversal(cfg: Config, code_name: str, seeds: list[int], values: list[float] | None = None,
+              base_cat: dict[str, int] | None = None, base_cont: dict[str, float] | None = None,
+              device: torch.device | str = "cpu") -> tuple[Latent, list[float]]:
+    """Latents for a traversal grid, row-major: one row per seed, one column per code value.
+
+    A categorical code walks all its K values; a continuous one walks `values`
+    (default 5 steps over -2..2, past the U(-1, 1) training range as in the paper)."""
+    code = {c.name: c for c in codes_of(cfg)}.get(code_name)
+    if code is None:
+        raise ValueError(f"no code named {code_name!r}; this run has {', '.join(cfg.code_names)}")
+    if code.kind == "cat":
+        values = list(range(code.k))
+    elif values is None:
+        values = torch.linspace(-2, 2, 5).tolist()
+    n = len(values)
+    base = fixed(cfg, seeds, base_cat, base_cont, device)
+    lat = Latent(base.z.repeat_interleave(n, 0), base.cat.repeat_interleave(n, 0),
+                 base.cont.repeat_interleave(n, 0))
+    column = torch.tensor(values, device=device).repeat(len(seeds))
+    if code.kind == "cat":
+        lat.cat[:, code.index] = column.long()
+    else:
+        lat.cont[:, code.index] = column.float()
+    return lat, [float(v) for v in values]

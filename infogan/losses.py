@@ -1,0 +1,52 @@
+"""The GAN loss and the variational information term L_I (Chen et al. 2016, eq. 5).
+
+For a code c with prior entropy H(c), L_I = E[log Q(c | G(z, c))] + H(c) <= I(c; G(z, c)).
+We minimise the negative log-likelihood -log Q and report the bound H(c) - NLL per code:
+ln K - CE for a uniform categorical code (ceiling ln K), ln 2 - NLL for U(-1, 1)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .latent import Latent
+from .models import QOut
+
+HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+LN2 = math.log(2.0)
+
+
+def d_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
+    return (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+            + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)))
+
+
+def g_loss(fake_logit: torch.Tensor) -> torch.Tensor:
+    """Non-saturating: G maximises log D(G(z)) rather than minimising log(1 - D(G(z)))."""
+    return F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
+
+
+def code_nlls(q: QOut, c: Latent) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Mean NLL per categorical code (cross-entropy) and per continuous code (Gaussian)."""
+    ce = [F.cross_entropy(logits, c.cat[:, i]) for i, logits in enumerate(q.logits)]
+    nll_all = HALF_LOG_2PI + 0.5 * q.logvar + 0.5 * (c.cont - q.mu) ** 2 * torch.exp(-q.logvar)
+    return ce, list(nll_all.mean(0).unbind()) if c.cont.shape[1] else []
+
+
+def info_loss(q: QOut, c: Latent, lambda_cat: float, lambda_cont: float
+              ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
+    """lambda-weighted sum of the code NLLs; also returns the per-code terms for logging."""
+    ce, nll = code_nlls(q, c)
+    total = torch.zeros((), device=c.z.device)
+    for t in ce:
+        total = total + lambda_cat * t
+    for t in nll:
+        total = total + lambda_cont * t
+    return total, ce, nll
+
+
+def mi_bounds(ce: list[float], nll: list[float], cat_sizes: tuple[int, ...]) -> list[float]:
+    """Lower bounds on I(c; G(z, c)) in nats, in code order."""
+    return [math.log(k) - v for k, v in zip(cat_sizes, ce)] + [LN2 - v for v in nll]

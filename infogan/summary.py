@@ -1,0 +1,55 @@
+"""One row per run folder for the runs table (CLI and dashboard).
+
+A broken folder never raises here: its row says what is wrong in `problem`, so one bad run
+cannot hide the others."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .runs import Run, RunError
+from .train import effective_state
+
+
+def layout(cfg_dict: dict[str, Any]) -> str:
+    cats = "".join(f"+Cat({k})" for k in cfg_dict.get("cat_codes", []))
+    conts = f"+{cfg_dict.get('n_cont', 0)}xU(-1,1)" if cfg_dict.get("n_cont") else ""
+    return f"z{cfg_dict.get('noise_dim', '?')}{cats}{conts}"
+
+
+def run_summary(run: Run) -> dict[str, Any]:
+    row: dict[str, Any] = {"name": run.name, "path": str(run.path)}
+    problems = []
+    try:
+        cfg = run.config().to_dict()
+        row.update(dataset=cfg["dataset"], layout=layout(cfg))
+    except RunError as exc:
+        problems.append(str(exc))
+    st = run.status()
+    row["state"] = effective_state(st)
+    if st.get("error"):
+        problems.append(str(st["error"]))
+    row["step"] = st.get("step", 0)
+    total = st.get("total_steps")
+    row["progress"] = min(row["step"] / total, 1.0) if isinstance(total, int) and total > 0 else None
+    row["updated"] = st.get("updated")
+    records, bad_lines = run.metrics()
+    if bad_lines:
+        problems.append(f"metrics.jsonl: skipped {bad_lines} unreadable line(s)")
+    if records:
+        last = records[-1]
+        row.update(loss_d=last.get("loss_d"), loss_g=last.get("loss_g"),
+                   images_per_s=last.get("images_per_s"))
+        mis = {k: v for k, v in last.items() if k.startswith("mi_")}
+        row["mi"] = " ".join(f"{k[3:]}={v:.2f}" for k, v in mis.items()) or None
+    try:
+        ev = run.eval_results()
+        cat = (ev or {}).get("categorical") if isinstance(ev, dict) else None
+        row["accuracy"] = cat.get("accuracy") if isinstance(cat, dict) else None
+    except RunError as exc:
+        problems.append(str(exc))
+    samples = run.sample_paths()
+    row["thumbnail"] = str(samples[-1]) if samples else None
+    row["checkpoints"] = len(run.checkpoint_steps())
+    row["problem"] = "; ".join(problems) or None
+    return row

@@ -1,0 +1,52 @@
+import pytest
+
+from infogan.config import Config, ConfigError, preset
+
+
+def test_mnist_default_is_the_papers_layout():
+    cfg = Config.from_dict({"dataset": "mnist"})
+    assert (cfg.noise_dim, cfg.cat_codes, cfg.n_cont, cfg.input_dim) == (62, (10,), 2, 74)
+    assert (cfg.lr_d, cfg.lr_g, cfg.beta1, cfg.lambda_cat, cfg.lambda_cont) == (2e-4, 1e-3, 0.5, 1.0, 0.1)
+
+
+def test_dataset_presets_apply_when_only_dataset_is_named():
+    svhn = Config.from_dict({"dataset": "svhn"})
+    assert (svhn.image_size, svhn.channels, svhn.cat_codes) == (32, 3, (10, 10, 10, 10))
+    assert Config.from_dict({"dataset": "svhn", "noise_dim": 10}).noise_dim == 10
+    assert preset("folder:/tmp/x").image_size == 64
+
+
+@pytest.mark.parametrize("values,field,text", [
+    ({"cat_codes": [10, 1]}, "cat_codes", "K >= 2"),
+    ({"batch_size": -4}, "batch_size", "between 2"),
+    ({"batch_size": "abc"}, "batch_size", "whole number"),
+    ({"batch_size": 3.5}, "batch_size", "whole number"),
+    ({"dataset": "cifar"}, "dataset", "unknown dataset"),
+    ({"lr_g": 0}, "lr_g", "(0, 1]"),
+    ({"lr_d": float("nan")}, "lr_d", "finite"),
+    ({"image_size": 48, "dataset": "folder:x"}, "image_size", "one of"),
+    ({"image_size": 64}, "image_size", "28x28"),
+    ({"cat_codes": [], "n_cont": 0}, "n_cont", "at least one latent code"),
+    ({"epochs": 0}, "epochs", ">= 1"),
+    ({"device": "tpu"}, "device", "must be one of"),
+    ({"fixed_sigma": "maybe"}, "fixed_sigma", "true or false"),
+    ({"nosuch": 1}, "nosuch", "unknown setting"),
+])
+def test_validation_names_the_field_and_reason(values, field, text):
+    with pytest.raises(ConfigError) as err:
+        Config.from_dict(values)
+    assert field in err.value.errors and text in err.value.errors[field]
+    assert "\n" not in str(err.value) and f"{field}: " in str(err.value)
+
+
+def test_form_strings_are_coerced():
+    cfg = Config.from_dict({"cat_codes": "10, 5", "batch_size": "64", "fixed_sigma": "true", "lr_g": "1e-3"})
+    assert cfg.cat_codes == (10, 5) and cfg.batch_size == 64 and cfg.fixed_sigma and cfg.lr_g == 1e-3
+
+
+def test_json_round_trip():
+    cfg = Config.from_dict({"cat_codes": [3, 4], "n_cont": 1, "seed": 7})
+    import json
+
+    assert Config.from_dict(json.loads(cfg.to_json())) == cfg
+    assert cfg.replace(seed=8).seed == 8

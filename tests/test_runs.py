@@ -1,0 +1,116 @@
+import json
+import os
+import pickle
+
+import pytest
+import torch
+
+from infogan.config import Config
+from infogan.evaluate import hungarian_accuracy
+from infogan.models import build
+from infogan.runs import (
+    Run,
+    RunError,
+    atomic_write,
+    check_name,
+    load_state,
+    load_weights,
+    save_state,
+    save_weights,
+)
+
+
+def test_safetensors_round_trip_is_bit_exact(tmp_path):
+    cfg = Config.from_dict({"cat_codes": [4], "n_cont": 1, "noise_dim": 3})
+    g, d = build(cfg)
+    save_weights(tmp_path / "w.safetensors", g, d, cfg, step=42)
+    cfg2, step, gs, ds = load_weights(tmp_path / "w.safetensors")
+    assert cfg2 == cfg and step == 42
+    for k, v in g.state_dict().items():
+        assert torch.equal(gs[k], v), k
+    for k, v in d.state_dict().items():
+        assert torch.equal(ds[k], v), k
+
+
+def _flip(raw: bytes, pos: int) -> bytes:
+    return raw[:pos] + bytes([raw[pos] ^ 0x10]) + raw[pos + 1:]
+
+
+@pytest.mark.parametrize("damage", ["truncate", "zero", "garbage", "flip_header", "flip_data"])
+def test_damaged_checkpoint_gives_clear_error(tmp_path, damage):
+    cfg = Config.from_dict({"noise_dim": 3})
+    g, d = build(cfg)
+    p = tmp_path / "w.safetensors"
+    save_weights(p, g, d, cfg, step=1)
+    raw = p.read_bytes()
+    p.write_bytes({"truncate": raw[: len(raw) // 2], "zero": b"", "garbage": os.urandom(500),
+                   "flip_header": _flip(raw, 20), "flip_data": _flip(raw, len(raw) - 1000)}[damage])
+    with pytest.raises(RunError, match=r"w\.safetensors (is unreadable|has bad metadata|is corrupt)"):
+        load_weights(p)
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("touch pwned",))
+
+
+def test_pickle_payload_is_refused_and_not_run(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    p = tmp_path / "state.pt"
+    torch.save({"opt": _Evil()}, p)
+    with pytest.raises(RunError, match="unreadable or unsafe"):
+        load_state(p)
+    assert not (tmp_path / "pwned").exists()
+    p.write_bytes(pickle.dumps(_Evil()))
+    with pytest.raises(RunError):
+        load_state(p)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_resume_state_round_trip(tmp_path):
+    opt = torch.optim.Adam([torch.nn.Parameter(torch.ones(3))])
+    opt.step()
+    save_state(tmp_path / "s.pt", {"step": 3, "opt": opt.state_dict(), "gen": torch.Generator().get_state()})
+    back = load_state(tmp_path / "s.pt")
+    assert back["step"] == 3 and back["opt"]["param_groups"][0]["betas"] == (0.9, 0.999)
+
+
+def test_atomic_write_survives_a_crash_mid_write(tmp_path, monkeypatch):
+    p = tmp_path / "status.json"
+    atomic_write(p, b'{"ok": 1}')
+
+    def boom(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", boom)
+    with pytest.raises(OSError):
+        atomic_write(p, b'{"ok": 2, "partial": ')
+    assert json.loads(p.read_text()) == {"ok": 1}
+    assert [f.name for f in tmp_path.iterdir()] == ["status.json"]  # no temp left behind
+
+
+@pytest.mark.parametrize("bad", ["../x", "/abs", "a/b", "", "a\x00b", "x" * 101, "é", ".hidden", "a..b"])
+def test_unsafe_run_names_are_refused(bad):
+    with pytest.raises(RunError, match="invalid run name"):
+        check_name(bad)
+
+
+def test_torn_metrics_lines_are_skipped(tmp_path):
+    run = Run.create(Config(), "m", tmp_path)
+    run.append_metrics([{"step": 1, "loss_d": 1.0}, {"step": 2, "loss_d": 0.9}])
+    with open(run.path / "metrics.jsonl", "a") as f:
+        f.write('garbage\n{"step": 3, "loss_d": 0.')
+    records, bad = run.metrics()
+    assert [r["step"] for r in records] == [1, 2] and bad == 2
+
+
+def test_hungarian_accuracy_on_known_confusion():
+    # code 0 -> label 2, code 1 -> label 0, code 2 -> label 1, with 2 mistakes out of 10
+    pred = [0, 0, 0, 1, 1, 1, 2, 2, 2, 0]
+    labels = [2, 2, 2, 0, 0, 1, 1, 1, 1, 0]
+    import numpy as np
+
+    acc, conf, order = hungarian_accuracy(np.array(pred), np.array(labels), 3, 3)
+    assert acc == pytest.approx(0.8)
+    assert conf.tolist() == [[1, 0, 3], [2, 1, 0], [0, 3, 0]]
+    assert order == [1, 2, 0]  # label 0 <- code 1, label 1 <- code 2, label 2 <- code 0

@@ -12,6 +12,15 @@ from pathlib import Path
 from typing import Any
 
 BUILTIN_DATASETS = ("mnist", "fashion-mnist", "svhn", "dsprites")
+# how the dashboard's form groups the fields (every field appears exactly once)
+FIELD_GROUPS = {
+    "Data": ("dataset", "data_dir", "download", "subset", "image_size", "channels"),
+    "Latent layout": ("noise_dim", "cat_codes", "n_cont", "fixed_sigma"),
+    "Objective": ("lambda_cat", "lambda_cont"),
+    "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "batch_size", "epochs", "max_steps", "seed",
+                     "device"),
+    "Logging and checkpoints": ("log_every", "sample_every", "ckpt_every", "keep_checkpoints"),
+}
 IMAGE_SIZES = (28, 32, 64)
 DEVICES = ("auto", "cpu", "cuda", "mps")
 

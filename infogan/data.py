@@ -149,3 +149,12 @@ def _load_folder(path: Path, size: int, channels: int) -> ImageData:
             raise DataError(f"cannot read image {file} ({exc})") from None
     labels = torch.tensor([y for _, y in items]) if items[0][1] >= 0 else None
     return ImageData(torch.stack(images), labels)
+
+
+def to_pil(image: torch.Tensor, scale: int = 1):
+    """(C, H, W) in [0, 1] -> PIL image, enlarged with nearest-neighbour so pixels stay crisp."""
+    from PIL import Image
+    from torchvision.transforms.functional import to_pil_image
+
+    pil = to_pil_image(image.clamp(0, 1))
+    return pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST) if scale > 1 else pil

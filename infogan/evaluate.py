@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import mutual_info_score
 from torchvision.utils import make_grid
 
 from . import latent
@@ -98,6 +99,37 @@ def categorical_accuracy(model: Model, data: ImageData, code: str | None = None,
             "n_images": len(labels)}
 
 
+def discretize(values: np.ndarray, bins: int = 20) -> np.ndarray:
+    """Equal-width histogram bins per column (disentanglement_lib's default: 20 bins)."""
+    values = np.atleast_2d(values.T).T
+    out = np.zeros(values.shape, dtype=np.int64)
+    for j in range(values.shape[1]):
+        edges = np.histogram(values[:, j], bins)[1]
+        out[:, j] = np.digitize(values[:, j], edges[:-1])
+    return out
+
+
+def code_values(cfg: Config, q: QOut) -> tuple[list[str], np.ndarray]:
+    """Q's point estimate per code (argmax for categorical, mean for continuous), as columns."""
+    cols = [lg.argmax(1).numpy() for lg in q.logits] + [q.mu[:, j].numpy() for j in range(q.mu.shape[1])]
+    return cfg.code_names, np.stack(cols, 1)
+
+
+def code_label_nmi(model: Model, data: ImageData, device: str = "cpu") -> dict[str, Any]:
+    """I(code; label) / H(label) for every code: continuous codes in 20 equal-width bins."""
+    q = encode(model.D.to(device), data.images)
+    names, values = code_values(model.cfg, q)
+    labels = data.labels.numpy()
+    h = mutual_info_score(labels, labels)
+    nmi = [float(mutual_info_score(labels, v if names[j] in _cat_names(model.cfg) else discretize(v)[:, 0]) / h)
+           for j, v in enumerate(values.T)]
+    return {"codes": names, "nmi": nmi}
+
+
+def _cat_names(cfg: Config) -> set[str]:
+    return {c.name for c in latent.codes_of(cfg) if c.kind == "cat"}
+
+
 def traversal_grid(model: Model, code: str, seeds: list[int] | None = None,
                    values: list[float] | None = None, base_cat: dict[str, int] | None = None,
                    base_cont: dict[str, float] | None = None) -> tuple[torch.Tensor, list[float]]:
@@ -120,10 +152,11 @@ def evaluate_run(run: Run, step: int | None = None, device: str = "cpu",
     """Everything that applies to this run's dataset; written to the run's eval.json."""
     model = load_model(run, step, device)
     out: dict[str, Any] = {"step": model.step, "time": time.time(), "dataset": model.cfg.dataset}
-    has_cat = bool(model.cfg.cat_codes)
-    if has_cat and (test_data is not None or has_test_split(model.cfg)):
+    if test_data is not None or has_test_split(model.cfg):
         data = test_data if test_data is not None else load(model.cfg, train=False)
-        out["categorical"] = categorical_accuracy(model, data, device=device)
+        if model.cfg.cat_codes:
+            out["categorical"] = categorical_accuracy(model, data, device=device)
+        out["code_label_nmi"] = code_label_nmi(model, data, device)
     previous = run.eval_results() or {}
     by_step = previous.get("by_step", {}) if isinstance(previous, dict) else {}
     by_step[str(model.step)] = {k: v for k, v in out.items() if k != "by_step"}

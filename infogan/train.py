@@ -231,15 +231,21 @@ def generate(g: torch.nn.Module, cfg: Config, lat: latent.Latent) -> torch.Tenso
 def train(cfg: Config, name: str | None = None, root: str | None = None,
           stop: threading.Event | None = None, on_log: LogFn | None = None,
           data: ImageData | None = None) -> Run:
-    """Create a run folder and train it: the entry point of the CLI and the dashboard."""
+    """Create a run folder and train it: the entry point of the CLI."""
     run = Run.create(cfg, name, root)
+    train_run(run, stop, on_log, data)
+    return run
+
+
+def train_run(run: Run, stop: threading.Event | None = None, on_log: LogFn | None = None,
+              data: ImageData | None = None) -> str:
+    """Train an already created run folder (the dashboard creates it first to show it at once)."""
     try:
-        trainer = Trainer(cfg, run, data)
+        trainer = Trainer(run.config(), run, data)
     except Exception as exc:
         run.set_status("failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise
-    trainer.fit(stop, on_log)
-    return run
+    return trainer.fit(stop, on_log)
 
 
 def resume(run: Run, stop: threading.Event | None = None, on_log: LogFn | None = None,

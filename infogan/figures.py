@@ -1,0 +1,97 @@
+"""Plotly figures built from run data. Pages only display them; tests call them directly."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+from .runs import Run
+
+PALETTE = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880"]
+
+
+def metrics_frame(run: Run) -> pd.DataFrame:
+    """metrics.jsonl as a DataFrame indexed by step (empty when nothing is logged yet)."""
+    records, _ = run.metrics()
+    if not records:
+        return pd.DataFrame()
+    return pd.DataFrame.from_records(records).drop_duplicates("step", keep="last").set_index("step")
+
+
+def smooth(series: pd.Series, amount: float) -> pd.Series:
+    """Exponential moving average; amount 0 = raw, 0.99 = very smooth (TensorBoard's slider)."""
+    return series if amount <= 0 else series.ewm(alpha=1 - min(amount, 0.999)).mean()
+
+
+def line_figure(frames: dict[str, pd.DataFrame], columns: list[str], title: str,
+                y_title: str = "", smoothing: float = 0.0, log_y: bool = False,
+                ceilings: dict[str, float] | None = None) -> go.Figure:
+    """One line per (run, column); runs keep one colour, columns differ by dash.
+
+    `ceilings` draws a dotted horizontal line per column, e.g. ln K for a categorical MI."""
+    fig = go.Figure()
+    dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
+    for ri, (name, df) in enumerate(frames.items()):
+        for ci, col in enumerate(c for c in columns if c in df.columns):
+            label = col if len(frames) == 1 else f"{name} · {col}"
+            fig.add_trace(go.Scatter(x=df.index, y=smooth(df[col], smoothing), mode="lines", name=label,
+                                     line={"color": PALETTE[(ri if len(frames) > 1 else ci) % len(PALETTE)],
+                                           "dash": dashes[ci % len(dashes)] if len(frames) > 1 else "solid"}))
+    for ci, (col, value) in enumerate((ceilings or {}).items()):
+        fig.add_hline(y=value, line={"dash": "dot", "color": PALETTE[ci % len(PALETTE)], "width": 1},
+                      annotation_text=f"ln K = {value:.3f} ({col[3:]})", annotation_position="top left")
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title, height=320,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25},
+                      yaxis_type="log" if log_y else "linear", uirevision=title)
+    return fig
+
+
+def mi_ceilings(cfg: dict[str, Any]) -> dict[str, float]:
+    """ln K for every categorical code: the most a categorical MI bound can reach."""
+    return {f"mi_c{i + 1}": math.log(k) for i, k in enumerate(cfg.get("cat_codes", []))}
+
+
+def monitor_figures(frames: dict[str, pd.DataFrame], cfg: dict[str, Any], smoothing: float = 0.0,
+                    log_y: bool = False) -> dict[str, go.Figure]:
+    """The Monitor page's charts: losses, MI bounds (with ln K), D outputs, predicted sigma."""
+    cols = sorted({c for df in frames.values() for c in df.columns})
+    mi = [c for c in cols if c.startswith("mi_")]
+    sigma = [c for c in cols if c.startswith("sigma_")]
+    figs = {
+        "losses": line_figure(frames, ["loss_d", "loss_g", "loss_info"], "D and G losses", "loss",
+                              smoothing, log_y),
+        "mi": line_figure(frames, mi, "Mutual information lower bound per code", "nats", smoothing,
+                          ceilings=mi_ceilings(cfg)),
+        "d_outputs": line_figure(frames, ["d_real", "d_fake"], "D(x) vs D(G(z))", "mean probability",
+                                 smoothing),
+    }
+    if sigma:
+        figs["sigma"] = line_figure(frames, sigma, "Q's predicted sigma (continuous codes)", "sigma",
+                                    smoothing, log_y)
+    return figs
+
+
+def heatmap(matrix: np.ndarray | list, x: list[str], y: list[str], title: str, x_title: str,
+            y_title: str, zmin: float | None = None, zmax: float | None = None,
+            fmt: str = ".2f") -> go.Figure:
+    m = np.asarray(matrix, dtype=float)
+    text = [[format(int(v) if fmt == "d" else v, fmt) for v in row] for row in m]
+    fig = go.Figure(go.Heatmap(z=m, x=x, y=y, text=text, texttemplate="%{text}", colorscale="Viridis",
+                               zmin=zmin, zmax=zmax, hovertemplate=f"{y_title} %{{y}}, {x_title} %{{x}}: %{{z}}"))
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, height=420,
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50}, yaxis={"autorange": "reversed"})
+    return fig
+
+
+def confusion_figure(confusion: list[list[int]], label_to_code: list[int], code: str) -> go.Figure:
+    """Confusion of a categorical code vs the true label, rows reordered by the Hungarian match
+    so a good code shows a bright diagonal."""
+    conf = np.asarray(confusion)[label_to_code]
+    labels = [str(i) for i in range(conf.shape[1])]
+    rows = [f"{code}={k}" for k in label_to_code]
+    return heatmap(conf, labels, rows, f"{code} vs label (Hungarian-ordered)", "true label",
+                   "code value", fmt="d")

@@ -1,0 +1,113 @@
+"""Helpers shared by the pages: cached readers, the job manager, the selected run.
+
+Only Streamlit glue lives here; anything that computes is in `infogan/`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from infogan.evaluate import Model, load_model
+from infogan.figures import metrics_frame
+from infogan.jobs import JobManager
+from infogan.runs import Run, RunError, list_runs, runs_root
+from infogan.summary import run_summary
+
+
+@st.cache_resource
+def job_manager() -> JobManager:
+    """One per server process, shared by every tab and every rerun."""
+    return JobManager()
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _frame(path: str, mtime: float, size: int) -> pd.DataFrame:
+    return metrics_frame(Run(Path(path)))
+
+
+def frame(run: Run) -> pd.DataFrame:
+    """metrics.jsonl as a DataFrame, re-read only when the file changed."""
+    p = run.path / "metrics.jsonl"
+    size = p.stat().st_size if p.exists() else 0
+    return _frame(str(run.path), _mtime(p), size)
+
+
+@st.cache_resource(show_spinner="Loading checkpoint…", max_entries=8)
+def _model(path: str, step: int | None, mtime: float) -> Model:
+    return load_model(Run(Path(path)), step)
+
+
+def model(run: Run, step: int | None) -> Model:
+    target = run.weights_path(step) if step is not None else run.path / "ckpt"
+    return _model(str(run.path), step, _mtime(target))
+
+
+def summaries() -> list[dict]:
+    return [run_summary(r) for r in list_runs()]
+
+
+def run_names() -> list[str]:
+    return [r.name for r in list_runs()]
+
+
+def selected_run() -> Run | None:
+    """The run picked in the sidebar (kept in ?run=NAME so a reload lands on it)."""
+    name = st.session_state.get("run")
+    if not name:
+        return None
+    try:
+        return Run.open(name)
+    except RunError:
+        return None
+
+
+def select_run(name: str) -> None:
+    st.session_state["run"] = name
+    st.query_params["run"] = name
+
+
+def sidebar() -> None:
+    """Shared sidebar: run picker, data folder, device."""
+    names = run_names()
+    if "run" not in st.session_state:
+        wanted = st.query_params.get("run")
+        st.session_state["run"] = wanted if wanted in names else (names[-1] if names else None)
+    if st.session_state.get("run") not in names:
+        st.session_state["run"] = names[-1] if names else None
+    with st.sidebar:
+        if names:
+            st.selectbox("Run", names, key="run", on_change=lambda: st.query_params.update(
+                run=st.session_state["run"]))
+        else:
+            st.caption("No runs yet.")
+        st.session_state.setdefault("data_dir", os.environ.get("INFOGAN_DATA", "data"))
+        st.text_input("Data folder", key="data_dir", help="Where datasets live (torchvision layout). Used by new runs.")
+        dev = "cuda: " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
+        st.caption(f"Device: **{dev}** · {torch.get_num_threads()} CPU threads")
+        st.caption(f"Runs folder: `{runs_root().resolve()}`")
+        running = job_manager().running()
+        if running:
+            st.caption(f"Training now: {', '.join(j.run.name for j in running)}")
+    if st.session_state.get("run"):
+        st.query_params["run"] = st.session_state["run"]
+
+
+def checkpoint_picker(run: Run, label: str = "Checkpoint", key: str | None = None) -> int | None:
+    steps = run.checkpoint_steps()
+    if not steps:
+        st.info(f"Run **{run.name}** has no checkpoint yet; one is written every "
+                "`ckpt_every` steps and when training ends or stops.")
+        return None
+    return st.selectbox(label, steps, index=len(steps) - 1, key=key,
+                        format_func=lambda s: f"step {s}")

@@ -1,0 +1,61 @@
+"""Monitor: live charts of the losses and MI bounds, refreshed about once a second."""
+
+import contextlib
+
+import streamlit as st
+
+from infogan.figures import monitor_figures
+from infogan.runs import Run, RunError
+from infogan.train import effective_state
+from pages.common import frame, run_names, selected_run
+
+st.title("Monitor")
+run = selected_run()
+if run is None:
+    st.info("No run selected. Start one on the **Train** page or pick one in the sidebar.")
+    st.stop()
+
+c1, c2, c3 = st.columns([3, 2, 1])
+overlay = c1.multiselect("Overlay runs", [n for n in run_names() if n != run.name],
+                         help="Draw other runs' curves on the same charts")
+smoothing = c2.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, help="Exponential moving average")
+log_y = c3.toggle("Log scale", help="Log y-axis for losses and sigma")
+
+
+@st.fragment(run_every=1)
+def live() -> None:
+    status = run.status()
+    state = effective_state(status)
+    try:
+        cfg = run.config().to_dict()
+    except RunError as exc:
+        st.error(str(exc))
+        return
+    frames = {run.name: frame(run)}
+    for name in overlay:
+        with contextlib.suppress(RunError):
+            frames[name] = frame(Run.open(name))
+    df = frames[run.name]
+    total = status.get("total_steps")
+    st.markdown(f"**{run.name}** · {state} · step {status.get('step', 0)}"
+                + (f" / {total}" if total else "")
+                + (f" · {df['images_per_s'].iloc[-1]:.0f} images/s" if "images_per_s" in df else ""))
+    if status.get("error"):
+        st.error(status["error"])
+    if df.empty:
+        st.info("No metrics logged yet: the first point appears after `log_every` steps.")
+        return
+    figs = monitor_figures(frames, cfg, smoothing, log_y)
+    left, right = st.columns(2)
+    for i, (key, fig) in enumerate(figs.items()):
+        (left if i % 2 == 0 else right).plotly_chart(fig, key=f"chart_{key}", width="stretch")
+    samples = run.sample_paths()
+    if samples:
+        st.image(str(samples[-1]), width=420,
+                 caption=f"Fixed noise, {samples[-1].stem.replace('_', ' ')}: rows = noise seeds, "
+                         "columns = values of c1")
+    st.download_button("Download metrics (CSV)", df.to_csv().encode(), f"{run.name}_metrics.csv",
+                       "text/csv", key="csv")
+
+
+live()

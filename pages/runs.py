@@ -1,0 +1,86 @@
+"""Runs: every run folder, its state and latest numbers; open, compare, rename, delete."""
+
+import base64
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from infogan.jobs import demo_config
+from infogan.runs import Run, RunError, delete_run, rename_run
+from pages.common import job_manager, select_run, summaries
+
+st.title("Runs")
+rows = summaries()
+
+if not rows:
+    st.markdown(
+        "### Welcome to InfoGAN Explorer\n"
+        "InfoGAN splits a GAN's input into noise **z** and latent codes **c**, and trains an "
+        "auxiliary head **Q** to recover c from the image, maximising a lower bound on the "
+        "mutual information I(c; G(z, c)). The codes end up controlling factors such as digit "
+        "class, slant and width.\n\nNo runs yet. Start a short demo run (a few minutes on a CPU), "
+        "or configure one on the **Train** page.")
+    cfg = demo_config(st.session_state.get("data_dir", "data"))
+    if st.button(f"Start a quick demo run on {cfg.dataset}", type="primary"):
+        job = job_manager().start(cfg, None)
+        select_run(job.run.name)
+        st.switch_page("pages/monitor.py")
+    st.stop()
+
+
+def thumb(path: str | None) -> str | None:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode() if path else None
+
+
+table = pd.DataFrame([{
+    "sample": thumb(r.get("thumbnail")), "name": r["name"], "dataset": r.get("dataset"),
+    "layout": r.get("layout"), "state": r["state"], "progress": r.get("progress"), "step": r["step"],
+    "loss_d": r.get("loss_d"), "loss_g": r.get("loss_g"), "MI bounds": r.get("mi"),
+    "accuracy": r.get("accuracy"), "problem": r.get("problem")} for r in rows])
+event = st.dataframe(
+    table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="runs_table",
+    column_config={
+        "sample": st.column_config.ImageColumn("sample", width="small"),
+        "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
+        "loss_d": st.column_config.NumberColumn(format="%.3f"),
+        "loss_g": st.column_config.NumberColumn(format="%.3f"),
+        "accuracy": st.column_config.NumberColumn(format="percent"),
+    })
+picked = [rows[i]["name"] for i in event.selection.rows]
+st.caption(f"{len(rows)} run(s). Select rows to open, compare (2-4), rename or delete.")
+
+if not picked:
+    st.stop()
+cols = st.columns(4)
+if len(picked) == 1:
+    if cols[0].button("Open in Monitor", type="primary"):
+        select_run(picked[0])
+        st.switch_page("pages/monitor.py")
+    if cols[1].button("Explore codes"):
+        select_run(picked[0])
+        st.switch_page("pages/explore.py")
+if 2 <= len(picked) <= 4 and cols[2].button("Compare selected", type="primary"):
+    st.session_state["compare_runs"] = picked
+    st.switch_page("pages/compare.py")
+
+busy = [n for n in picked if job_manager().is_running(n)]
+with st.expander("Rename or delete"):
+    if busy:
+        st.warning(f"Stop {', '.join(busy)} first: a run cannot be renamed or deleted while it trains.")
+    elif len(picked) == 1:
+        new = st.text_input("New name", value=picked[0])
+        if st.button("Rename") and new != picked[0]:
+            try:
+                rename_run(Run.open(picked[0]), new)
+                select_run(new)
+                st.rerun()
+            except RunError as exc:
+                st.error(str(exc))
+    if not busy:
+        sure = st.checkbox(f"Yes, delete {len(picked)} run(s) and all their checkpoints: {', '.join(picked)}")
+        if st.button("Delete", disabled=not sure):
+            for n in picked:
+                delete_run(Run.open(n))
+            st.session_state.pop("run", None)
+            st.rerun()

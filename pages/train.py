@@ -1,0 +1,110 @@
+"""Train: a form over every Config field with per-dataset presets; running jobs below."""
+
+import dataclasses
+
+import streamlit as st
+
+from infogan.config import FIELD_GROUPS, Config, ConfigError, preset
+from infogan.runs import Run, RunError, list_runs
+from infogan.summary import run_summary
+from pages.common import frame, job_manager, select_run
+
+st.title("Train a new run")
+PRESETS = {"mnist": "MNIST (paper: 62 noise, Cat(10), 2 continuous)", "fashion-mnist": "Fashion-MNIST",
+           "svhn": "SVHN (paper: 124 noise, 4 x Cat(10), 4 continuous)",
+           "dsprites": "dSprites-style, built in (5 continuous codes)",
+           "folder:": "Image folder, e.g. CelebA (64x64 RGB, 10 x Cat(10))"}
+choice = st.selectbox("Dataset and preset", list(PRESETS), format_func=PRESETS.get,
+                      help="Picking a dataset loads that dataset's paper defaults into the form.")
+base = preset(choice if choice != "folder:" else "folder:data/images")
+base = dataclasses.replace(base, data_dir=st.session_state.get("data_dir", ""))
+SELECTS = {"image_size": [28, 32, 64], "channels": [1, 3], "device": ["auto", "cpu", "cuda", "mps"]}
+
+
+def widget(name: str, default):
+    key = f"form_{choice}_{name}"
+    label = name.replace("_", " ")
+    if name == "dataset":
+        if choice != "folder:":
+            st.text_input("dataset", value=default, disabled=True, key=key)
+            return default
+        path = st.text_input("image folder path", value=default[7:], key=key,
+                             help="Class subfolders (ImageFolder) or a flat folder of images")
+        return "folder:" + path
+    if name in SELECTS:
+        opts = SELECTS[name]
+        return st.selectbox(label, opts, index=opts.index(default), key=key)
+    if isinstance(default, bool):
+        return st.checkbox(label, value=default, key=key)
+    if isinstance(default, int):
+        return st.number_input(label, value=default, step=1, key=key)
+    if isinstance(default, tuple):
+        return st.text_input("categorical codes (K per code, comma-separated)", key=key,
+                             value=",".join(map(str, default)))
+    return st.text_input(label, value=str(default), key=key)  # floats: "2e-4" types naturally
+
+
+with st.form("train_form"):
+    values = {}
+    for group, names in FIELD_GROUPS.items():
+        st.markdown(f"**{group}**")
+        cols = st.columns(4)
+        for i, name in enumerate(names):
+            with cols[i % 4]:
+                values[name] = widget(name, getattr(base, name))
+    run_name = st.text_input("Run name (optional)", placeholder="dataset-date-time-seed")
+    submitted = st.form_submit_button("Start training", type="primary")
+
+if submitted:
+    try:
+        cfg = Config.from_dict(values)
+        job = job_manager().start(cfg, run_name.strip() or None)
+        select_run(job.run.name)
+        st.success(f"Started **{job.run.name}**. Watch it on the Monitor page.")
+    except ConfigError as exc:
+        st.error("Not started; fix these fields:\n\n" + "\n".join(
+            f"- **{k}**: {v}" for k, v in exc.errors.items()))
+    except RunError as exc:
+        st.error(f"Not started: {exc}")
+
+
+@st.fragment(run_every=2)
+def jobs_panel() -> None:
+    manager = job_manager()
+    running = manager.running()
+    st.subheader(f"Jobs · {len(running)} training now")
+    for job in running:
+        st_ = job.run.status()
+        step, total = st_.get("step", 0), st_.get("total_steps") or 0
+        df = frame(job.run)
+        ips = float(df["images_per_s"].iloc[-1]) if "images_per_s" in df else None
+        steps_per_s = ips / job.run.config().batch_size if ips else None
+        eta = f"{(total - step) / steps_per_s / 60:.1f} min" if steps_per_s and total else "…"
+        c1, c2 = st.columns([5, 1])
+        c1.progress(min(step / total, 1.0) if total else 0.0,
+                    text=f"**{job.run.name}** · step {step}/{total or '?'} · "
+                         f"{ips or 0:.0f} images/s · ETA {eta}")
+        if c2.button("Stop", key=f"stop_{job.run.name}"):
+            manager.stop(job.run.name)
+            st.toast(f"Stopping {job.run.name} (it saves a checkpoint first)")
+    for job in manager.jobs():
+        if not job.alive and job.error:
+            st.error(f"{job.run.name} failed: {job.error}")
+    resumable = [r for r in (run_summary(x) for x in list_runs())
+                 if r["state"] in ("stopped", "interrupted", "failed") and r.get("checkpoints")
+                 and not manager.is_running(r["name"])]
+    if resumable:
+        st.markdown("**Stopped or interrupted runs**")
+    for r in resumable:
+        c1, c2 = st.columns([5, 1])
+        c1.write(f"{r['name']} · {r['state']} at step {r['step']}"
+                 + (f" · {r['problem']}" if r.get("problem") else ""))
+        if c2.button("Resume", key=f"resume_{r['name']}"):
+            try:
+                manager.resume(Run.open(r["name"]))
+                st.rerun()
+            except (RunError, RuntimeError) as exc:
+                st.error(str(exc))
+
+
+jobs_panel()

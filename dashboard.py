@@ -15,6 +15,6 @@ PAGES = [
     st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
 ]
 
-page = st.navigation(PAGES)
 sidebar()
+page = st.navigation(PAGES)
 page.run()

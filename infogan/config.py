@@ -89,13 +89,19 @@ class Config:
                     merged[f.name] = _coerce(f.name, values[f.name], type(merged[f.name]))
                 except ValueError as exc:
                     errors[f.name] = str(exc)
+        cfg = cls(**merged)  # fields that failed to convert keep the base value here
+        errors = {**cfg.problems(), **errors}
         if errors:
             raise ConfigError(errors)
-        cfg = cls(**merged)
-        cfg.validate()
         return cfg
 
     def validate(self) -> None:
+        errors = self.problems()
+        if errors:
+            raise ConfigError(errors)
+
+    def problems(self) -> dict[str, str]:
+        """Every invalid field with a one-line reason (empty when the config is valid)."""
         errors: dict[str, str] = {}
 
         def check(name: str, ok: bool, why: str) -> None:
@@ -137,8 +143,7 @@ class Config:
               f"must be one of {', '.join(DEVICES)} or cuda:N")
         for name in ("log_every", "sample_every", "ckpt_every", "keep_checkpoints"):
             check(name, getattr(self, name) >= 1, "must be >= 1")
-        if errors:
-            raise ConfigError(errors)
+        return errors
 
     # ----- derived values -----
     @property

@@ -82,8 +82,9 @@ def heatmap(matrix: np.ndarray | list, x: list[str], y: list[str], title: str, x
     text = [[format(int(v) if fmt == "d" else v, fmt) for v in row] for row in m]
     fig = go.Figure(go.Heatmap(z=m, x=x, y=y, text=text, texttemplate="%{text}", colorscale="Viridis",
                                zmin=zmin, zmax=zmax, hovertemplate=f"{y_title} %{{y}}, {x_title} %{{x}}: %{{z}}"))
-    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, height=420,
-                      margin={"l": 60, "r": 20, "t": 50, "b": 50}, yaxis={"autorange": "reversed"})
+    fig.update_layout(title=title, xaxis_title=x_title, yaxis_title=y_title, height=min(520, 140 + 38 * len(y)),
+                      margin={"l": 60, "r": 20, "t": 50, "b": 50}, xaxis={"type": "category"},
+                      yaxis={"autorange": "reversed", "type": "category"})
     return fig
 
 

@@ -1,0 +1,126 @@
+"""Every page through streamlit's AppTest: no runs, a finished run, a running run, a broken run."""
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from infogan.config import Config
+from infogan.runs import Run
+from infogan.train import train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+PAGES = ["pages/runs.py", "pages/train.py", "pages/monitor.py", "pages/explore.py", "pages/disentangle.py",
+         "pages/compare.py"]
+
+
+@pytest.fixture(scope="module")
+def finished_root(tmp_path_factory, mnist_root):
+    root = tmp_path_factory.mktemp("runs")
+    cfg = Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 256, "batch_size": 32,
+                            "epochs": 2, "log_every": 4, "sample_every": 8, "ckpt_every": 8, "download": False})
+    train(cfg, "done", root)
+    train(cfg.replace(seed=1, cat_codes=[10, 3]), "done2", root)
+    return root
+
+
+def app(monkeypatch, root, run=None) -> AppTest:
+    monkeypatch.setenv("INFOGAN_RUNS", str(root))
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
+    if run:
+        at.query_params["run"] = run
+    return at.run()
+
+
+def visit(at: AppTest, page: str) -> AppTest:
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_no_runs(monkeypatch, tmp_path, page):
+    at = visit(app(monkeypatch, tmp_path), page)
+    text = " ".join(m.value for m in at.markdown) + " ".join(i.value for i in at.info)
+    if page == "pages/runs.py":
+        assert "No runs yet" in text and at.button[0].label.startswith("Start a quick demo run on")
+    elif page in ("pages/monitor.py", "pages/explore.py", "pages/disentangle.py"):
+        assert "No run selected" in text
+    elif page == "pages/compare.py":
+        assert "at least two checkpoints" in text
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, finished_root, page, tmp_path):
+    root = tmp_path / "mixed"
+    root.mkdir()
+    for name in ("done", "done2"):
+        os.symlink(finished_root / name, root / name)
+    broken = root / "broken"
+    (broken / "ckpt").mkdir(parents=True)
+    (broken / "config.json").write_text('{"batch_size": "lots"}')
+    (broken / "metrics.jsonl").write_text('{"step": 1, "loss_d": 1}\ngarbage\n')
+    (broken / "ckpt" / "step_000001.safetensors").write_bytes(b"not a checkpoint")
+    at = visit(app(monkeypatch, root, run="done"), page)
+    if page == "pages/runs.py":
+        df = at.dataframe[0].value
+        assert list(df["name"]) == ["broken", "done", "done2"]
+        assert df.set_index("name").loc["done", "state"] == "completed"
+        assert "batch_size: expected a whole number" in df.set_index("name").loc["broken", "problem"]
+    if page == "pages/monitor.py":
+        assert len(at.get("plotly_chart")) == 4  # losses, MI, D outputs, sigma
+        assert "**done** · completed · step 16 / 16" in " ".join(m.value for m in at.markdown)
+    if page == "pages/explore.py":
+        assert len(at.get("image")) >= 1
+        assert [s.label for s in at.slider][:2] == ["c2 · continuous (trained on -1..1)",
+                                                   "c3 · continuous (trained on -1..1)"]
+    if page == "pages/disentangle.py":
+        at.button[0].click().run()
+        assert not at.exception
+        assert "Unsupervised accuracy of c1" in at.metric[0].label
+        assert len(at.get("plotly_chart")) == 2  # confusion + code/label NMI
+    if page == "pages/compare.py":
+        assert len(at.get("image")) == 2 and len(at.get("plotly_chart")) == 2
+    # the broken run is selectable and explained instead of crashing the page
+    at.session_state["run"] = "broken"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_train_form_rejects_bad_input_and_starts_and_stops_a_job(monkeypatch, tmp_path, mnist_root):
+    at = visit(app(monkeypatch, tmp_path), "pages/train.py")
+    at.text_input(key="form_mnist_cat_codes").set_value("10,1")
+    at.text_input(key="form_mnist_lr_g").set_value("fast")
+    at.button[0].click().run()  # the form's submit button
+    err = at.error[0].value
+    assert "Not started" in err and "**cat_codes**: every categorical code needs K >= 2" in err
+    assert "**lr_g**: expected a number" in err
+    assert not any(tmp_path.iterdir())  # no run folder for invalid input
+
+    at.text_input(key="form_mnist_cat_codes").set_value("10")
+    at.text_input(key="form_mnist_lr_g").set_value("1e-3")
+    at.text_input(key="form_mnist_data_dir").set_value(str(mnist_root))
+    at.number_input(key="form_mnist_subset").set_value(2048)
+    at.number_input(key="form_mnist_batch_size").set_value(32)
+    at.number_input(key="form_mnist_log_every").set_value(2)
+    at.text_input[-1].set_value("formjob")
+    at.button[0].click().run()
+    assert not at.exception and "Started **formjob**" in at.success[0].value
+    run = Run(tmp_path / "formjob")
+    deadline = time.time() + 60
+    while not run.metrics()[0] and time.time() < deadline:
+        time.sleep(0.5)
+    assert run.metrics()[0], "the background job logged nothing"
+    at.run()
+    assert "1 training now" in " ".join(s.value for s in at.subheader)
+    at.button(key="stop_formjob").click().run()
+    deadline = time.time() + 60
+    while run.status()["state"] == "running" and time.time() < deadline:
+        time.sleep(0.2)
+    st = run.status()
+    assert st["state"] == "stopped" and run.checkpoint_steps()[-1] == st["step"]
+    assert json.loads((run.path / "config.json").read_text())["subset"] == 2048

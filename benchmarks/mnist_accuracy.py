@@ -46,7 +46,7 @@ def main() -> None:
         train_s = rec["time"] - eval_s
         if train_s - last_eval >= a.eval_every or train_s >= a.budget:
             t0 = time.perf_counter()
-            acc = categorical_accuracy(Model(cfg, t.step_no, t.G, t.D), test, device=str(t.device))
+            acc = categorical_accuracy(Model(cfg, t.step_no, t.G, t.D), test)
             eval_s += time.perf_counter() - t0
             last_eval = train_s
             print(json.dumps({"train_s": round(train_s, 1), "eval_s": round(eval_s, 1),

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("run")
     e.add_argument("--step", type=int, help="checkpoint step (default: newest)")
     e.add_argument("--device", default="cpu")
+    e.add_argument("--metrics", choices=["basic", "all"], default="basic",
+                   help="all: every disentanglement metric on ground-truth factors (minutes on a CPU)")
+    e.add_argument("--metric-scale", type=float, default=1.0,
+                   help="multiply the metrics' sample counts (disentanglement_lib defaults at 1.0)")
 
     v = sub.add_parser("traverse", help="save a latent traversal grid as PNG")
     v.add_argument("run")
@@ -134,12 +137,18 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_run
 
     run = Run.open(args.run, args.runs_dir)
-    out = evaluate_run(run, args.step, device=args.device)
+    if not 0 < args.metric_scale <= 10:
+        raise ConfigError({"metric_scale": "must be in (0, 10]"})
+    out = evaluate_run(run, args.step, args.metrics, args.metric_scale, device=args.device)
     cat = out.get("categorical")
     if cat:
         print(f"{run.name} step {out['step']}: code {cat['best_code']} accuracy "
               f"{cat['accuracy']:.4f} on {cat['n_images']} test images")
-    print(json.dumps({k: v for k, v in out.items() if k not in ("categorical",)}, default=str))
+    for measure, best in out.get("continuous", {}).get("best", {}).items():
+        print(f"{measure}: best continuous code {best['code']} (Spearman {best['spearman']:+.3f})")
+    scores = {k: round(v, 4) for k, v in out.get("factors", {}).items() if isinstance(v, float)}
+    if scores:
+        print(f"{run.name} step {out['step']}: " + ", ".join(f"{k}={v}" for k, v in scores.items()))
     print(f"wrote {run.path / 'eval.json'}")
     return 0
 

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .dsprites import parse as parse_dsprites
+
 BUILTIN_DATASETS = ("mnist", "fashion-mnist", "svhn", "dsprites")
 # how the dashboard's form groups the fields (every field appears exactly once)
 FIELD_GROUPS = {
@@ -80,7 +82,7 @@ class Config:
             raise ConfigError({k: "unknown setting" for k in unknown})
         if base is None:
             ds = values.get("dataset", cls.dataset)
-            base = preset(ds) if isinstance(ds, str) and ds in BUILTIN_DATASETS else cls()
+            base = preset(ds) if isinstance(ds, str) and (ds in BUILTIN_DATASETS or parse_dsprites(ds)) else cls()
         errors: dict[str, str] = {}
         merged: dict[str, Any] = dataclasses.asdict(base)
         for f in dataclasses.fields(cls):
@@ -109,14 +111,15 @@ class Config:
                 errors[name] = why
 
         ds = self.dataset
-        check("dataset", ds in BUILTIN_DATASETS or (ds.startswith("folder:") and len(ds) > 7),
-              f"unknown dataset {ds!r}; use one of {', '.join(BUILTIN_DATASETS)} or folder:PATH")
+        check("dataset", ds in BUILTIN_DATASETS or parse_dsprites(ds) or (ds.startswith("folder:") and len(ds) > 7),
+              f"unknown dataset {ds!r}; use one of {', '.join(BUILTIN_DATASETS)}, dsprites:STRIDE or folder:PATH")
         check("subset", self.subset >= 0, "must be >= 0 (0 = all images)")
         check("image_size", self.image_size in IMAGE_SIZES, f"must be one of {IMAGE_SIZES}")
         check("channels", self.channels in (1, 3), "must be 1 or 3")
         native = {"mnist": (28, 1), "fashion-mnist": (28, 1), "svhn": (32, 3), "dsprites": (64, 1)}
-        if ds in native:
-            size, ch = native[ds]
+        kind = "dsprites" if parse_dsprites(ds) else ds
+        if kind in native:
+            size, ch = native[kind]
             check("channels", self.channels == ch, f"{ds} has {ch} channel(s)")
             check("image_size", self.image_size == size, f"{ds} images are {size}x{size}")
         check("noise_dim", self.noise_dim >= 0, "must be >= 0")
@@ -178,8 +181,8 @@ def preset(dataset: str) -> Config:
     if dataset == "svhn":  # 4 Cat(10) + 4 continuous, 124 noise
         return dataclasses.replace(base, dataset="svhn", image_size=32, channels=3, noise_dim=124,
                                    cat_codes=(10, 10, 10, 10), n_cont=4, lr_g=1e-3, lr_d=2e-4)
-    if dataset == "dsprites":  # small noise, 5 continuous codes (InfoGAN-CR style)
-        return dataclasses.replace(base, dataset="dsprites", image_size=64, channels=1,
+    if parse_dsprites(dataset):  # small noise, 5 continuous codes (InfoGAN-CR style)
+        return dataclasses.replace(base, dataset=dataset, image_size=64, channels=1,
                                    noise_dim=5, cat_codes=(), n_cont=5, lambda_cont=0.1,
                                    batch_size=64, epochs=1)
     if dataset.startswith("folder:"):  # CelebA-style: 10 Cat(10), 128 noise, 64x64 RGB

@@ -17,6 +17,8 @@ from torchvision import datasets, transforms
 from torchvision.utils import save_image
 
 from .config import Config
+from .dsprites import load_dsprites
+from .dsprites import parse as parse_dsprites
 
 # where torchvision looks, and the files it needs, per dataset (used in error messages)
 EXPECTED = {
@@ -66,19 +68,18 @@ def png_bytes(images: torch.Tensor, nrow: int = 8) -> bytes:
 def load(cfg: Config, train: bool = True) -> ImageData:
     """Load the configured dataset; `train=False` gives the labelled test split (or raises)."""
     root = cfg.resolved_data_dir()
-    if cfg.dataset == "dsprites":
-        from .dsprites import load_dsprites
-
-        data = load_dsprites(root, cfg.download)
+    stride = parse_dsprites(cfg.dataset)
+    if stride:
+        data = load_dsprites(root, stride)
     elif cfg.dataset.startswith("folder:"):
         data = _load_folder(Path(cfg.dataset[7:]), cfg.image_size, cfg.channels)
     else:
         data = _load_torchvision(cfg.dataset, root, train, cfg.download)
-    if train and cfg.subset:
-        data = ImageData(data.images[: cfg.subset],
-                         None if data.labels is None else data.labels[: cfg.subset],
-                         None if data.factors is None else data.factors[: cfg.subset],
-                         data.factor_names)
+    if train and cfg.subset and cfg.subset < len(data):
+        # a fixed pseudo-random sample, so a subset of dSprites still covers every factor
+        keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[: cfg.subset].sort().values
+        data = ImageData(data.images[keep], None if data.labels is None else data.labels[keep],
+                         None if data.factors is None else data.factors[keep], data.factor_names)
     if len(data) < 2:
         raise DataError(f"dataset {cfg.dataset!r} has {len(data)} image(s); need at least 2")
     return data
@@ -90,7 +91,7 @@ def has_test_split(cfg: Config) -> bool:
 
 def available(dataset: str, root: Path) -> bool:
     """True when the dataset's files are already in the data folder (no download needed)."""
-    if dataset == "dsprites":
+    if parse_dsprites(dataset):
         return True  # generated on demand
     sub, files = EXPECTED[dataset]
     return all((root / sub / f).exists() or (root / sub / f"{f}.gz").exists() for f in files)

@@ -1,9 +1,10 @@
-"""Evaluation of a saved checkpoint: Q as a classifier, latent traversals, eval.json.
+"""Evaluation of a saved checkpoint: Q as a classifier or encoder, latent traversals, eval.json.
 
-BatchNorm mode: G runs in eval mode (running statistics, which it accumulated on the same
-prior it is sampled from). Q runs on *batch* statistics of real test batches (500 images),
-without touching the running buffers: during training D's BatchNorm only ever normalises
-all-real or all-fake batches, so its running averages mix two distributions and suit neither."""
+BatchNorm mode: G runs in eval mode (running statistics, accumulated on the same prior it is
+sampled from). Q does not use D's running statistics: during training D's BatchNorm only
+sees all-real or all-fake batches, so its running averages mix two distributions. Instead a
+copy of D has its statistics re-estimated on real images (cumulative average over batches
+of 500), and then runs in eval mode, so a code never depends on what else is in the batch."""
 
 from __future__ import annotations
 
@@ -22,6 +23,8 @@ from torchvision.utils import make_grid
 from . import latent
 from .config import Config
 from .data import ImageData, has_test_split, load, png_bytes, to_float
+from .dsprites import parse as parse_dsprites
+from .metrics import GroundTruth, discretize, evaluate_all, mig
 from .models import Discriminator, Generator, QOut, build
 from .runs import Run, RunError, atomic_write, load_weights, write_json
 from .train import generate
@@ -55,14 +58,32 @@ def load_model(run: Run, step: int | None = None, device: str = "cpu") -> Model:
 
 
 @torch.no_grad()
-def encode(d: Discriminator, images: torch.Tensor, batch_size: int = 500) -> QOut:
-    """Q's posterior for real uint8 images, on batch statistics (see module docstring)."""
-    q_net = copy.deepcopy(d).train()
+def real_data_encoder(d: Discriminator, reference: torch.Tensor, batch_size: int = 500) -> Discriminator:
+    """A copy of D with BatchNorm statistics re-estimated on real uint8 images (see above)."""
+    q_net = copy.deepcopy(d)
     dev = next(q_net.parameters()).device
-    outs = [q_net(to_float(images[i:i + batch_size].to(dev)))[1]
-            for i in range(0, len(images), batch_size)]
+    for m in q_net.modules():
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
+            m.reset_running_stats()
+            m.momentum = None  # cumulative moving average over all reference batches
+    q_net.train()
+    for i in range(0, len(reference), batch_size):
+        q_net(to_float(reference[i:i + batch_size].to(dev)))
+    return q_net.eval()
+
+
+@torch.no_grad()
+def encode(q_net: Discriminator, images: torch.Tensor, batch_size: int = 500) -> QOut:
+    """Q's posterior parameters for real uint8 images (q_net from `real_data_encoder`)."""
+    dev = next(q_net.parameters()).device
+    outs = [q_net(to_float(images[i:i + batch_size].to(dev)))[1] for i in range(0, len(images), batch_size)]
     return QOut([torch.cat([o.logits[j] for o in outs]).cpu() for j in range(len(outs[0].logits))],
                 torch.cat([o.mu for o in outs]).cpu(), torch.cat([o.logvar for o in outs]).cpu())
+
+
+def encoder_for(model: Model, data: ImageData, n_reference: int = 10_000) -> Discriminator:
+    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n_reference]
+    return real_data_encoder(model.D, data.images[idx])
 
 
 def hungarian_accuracy(pred: np.ndarray, labels: np.ndarray, k: int, n_labels: int
@@ -78,15 +99,14 @@ def hungarian_accuracy(pred: np.ndarray, labels: np.ndarray, k: int, n_labels: i
     return float(conf[rows, cols].sum() / max(len(labels), 1)), conf, order
 
 
-def categorical_accuracy(model: Model, data: ImageData, code: str | None = None,
-                         device: str = "cpu") -> dict[str, Any]:
+def categorical_accuracy(model: Model, data: ImageData, code: str | None = None) -> dict[str, Any]:
     """Unsupervised accuracy of a categorical code used as a classifier on labelled data."""
     codes = [c for c in latent.codes_of(model.cfg) if c.kind == "cat"]
     if not codes:
         raise RunError("this run has no categorical code to use as a classifier")
     if data.labels is None:
         raise RunError("this dataset has no labels, so accuracy cannot be measured")
-    q = encode(model.D.to(device), data.images)
+    q = encode(encoder_for(model, data), data.images)
     labels = data.labels.numpy()
     n_labels = int(labels.max()) + 1
     results = {}
@@ -99,35 +119,63 @@ def categorical_accuracy(model: Model, data: ImageData, code: str | None = None,
             "n_images": len(labels)}
 
 
-def discretize(values: np.ndarray, bins: int = 20) -> np.ndarray:
-    """Equal-width histogram bins per column (disentanglement_lib's default: 20 bins)."""
-    values = np.atleast_2d(values.T).T
-    out = np.zeros(values.shape, dtype=np.int64)
-    for j in range(values.shape[1]):
-        edges = np.histogram(values[:, j], bins)[1]
-        out[:, j] = np.digitize(values[:, j], edges[:-1])
-    return out
-
-
 def code_values(cfg: Config, q: QOut) -> tuple[list[str], np.ndarray]:
     """Q's point estimate per code (argmax for categorical, mean for continuous), as columns."""
     cols = [lg.argmax(1).numpy() for lg in q.logits] + [q.mu[:, j].numpy() for j in range(q.mu.shape[1])]
     return cfg.code_names, np.stack(cols, 1)
 
 
-def code_label_nmi(model: Model, data: ImageData, device: str = "cpu") -> dict[str, Any]:
+def code_label_nmi(model: Model, data: ImageData) -> dict[str, Any]:
     """I(code; label) / H(label) for every code: continuous codes in 20 equal-width bins."""
-    q = encode(model.D.to(device), data.images)
+    q = encode(encoder_for(model, data), data.images)
     names, values = code_values(model.cfg, q)
+    values[:, len(model.cfg.cat_codes):] = discretize(values[:, len(model.cfg.cat_codes):])
     labels = data.labels.numpy()
     h = mutual_info_score(labels, labels)
-    nmi = [float(mutual_info_score(labels, v if names[j] in _cat_names(model.cfg) else discretize(v)[:, 0]) / h)
-           for j, v in enumerate(values.T)]
-    return {"codes": names, "nmi": nmi}
+    return {"codes": names, "nmi": [float(mutual_info_score(labels, v) / h) for v in values.T]}
 
 
-def _cat_names(cfg: Config) -> set[str]:
-    return {c.name for c in latent.codes_of(cfg) if c.kind == "cat"}
+def image_moments(images: torch.Tensor) -> dict[str, np.ndarray]:
+    """Slant and width of each image (B, 1, H, W) in [0, 1] from second-order pixel moments.
+
+    slant = cov(x, y) / var(y) (how far x shifts per row, positive = leaning right with y
+    pointing up); width = std of x weighted by pixel mass."""
+    m = images[:, 0].double()
+    h, w = m.shape[1:]
+    ys, xs = torch.meshgrid(-torch.arange(h, dtype=torch.double), torch.arange(w, dtype=torch.double),
+                            indexing="ij")
+    mass = m.sum((1, 2)).clamp_min(1e-9)
+    cx, cy = (m * xs).sum((1, 2)) / mass, (m * ys).sum((1, 2)) / mass
+    dx, dy = xs - cx[:, None, None], ys - cy[:, None, None]
+    var_x, var_y = (m * dx**2).sum((1, 2)) / mass, (m * dy**2).sum((1, 2)) / mass
+    cov = (m * dx * dy).sum((1, 2)) / mass
+    return {"slant": (cov / var_y.clamp_min(1e-9)).numpy(), "width": var_x.sqrt().numpy()}
+
+
+def continuous_code_effects(model: Model, n_seeds: int = 64, values: list[float] | None = None
+                            ) -> dict[str, Any]:
+    """|Spearman| between each continuous code and the slant / width of generated images.
+
+    Each noise seed gets one traversal (other codes held at 0, categorical codes cycled over
+    their values); the correlation is computed per seed and averaged, so other inputs stay fixed."""
+    from scipy.stats import spearmanr
+
+    values = values or torch.linspace(-1, 1, 9).tolist()
+    out: dict[str, dict[str, float]] = {}
+    cats = [c for c in latent.codes_of(model.cfg) if c.kind == "cat"]
+    for code in (c for c in latent.codes_of(model.cfg) if c.kind == "cont"):
+        per: dict[str, list[float]] = {"slant": [], "width": []}
+        for seed in range(n_seeds):
+            base = {c.name: seed % c.k for c in cats}
+            lat, _ = latent.traversal(model.cfg, code.name, [seed], values, base_cat=base,
+                                      device=next(model.G.parameters()).device)
+            moments = image_moments(generate(model.G, model.cfg, lat))
+            for k, v in moments.items():
+                r = spearmanr(values, v).statistic
+                per[k].append(0.0 if np.isnan(r) else float(r))
+        out[code.name] = {k: float(np.mean(v)) for k, v in per.items()}
+    best = {k: max(out, key=lambda c: abs(out[c][k])) for k in ("slant", "width")} if out else {}
+    return {"codes": out, "best": {k: {"code": c, "spearman": out[c][k]} for k, c in best.items()}}
 
 
 def traversal_grid(model: Model, code: str, seeds: list[int] | None = None,
@@ -147,16 +195,44 @@ def generate_one(model: Model, seed: int, cat: dict[str, int], cont: dict[str, f
     return generate(model.G, model.cfg, latent.fixed(model.cfg, [seed], cat, cont, dev))[0]
 
 
-def evaluate_run(run: Run, step: int | None = None, device: str = "cpu",
-                 test_data: ImageData | None = None) -> dict[str, Any]:
-    """Everything that applies to this run's dataset; written to the run's eval.json."""
+def factor_truth(data: ImageData) -> GroundTruth:
+    """Ground truth over a complete factor grid (dSprites): factors -> the matching images."""
+    sizes = tuple(int(v) + 1 for v in data.factors.max(0).values)
+    if int(np.prod(sizes)) != len(data):
+        raise RunError("factor metrics need the complete factor grid (evaluate without a subset)")
+    return GroundTruth(sizes, lambda f: data.images[torch.from_numpy(np.ravel_multi_index(f.T, sizes))],
+                       data.factor_names)
+
+
+def factor_metrics(model: Model, data: ImageData, which: str = "basic", seed: int = 0,
+                   scale: float = 1.0) -> dict[str, Any]:
+    """MIG (basic) or every metric in `metrics` (all), with Q's point estimates as the codes."""
+    truth = factor_truth(data)
+    q_net = encoder_for(model, data)
+    represent = lambda imgs: code_values(model.cfg, encode(q_net, imgs))[1]
+    res = evaluate_all(represent, truth, seed, scale) if which == "all" else \
+        mig(represent, truth, np.random.default_rng(seed), num_train=max(int(10_000 * scale), 64))
+    return {**res, "factor_names": list(truth.names), "code_names": model.cfg.code_names}
+
+
+def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scale: float = 1.0,
+                 device: str = "cpu", test_data: ImageData | None = None) -> dict[str, Any]:
+    """Everything that applies to this run's dataset; merged into the run's eval.json.
+
+    Labelled test split: categorical accuracy and code/label NMI. Ground-truth factors: MIG
+    and the normalised MI matrix (basic), or all disentanglement metrics (all)."""
     model = load_model(run, step, device)
-    out: dict[str, Any] = {"step": model.step, "time": time.time(), "dataset": model.cfg.dataset}
-    if test_data is not None or has_test_split(model.cfg):
-        data = test_data if test_data is not None else load(model.cfg, train=False)
-        if model.cfg.cat_codes:
-            out["categorical"] = categorical_accuracy(model, data, device=device)
-        out["code_label_nmi"] = code_label_nmi(model, data, device)
+    cfg = model.cfg
+    out: dict[str, Any] = {"step": model.step, "time": time.time(), "dataset": cfg.dataset}
+    if test_data is not None or has_test_split(cfg):
+        data = test_data if test_data is not None else load(cfg, train=False)
+        if cfg.cat_codes:
+            out["categorical"] = categorical_accuracy(model, data)
+        out["code_label_nmi"] = code_label_nmi(model, data)
+        if cfg.channels == 1 and cfg.n_cont:
+            out["continuous"] = continuous_code_effects(model)
+    elif parse_dsprites(cfg.dataset):
+        out["factors"] = factor_metrics(model, load(cfg.replace(subset=0)), metrics, scale=scale)
     previous = run.eval_results() or {}
     by_step = previous.get("by_step", {}) if isinstance(previous, dict) else {}
     by_step[str(model.step)] = {k: v for k, v in out.items() if k != "by_step"}

@@ -96,3 +96,23 @@ def confusion_figure(confusion: list[list[int]], label_to_code: list[int], code:
     rows = [f"{code}={k}" for k in label_to_code]
     return heatmap(conf, labels, rows, f"{code} vs label (Hungarian-ordered)", "true label",
                    "code value", fmt="d")
+
+
+METRIC_KEYS = ("mig", "factor_vae", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
+               "modularity", "explicitness")
+
+
+def factor_figures(res: dict[str, Any]) -> dict[str, go.Figure]:
+    """Heatmaps for a ground-truth evaluation: code x factor normalised MI, DCI importance."""
+    codes, factors = res["code_names"], res["factor_names"]
+    figs = {"nmi": heatmap(res["normalized_mi"], factors, codes, "Normalised MI: I(code; factor) / H(factor)",
+                           "factor", "code", zmin=0, zmax=1)}
+    if "dci_importance" in res:
+        figs["dci"] = heatmap(res["dci_importance"], factors, codes, "DCI importance (gradient-boosted trees)",
+                              "factor", "code", zmin=0)
+    return figs
+
+
+def metric_table(res: dict[str, Any]) -> pd.DataFrame:
+    """The scalar metrics that were computed, in a fixed order."""
+    return pd.DataFrame([{"metric": k, "score": res[k]} for k in METRIC_KEYS if k in res])

@@ -183,10 +183,11 @@ class Trainer:
 
     def save_checkpoint(self) -> None:
         s = self.step_no
-        save_weights(self.run.weights_path(s), self.G, self.D, self.cfg, s)
+        # resume state first: a weights file on disk always has its state beside it
         save_state(self.run.state_path(s), {
             "step": s, "elapsed": self.elapsed, "opt_d": self.opt_d.state_dict(),
             "opt_g": self.opt_g.state_dict(), "gen": self.gen.get_state()})
+        save_weights(self.run.weights_path(s), self.G, self.D, self.cfg, s)
         self.run.prune_checkpoints(self.cfg.keep_checkpoints)
         self.run.set_status(self.run.status().get("state", "running"), checkpoint=s)
 

@@ -4,7 +4,7 @@ import streamlit as st
 
 from infogan.data import DataError
 from infogan.evaluate import evaluate_run
-from infogan.figures import confusion_figure, heatmap
+from infogan.figures import confusion_figure, factor_figures, heatmap, metric_table
 from infogan.runs import RunError
 from pages.common import checkpoint_picker, selected_run
 
@@ -22,10 +22,15 @@ try:
 except RunError as exc:
     st.warning(f"Previous results unreadable ({exc}); run the evaluation again.")
     results = None
-if st.button("Run evaluation for this checkpoint", type="primary" if results is None else "secondary"):
-    with st.spinner("Encoding the test set with Q…"):
+c1, c2, c3 = st.columns([2, 2, 1])
+basic = c1.button("Run evaluation for this checkpoint", type="primary" if results is None else "secondary")
+full = c2.button("Run all disentanglement metrics", help="MIG, FactorVAE, DCI, SAP, modularity/explicitness "
+                 "with disentanglement_lib's sample counts times the scale (datasets with ground-truth factors)")
+scale = c3.number_input("Sample scale", 0.01, 1.0, 0.1, 0.05, help="1.0 = disentanglement_lib's defaults")
+if basic or full:
+    with st.spinner("Encoding real images with Q…"):
         try:
-            results = evaluate_run(run, step)
+            results = evaluate_run(run, step, "all" if full else "basic", scale if full else 1.0)
         except (RunError, DataError) as exc:
             st.error(str(exc))
 if results is None:
@@ -45,5 +50,22 @@ if nmi:
     st.plotly_chart(heatmap([nmi["nmi"]], nmi["codes"], ["label"], "Normalised MI between each code and the "
                             "label: I(code; label) / H(label)", "code", "", zmin=0, zmax=1), width="stretch",
                     key="nmi")
-if not cat and not nmi:
-    st.info("This dataset has no labels; ground-truth factor metrics come with the dSprites data.")
+effects = results.get("continuous")
+if effects:
+    codes = list(effects["codes"])
+    st.plotly_chart(heatmap([[effects["codes"][c]["slant"], effects["codes"][c]["width"]] for c in codes],
+                            ["slant", "width"], codes, "Spearman correlation of each continuous code with the slant "
+                            "and width of generated digits (other inputs fixed)", "measure", "code", zmin=-1, zmax=1),
+                    width="stretch", key="effects")
+factors = results.get("factors")
+if factors:
+    st.dataframe(metric_table(factors), hide_index=True, column_config={
+        "score": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f")})
+    st.caption(f"Sample scale {factors.get('scale', 1.0)} of disentanglement_lib's defaults, seed "
+               f"{factors.get('seed', 0)}. Reference (original dSprites, InfoGAN-CR paper): tuned InfoGAN "
+               "FactorVAE 0.82, MIG 0.22, DCI 0.60.")
+    for key, fig in factor_figures(factors).items():
+        st.plotly_chart(fig, width="stretch", key=f"factor_{key}")
+if not cat and not nmi and not factors:
+    st.info("This dataset has neither labels nor ground-truth factors, so there is nothing to score; "
+            "use the Explore page to judge the codes by eye.")

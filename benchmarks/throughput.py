@@ -1,0 +1,148 @@
+"""Images/s of the project's trainer vs a plain PyTorch reference loop, same process and run.
+
+Same architecture (the paper's MNIST nets from infogan.models), same data (real MNIST), same
+batch size and device. The reference is the loop most ports write: a torchvision dataset
+through a DataLoader, a D step and a G+Q step, `.item()` on every loss every step. Windows
+alternate (ref, ours, ref, ours, ...) after warm-up so machine noise hits both alike; the
+median of the windows is reported, with the ratio.
+
+    python benchmarks/throughput.py --batch-size 128 --windows 5 --steps 20"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import tempfile
+import time
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+from infogan.config import Config
+from infogan.data import load
+from infogan.models import build
+from infogan.runs import Run
+from infogan.train import Trainer, epoch_permutation, resolve_device
+
+
+class ReferenceLoop:
+    """A straightforward InfoGAN loop, as commonly written (kept here, not in the product)."""
+
+    def __init__(self, cfg: Config, device: torch.device):
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)
+        self.G, self.D = build(cfg)
+        self.G.to(device)
+        self.D.to(device)
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2))
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2))
+        ds = datasets.MNIST(str(cfg.resolved_data_dir()), train=True, download=False,
+                            transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.5], [0.5])]))
+        self.loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True)
+        self.it = iter(self.loader)
+
+    def batch(self) -> torch.Tensor:
+        try:
+            x, _ = next(self.it)
+        except StopIteration:
+            self.it = iter(self.loader)
+            x, _ = next(self.it)
+        return x.to(self.device)
+
+    def step(self) -> None:
+        cfg = self.cfg
+        x = self.batch()
+        b = x.shape[0]
+        z = torch.randn(b, cfg.noise_dim, device=self.device)
+        cat = torch.randint(cfg.cat_codes[0], (b,), device=self.device)
+        cont = torch.rand(b, cfg.n_cont, device=self.device) * 2 - 1
+        inp = torch.cat([z, F.one_hot(cat, cfg.cat_codes[0]).float(), cont], 1)
+        fake = self.G(inp)
+        ones, zeros = torch.ones(b, device=self.device), torch.zeros(b, device=self.device)
+
+        self.opt_d.zero_grad()
+        real_logit, _ = self.D(x)
+        fake_logit, q = self.D(fake.detach())
+        info = F.cross_entropy(q.logits[0], cat) + cfg.lambda_cont * (
+            0.5 * q.logvar + 0.5 * (cont - q.mu) ** 2 * torch.exp(-q.logvar)).sum(1).mean()
+        loss_d = (F.binary_cross_entropy_with_logits(real_logit, ones)
+                  + F.binary_cross_entropy_with_logits(fake_logit, zeros) + info)
+        loss_d.backward()
+        self.opt_d.step()
+
+        self.opt_g.zero_grad()
+        fake_logit, q = self.D(fake)
+        info = F.cross_entropy(q.logits[0], cat) + cfg.lambda_cont * (
+            0.5 * q.logvar + 0.5 * (cont - q.mu) ** 2 * torch.exp(-q.logvar)).sum(1).mean()
+        loss_g = F.binary_cross_entropy_with_logits(fake_logit, ones) + info
+        loss_g.backward()
+        self.opt_g.step()
+        self.log = (loss_d.item(), loss_g.item(), info.item())  # per-step logging, as most loops do
+
+
+class ProjectLoop:
+    """The project's Trainer, stepped exactly as its fit() does (minus logging and files)."""
+
+    def __init__(self, cfg: Config, device: torch.device):
+        data = load(cfg)
+        self.t = Trainer(cfg, Run.create(cfg, "bench", tempfile.mkdtemp()), data)
+        self.perm = epoch_permutation(cfg.seed, 0, len(data)).to(self.t.device)
+        self.i = 0
+
+    def step(self) -> None:
+        t, b = self.t, self.t.cfg.batch_size
+        pos = self.i % t.steps_per_epoch
+        self.acc = t.step(t.images.batch(self.perm[pos * b:(pos + 1) * b]))
+        self.i += 1
+
+    def sync(self) -> None:
+        self.acc.tolist()  # what fit() does once per logging interval
+
+
+def timed(loop, steps: int, batch: int, device: torch.device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        loop.step()
+    if hasattr(loop, "sync"):
+        loop.sync()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return steps * batch / (time.perf_counter() - t0)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=20, help="steps per timing window")
+    p.add_argument("--windows", type=int, default=5)
+    p.add_argument("--warmup", type=int, default=5)
+    p.add_argument("--device", default="auto")
+    a = p.parse_args()
+    cfg = Config.from_dict({"dataset": "mnist", "batch_size": a.batch_size, "device": a.device})
+    device = resolve_device(cfg.device)
+    loops = {"reference": ReferenceLoop(cfg, device), "project": ProjectLoop(cfg, device)}
+    for loop in loops.values():
+        timed(loop, a.warmup, a.batch_size, device)
+    rates: dict[str, list[float]] = {k: [] for k in loops}
+    for _ in range(a.windows):
+        for name, loop in loops.items():
+            rates[name].append(timed(loop, a.steps, a.batch_size, device))
+    med = {k: statistics.median(v) for k, v in rates.items()}
+    print(json.dumps({
+        "machine": platform.node(), "device": str(device),
+        "device_name": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch": torch.__version__, "threads": torch.get_num_threads(), "batch_size": a.batch_size,
+        "steps_per_window": a.steps, "windows": a.windows,
+        "reference_images_per_s": round(med["reference"], 1), "project_images_per_s": round(med["project"], 1),
+        "ratio": round(med["project"] / med["reference"], 3),
+        "windows_images_per_s": {k: [round(x, 1) for x in v] for k, v in rates.items()}}))
+
+
+if __name__ == "__main__":
+    main()

@@ -90,6 +90,22 @@ class Discriminator(nn.Module):
         h = self.trunk(x)
         return self.d_head(h).squeeze(1), self.split_q(self.q_head(h))
 
+    def real_fake(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, QOut]:
+        """The D step's two passes in one: (D logits on real, D logits on fake, Q on fake).
+
+        Convolutions and FC layers act per image, so they run once on the stacked batch
+        (bigger matrix products, one weight gradient instead of two summed); each BatchNorm
+        still normalises the real and the fake half separately, in that order, so outputs and
+        running statistics match two separate calls. Q is only evaluated on the fake half."""
+        h = torch.cat([real, fake])
+        for layer in self.trunk:
+            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+                h = torch.cat([layer(part) for part in h.split([len(real), len(fake)])])
+            else:
+                h = layer(h)
+        logits = self.d_head(h).squeeze(1)
+        return logits[: len(real)], logits[len(real):], self.split_q(self.q_head(h[len(real):]))
+
     def split_q(self, q: torch.Tensor) -> QOut:
         logits = list(torch.split(q[:, : sum(self.cat_sizes)], list(self.cat_sizes), dim=1))
         rest = q[:, sum(self.cat_sizes):]

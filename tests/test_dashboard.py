@@ -82,7 +82,7 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
         at.button[0].click().run()
         assert not at.exception
         assert "Unsupervised accuracy of c1" in at.metric[0].label
-        assert len(at.get("plotly_chart")) == 2  # confusion + code/label NMI
+        assert len(at.get("plotly_chart")) == 3  # confusion, code/label NMI, slant/width correlations
     if page == "pages/compare.py":
         assert len(at.get("image")) == 2 and len(at.get("plotly_chart")) == 2
     # the broken run is selectable and explained instead of crashing the page

@@ -73,6 +73,7 @@ def selected_run() -> Run | None:
 
 
 def select_run(name: str) -> None:
+    """Select a run from page code; the sidebar picker follows on the next rerun."""
     st.session_state["run"] = name
     st.query_params["run"] = name
 
@@ -87,8 +88,12 @@ def sidebar() -> None:
         st.session_state["run"] = names[-1] if names else None
     with st.sidebar:
         if names:
-            st.selectbox("Run", names, key="run", on_change=lambda: st.query_params.update(
-                run=st.session_state["run"]))
+            st.session_state["run_picker"] = st.session_state["run"]  # before the widget exists
+
+            def picked() -> None:
+                select_run(st.session_state["run_picker"])
+
+            st.selectbox("Run", names, key="run_picker", on_change=picked)
         else:
             st.caption("No runs yet.")
         st.session_state.setdefault("data_dir", os.environ.get("INFOGAN_DATA", "data"))

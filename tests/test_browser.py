@@ -3,19 +3,17 @@
 Screenshots of every page land in test-artifacts/. A missing browser skips locally and fails
 when INFOGAN_REQUIRE_BROWSER is set (as .ci/run does)."""
 
+import json
 import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
+from benchmarks.dashboard_driver import CHROMIUM, CHROMIUM_ARGS, chart_points, start_job, start_server, stop_server
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+FORM = {"subset": "3200", "batch size": "32", "log every": "2", "epochs": "20"}
 
 
 @pytest.fixture(scope="module")
@@ -27,9 +25,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-            "--no-first-run", "--disable-sync", "--disable-quic"])
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
         b.close()
 
@@ -37,29 +33,10 @@ def browser():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory, mnist_root):
     runs = tmp_path_factory.mktemp("browser-runs")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "INFOGAN_RUNS": str(runs), "INFOGAN_DATA": str(mnist_root)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.port", str(port),
-         "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=2).read() == b"ok":
-                break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail(f"streamlit did not start: {proc.stdout.read().decode()[-2000:]}")
-    yield url, runs
-    proc.terminate()
-    proc.wait(10)
+    box = {"runs": runs, "data": mnist_root}
+    box["proc"], box["url"] = start_server(runs, mnist_root)
+    yield box
+    stop_server(box["proc"])
 
 
 def shot(page, name: str) -> None:
@@ -68,38 +45,23 @@ def shot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
-def points(page) -> int:
-    """Points in the first line of the first Plotly chart (the D/G loss chart)."""
-    return page.evaluate("() => { const l = document.querySelector('.js-plotly-plot .scatterlayer .js-line');"
-                         " return l ? l.getAttribute('d').split(/[ML]/).length - 1 : 0; }")
-
-
 def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
-    url, runs = server
+    url, runs = server["url"], server["runs"]
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     page.goto(url)
     page.get_by_text("No runs yet").first.wait_for(timeout=30000)
     shot(page, "01_runs_empty")
 
-    page.goto(f"{url}/train")
-    page.get_by_role("button", name="Start training").wait_for(timeout=30000)
-    for label, value in [("subset", "3200"), ("batch size", "32"), ("log every", "2"), ("epochs", "20")]:
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Tab")
-    page.get_by_label("Run name (optional)").fill("browser-job")
-    shot(page, "02_train_form")
-    page.get_by_role("button", name="Start training").click()
-    page.get_by_text("Started browser-job").first.wait_for(timeout=30000)
+    start_job(page, url, "browser-job", FORM)
     shot(page, "03_train_started")
 
     page.goto(f"{url}/monitor?run=browser-job")
     page.locator(".js-plotly-plot").first.wait_for(timeout=60000)
-    first = points(page)
+    first = chart_points(page)
     deadline = time.time() + 60
-    while points(page) <= first and time.time() < deadline:
+    while chart_points(page) <= first and time.time() < deadline:
         page.wait_for_timeout(1000)
-    assert points(page) > first, "the Monitor chart did not gain points while training"
+    assert chart_points(page) > first, "the Monitor chart did not gain points while training"
     shot(page, "04_monitor_live")
 
     page.goto(f"{url}/train")
@@ -114,7 +76,7 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
 
     page.goto(f"{url}/explore?run=browser-job")
     page.get_by_role("tab", name="Traversals").click(timeout=30000)
-    page.get_by_text("Download c1 grid (PNG)").first.wait_for(timeout=30000)
+    page.get_by_text("Download c3 grid (PNG)").first.wait_for(timeout=30000)
     imgs = page.locator("[data-testid='stImage'] img")
     assert imgs.count() >= 3
     assert page.evaluate("(img) => img.naturalWidth", imgs.nth(1).element_handle()) > 100
@@ -133,3 +95,42 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
     page.goto(f"{url}/compare")
     page.get_by_text("Compare checkpoints").first.wait_for(timeout=30000)
     shot(page, "10_compare")
+
+
+def test_stop_restart_server_resume_keeps_metrics_continuous(browser, server):
+    """Stop from the dashboard, restart the server, resume: steps continue with no gap or repeat."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    try:
+        start_job(page, server["url"], "restart-job", FORM)
+    finally:
+        shot(page, "11_restart_job_form")
+    run = server["runs"] / "restart-job"
+    deadline = time.time() + 60
+    while _steps(run)[-1:] < [6] and time.time() < deadline:
+        time.sleep(0.3)
+    page.goto(f"{server['url']}/train")
+    page.locator(".st-key-stop_restart-job button").click(timeout=30000)
+    while '"stopped"' not in (run / "status.json").read_text() and time.time() < deadline + 60:
+        time.sleep(0.3)
+    stopped_at = json.loads((run / "status.json").read_text())["step"]
+    stop_server(server["proc"])
+    server["proc"], server["url"] = start_server(server["runs"], server["data"])
+    page.goto(f"{server['url']}/train")
+    page.locator(".st-key-resume_restart-job button").click(timeout=30000)
+    deadline = time.time() + 90
+    while _steps(run)[-1] < stopped_at + 6 and time.time() < deadline:
+        time.sleep(0.3)
+    page.goto(f"{server['url']}/train")
+    page.locator(".st-key-stop_restart-job button").click(timeout=30000)
+    steps = _steps(run)
+    assert steps[-1] >= stopped_at + 6, "the resumed run did not continue"
+    assert steps == sorted(set(steps)), "duplicate or out-of-order steps"
+    assert {s for s in range(2, steps[-1] + 1, 2)} <= set(steps), "missing steps"
+    assert stopped_at in steps
+
+
+def _steps(run: Path) -> list[int]:
+    p = run / "metrics.jsonl"
+    if not p.exists():
+        return []
+    return [json.loads(line)["step"] for line in p.read_text().splitlines() if line.strip()]

@@ -108,6 +108,22 @@ def sidebar() -> None:
         st.query_params["run"] = st.session_state["run"]
 
 
+def require_run() -> Run:
+    """The selected run, or a hint and a stop of the page when there is none."""
+    run = selected_run()
+    if run is None:
+        st.info("No run selected. Start one on the **Train** page or pick one in the sidebar.")
+        st.stop()
+    return run
+
+
+def require_checkpoint(run: Run) -> int:
+    step = checkpoint_picker(run)
+    if step is None:
+        st.stop()
+    return step
+
+
 def checkpoint_picker(run: Run, label: str = "Checkpoint", key: str | None = None) -> int | None:
     steps = run.checkpoint_steps()
     if not steps:

@@ -6,16 +6,11 @@ from infogan.data import DataError
 from infogan.evaluate import evaluate_run
 from infogan.figures import confusion_figure, factor_figures, heatmap, metric_table
 from infogan.runs import RunError
-from pages.common import checkpoint_picker, selected_run
+from pages.common import require_checkpoint, require_run
 
 st.title("Disentanglement")
-run = selected_run()
-if run is None:
-    st.info("No run selected. Pick one in the sidebar.")
-    st.stop()
-step = checkpoint_picker(run)
-if step is None:
-    st.stop()
+run = require_run()
+step = require_checkpoint(run)
 
 try:
     results = (run.eval_results() or {}).get("by_step", {}).get(str(step))

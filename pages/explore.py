@@ -7,16 +7,11 @@ from infogan import latent
 from infogan.data import png_bytes, to_pil
 from infogan.evaluate import generate_one, traversal_grid
 from infogan.runs import RunError
-from pages.common import checkpoint_picker, model, selected_run
+from pages.common import model, require_checkpoint, require_run
 
 st.title("Explore latent codes")
-run = selected_run()
-if run is None:
-    st.info("No run selected. Pick one in the sidebar.")
-    st.stop()
-step = checkpoint_picker(run)
-if step is None:
-    st.stop()
+run = require_run()
+step = require_checkpoint(run)
 try:
     m = model(run, step)
 except RunError as exc:

@@ -7,13 +7,10 @@ import streamlit as st
 from infogan.figures import monitor_figures
 from infogan.runs import Run, RunError
 from infogan.train import effective_state
-from pages.common import frame, run_names, selected_run
+from pages.common import frame, require_run, run_names
 
 st.title("Monitor")
-run = selected_run()
-if run is None:
-    st.info("No run selected. Start one on the **Train** page or pick one in the sidebar.")
-    st.stop()
+run = require_run()
 
 c1, c2, c3 = st.columns([3, 2, 1])
 overlay = c1.multiselect("Overlay runs", [n for n in run_names() if n != run.name],

@@ -91,6 +91,37 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
     assert not at.exception, [e.value for e in at.exception]
 
 
+@pytest.fixture
+def running_root(tmp_path, mnist_root):
+    """A job training in this process's JobManager (the one the dashboard's pages see)."""
+    from pages.common import job_manager
+
+    cfg = Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 2048, "batch_size": 32,
+                            "epochs": 50, "log_every": 2, "ckpt_every": 4, "sample_every": 4, "download": False})
+    manager = job_manager()
+    manager.root = str(tmp_path)
+    job = manager.start(cfg, "live")
+    deadline = time.time() + 60
+    while len(job.run.checkpoint_steps()) < 1 and time.time() < deadline:
+        time.sleep(0.2)
+    yield tmp_path
+    manager.stop("live")
+    job.thread.join(30)
+    manager.root = None
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_with_a_running_run(monkeypatch, running_root, page):
+    at = visit(app(monkeypatch, running_root, run="live"), page)
+    text = " ".join(m.value for m in at.markdown)
+    if page == "pages/monitor.py":
+        assert "**live** · running" in text and len(at.get("plotly_chart")) == 4
+    if page == "pages/train.py":
+        assert "1 training now" in " ".join(s.value for s in at.subheader)
+    if page == "pages/runs.py":
+        assert at.dataframe[0].value.set_index("name").loc["live", "state"] == "running"
+
+
 def test_train_form_rejects_bad_input_and_starts_and_stops_a_job(monkeypatch, tmp_path, mnist_root):
     at = visit(app(monkeypatch, tmp_path), "pages/train.py")
     at.text_input(key="form_mnist_cat_codes").set_value("10,1")

@@ -1,0 +1,72 @@
+"""Training speed inside the dashboard (a job started from the form, Monitor open and
+refreshing every second in Chromium) vs the CLI, same config, alternating rounds.
+
+    python benchmarks/dashboard_overhead.py --steps 300 --rounds 2"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.dashboard_driver import CHROMIUM, CHROMIUM_ARGS, ROOT, start_job, start_server, stop_server
+
+
+def _rate(run: Path) -> float:
+    recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    return statistics.median(r["images_per_s"] for r in recs[2:])  # skip warm-up windows
+
+
+def cli_rate(data: Path, steps: int) -> float:
+    runs = Path(tempfile.mkdtemp(prefix="ovh-cli-"))
+    subprocess.run([sys.executable, "-m", "infogan", "--runs-dir", str(runs), "train", "--run-name", "cli",
+                    "--data-dir", str(data), "--subset", "6400", "--max-steps", str(steps), "--log-every", "10",
+                    "--quiet"], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return _rate(runs / "cli")
+
+
+def dashboard_rate(data: Path, steps: int) -> float:
+    from playwright.sync_api import sync_playwright
+
+    runs = Path(tempfile.mkdtemp(prefix="ovh-dash-"))
+    proc, url = start_server(runs, data)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            page = browser.new_page()
+            start_job(page, url, "dash", {"subset": "6400", "max steps": str(steps), "log every": "10"})
+            page.goto(f"{url}/monitor?run=dash")
+            status = runs / "dash" / "status.json"
+            while '"completed"' not in status.read_text():
+                time.sleep(1)
+            browser.close()
+    finally:
+        stop_server(proc)
+    return _rate(runs / "dash")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser()
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--data", type=Path, default=Path(os.environ.get("INFOGAN_DATA", "data")))
+    a = p.parse_args()
+    cli, dash = [], []
+    for _ in range(a.rounds):
+        cli.append(cli_rate(a.data, a.steps))
+        dash.append(dashboard_rate(a.data, a.steps))
+    print(json.dumps({"machine": platform.node(), "batch_size": 128, "steps": a.steps,
+                      "cli_images_per_s": [round(x, 1) for x in cli],
+                      "dashboard_images_per_s": [round(x, 1) for x in dash],
+                      "ratio": round(statistics.median(dash) / statistics.median(cli), 3)}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from infogan.config import Config
+from infogan.data import DataError, load
+from infogan.jobs import demo_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _images(folder: Path, n: int, size=(40, 30)) -> None:
+    folder.mkdir(parents=True)
+    for i in range(n):
+        Image.new("RGB", size, (i * 40 % 256, 100, 200)).save(folder / f"{i}.png")
+
+
+def test_flat_image_folder_is_resized_and_cropped(tmp_path):
+    _images(tmp_path / "flat", 5)
+    (tmp_path / "flat" / "notes.txt").write_text("not an image")
+    data = load(Config.from_dict({"dataset": f"folder:{tmp_path / 'flat'}", "image_size": 32, "channels": 3}))
+    assert data.images.shape == (5, 3, 32, 32) and data.images.dtype == torch.uint8 and data.labels is None
+
+
+def test_class_subfolders_keep_labels_and_grayscale(tmp_path):
+    _images(tmp_path / "cls" / "cats", 3)
+    _images(tmp_path / "cls" / "dogs", 2)
+    data = load(Config.from_dict({"dataset": f"folder:{tmp_path / 'cls'}", "image_size": 28, "channels": 1}))
+    assert data.images.shape == (5, 1, 28, 28) and data.labels.tolist() == [0, 0, 0, 1, 1]
+
+
+def test_bad_folders_give_clear_errors(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        load(Config.from_dict({"dataset": f"folder:{tmp_path / 'nope'}"}))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="holds no images"):
+        load(Config.from_dict({"dataset": f"folder:{tmp_path / 'empty'}"}))
+
+
+@pytest.mark.parametrize("dataset,files", [("fashion-mnist", "FashionMNIST/raw"), ("svhn", "SVHN")])
+def test_missing_torchvision_datasets_name_folder_and_files(tmp_path, dataset, files):
+    r = subprocess.run([sys.executable, "-m", "infogan", "train", "--dataset", dataset, "--data-dir",
+                        str(tmp_path), "--no-download"], capture_output=True, text=True, cwd=tmp_path,
+                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert f"{dataset}: the files are missing" in r.stderr and str(tmp_path / files) in r.stderr
+
+
+def test_demo_uses_mnist_when_present_else_the_built_in_data(tmp_path, mnist_root):
+    assert demo_config(str(mnist_root)).dataset == "mnist"
+    assert demo_config(str(tmp_path)).dataset == "dsprites"

@@ -1,0 +1,22 @@
+"""The one-minute version of benchmarks/soak.py: three jobs from the form, two Monitor sessions."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from benchmarks.dashboard_driver import CHROMIUM
+from benchmarks.soak import run_soak
+
+
+def test_one_minute_soak(mnist_root):
+    if not Path(CHROMIUM).exists():
+        if os.environ.get("INFOGAN_REQUIRE_BROWSER"):
+            pytest.fail(f"{CHROMIUM} missing")
+        pytest.skip(f"{CHROMIUM} missing")
+    res = run_soak(minutes=1, jobs=3, browsers=2, data=mnist_root, steps_per_job=100)
+    print(res)
+    assert res["all_completed"], res["job_states"]
+    assert res["interactions"] >= 8
+    assert res["latency_s"]["max"] < 2.0, res["latency_s"]
+    assert res["rss_mb"]["growth"] < 100, res["rss_mb"]

@@ -22,6 +22,11 @@ def metrics_frame(run: Run) -> pd.DataFrame:
     return pd.DataFrame.from_records(records).drop_duplicates("step", keep="last").set_index("step")
 
 
+def recent_rate(df: pd.DataFrame, windows: int = 5) -> float | None:
+    """Images/s over the last few logging windows (the last one alone may be a short stop window)."""
+    return float(df["images_per_s"].tail(windows).median()) if "images_per_s" in df else None
+
+
 def smooth(series: pd.Series, amount: float) -> pd.Series:
     """Exponential moving average; amount 0 = raw, 0.99 = very smooth (TensorBoard's slider)."""
     return series if amount <= 0 else series.ewm(alpha=1 - min(amount, 0.999)).mean()

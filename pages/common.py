@@ -18,6 +18,17 @@ from infogan.runs import Run, RunError, list_runs, runs_root
 from infogan.summary import run_summary
 
 
+def use_router() -> None:
+    """Make a deep link (e.g. /monitor?run=x) that is the server's very first request go through
+    dashboard.py. Streamlit starts in its legacy mode when a pages/ folder exists and leaves it
+    only once st.navigation runs; until then it would run this page without the router."""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", False):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+
 @st.cache_resource
 def job_manager() -> JobManager:
     """One per server process, shared by every tab and every rerun."""

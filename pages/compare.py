@@ -8,7 +8,9 @@ from infogan.data import to_pil
 from infogan.evaluate import traversal_grid
 from infogan.figures import monitor_figures
 from infogan.runs import Run, RunError, list_runs
-from pages.common import frame, model
+from pages.common import frame, model, use_router
+
+use_router()
 
 st.title("Compare checkpoints")
 options = [f"{r.name} @ {s}" for r in list_runs() for s in r.checkpoint_steps()]

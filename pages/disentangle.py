@@ -6,7 +6,9 @@ from infogan.data import DataError
 from infogan.evaluate import evaluate_run
 from infogan.figures import confusion_figure, factor_figures, heatmap, metric_table
 from infogan.runs import RunError
-from pages.common import require_checkpoint, require_run
+from pages.common import require_checkpoint, require_run, use_router
+
+use_router()
 
 st.title("Disentanglement")
 run = require_run()

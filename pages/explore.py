@@ -7,7 +7,9 @@ from infogan import latent
 from infogan.data import png_bytes, to_pil
 from infogan.evaluate import generate_one, traversal_grid
 from infogan.runs import RunError
-from pages.common import model, require_checkpoint, require_run
+from pages.common import model, require_checkpoint, require_run, use_router
+
+use_router()
 
 st.title("Explore latent codes")
 run = require_run()

@@ -4,10 +4,12 @@ import contextlib
 
 import streamlit as st
 
-from infogan.figures import monitor_figures
+from infogan.figures import monitor_figures, recent_rate
 from infogan.runs import Run, RunError
 from infogan.train import effective_state
-from pages.common import frame, require_run, run_names
+from pages.common import frame, require_run, run_names, use_router
+
+use_router()
 
 st.title("Monitor")
 run = require_run()
@@ -36,7 +38,7 @@ def live() -> None:
     total = status.get("total_steps")
     st.markdown(f"**{run.name}** · {state} · step {status.get('step', 0)}"
                 + (f" / {total}" if total else "")
-                + (f" · {df['images_per_s'].iloc[-1]:.0f} images/s" if "images_per_s" in df else ""))
+                + (f" · {recent_rate(df):.0f} images/s" if "images_per_s" in df else ""))
     if status.get("error"):
         st.error(status["error"])
     if df.empty:

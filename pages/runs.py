@@ -8,7 +8,9 @@ import streamlit as st
 
 from infogan.jobs import demo_config
 from infogan.runs import Run, RunError, delete_run, rename_run
-from pages.common import job_manager, select_run, summaries
+from pages.common import job_manager, select_run, summaries, use_router
+
+use_router()
 
 st.title("Runs")
 rows = summaries()

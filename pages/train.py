@@ -5,9 +5,12 @@ import dataclasses
 import streamlit as st
 
 from infogan.config import FIELD_GROUPS, Config, ConfigError, preset
+from infogan.figures import recent_rate
 from infogan.runs import Run, RunError, list_runs
 from infogan.summary import run_summary
-from pages.common import frame, job_manager, select_run
+from pages.common import frame, job_manager, select_run, use_router
+
+use_router()
 
 st.title("Train a new run")
 PRESETS = {"mnist": "MNIST (paper: 62 noise, Cat(10), 2 continuous)", "fashion-mnist": "Fashion-MNIST",
@@ -77,7 +80,7 @@ def jobs_panel() -> None:
         st_ = job.run.status()
         step, total = st_.get("step", 0), st_.get("total_steps") or 0
         df = frame(job.run)
-        ips = float(df["images_per_s"].iloc[-1]) if "images_per_s" in df else None
+        ips = recent_rate(df)
         steps_per_s = ips / job.run.config().batch_size if ips else None
         eta = f"{(total - step) / steps_per_s / 60:.1f} min" if steps_per_s and total else "…"
         c1, c2 = st.columns([5, 1])

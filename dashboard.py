@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from pages.common import sidebar
+from pages.common import routed, sidebar
 
 st.set_page_config(page_title="InfoGAN Explorer", page_icon=":material/blur_on:", layout="wide")
 
@@ -17,4 +17,5 @@ PAGES = [
 
 sidebar()
 page = st.navigation(PAGES)
-page.run()
+with routed():
+    page.run()

@@ -54,6 +54,10 @@ def run_soak(minutes: float, jobs: int, browsers: int, data: Path, steps_per_job
                 time.sleep(3)
             rss_end = rss_mb(proc.pid)
             browser.close()
+        deadline = time.time() + 300  # the browsing window is over; let slow jobs finish
+        while time.time() < deadline and any(
+                '"completed"' not in (runs / f"soak-{i}" / "status.json").read_text() for i in range(jobs)):
+            time.sleep(1)
         states = {f"soak-{i}": json.loads((runs / f"soak-{i}" / "status.json").read_text())["state"]
                   for i in range(jobs)}
     finally:

@@ -7,9 +7,13 @@ cooperative: an event the trainer checks after every step, ending with a checkpo
 
 from __future__ import annotations
 
+import contextlib
+import os
 import threading
 import time
 from dataclasses import dataclass, field
+
+import torch
 
 from .config import Config
 from .runs import Run
@@ -48,16 +52,25 @@ class JobManager:
 
     def _launch(self, job: Job, target) -> Job:
         def body() -> None:
+            _yield_to_the_ui()
+            self._share_cores()
             try:
                 target(job)
             except BaseException as exc:  # recorded for the UI; the trainer also wrote status.json
                 job.error = f"{type(exc).__name__}: {exc}"
+            finally:
+                self._share_cores(ending=job)
 
         job.thread = threading.Thread(target=body, name=f"train-{job.run.name}", daemon=True)
         with self._lock:
             self._jobs[job.run.name] = job
         job.thread.start()
         return job
+
+    def _share_cores(self, ending: Job | None = None) -> None:
+        """One intra-op thread team per running job would oversubscribe the cores; split them."""
+        busy = sum(1 for j in self.running() if j is not ending)
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // max(1, busy)))
 
     def stop(self, name: str) -> bool:
         with self._lock:
@@ -88,6 +101,13 @@ class JobManager:
     def get(self, name: str) -> Job | None:
         with self._lock:
             return self._jobs.get(name)
+
+
+def _yield_to_the_ui() -> None:
+    """Lower this training thread's priority (Linux nice is per thread and inherited by the
+    thread's OpenMP workers), so the server thread that renders pages stays responsive."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
 
 
 def demo_config(data_dir: str) -> Config:

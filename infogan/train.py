@@ -153,7 +153,8 @@ class Trainer:
                     return "stopped"
             run.set_status("completed", step=self.step_no, finished=time.time())
             return "completed"
-        except KeyboardInterrupt:
+        except KeyboardInterrupt:  # Ctrl-C in the CLI: stop like the dashboard's Stop button
+            self.save_samples()
             self.save_checkpoint()
             run.set_status("stopped", step=self.step_no)
             return "stopped"

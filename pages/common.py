@@ -5,6 +5,8 @@ Only Streamlit glue lives here; anything that computes is in `infogan/`."""
 from __future__ import annotations
 
 import os
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -17,16 +19,35 @@ from infogan.jobs import JobManager
 from infogan.runs import Run, RunError, list_runs, runs_root
 from infogan.summary import run_summary
 
+_local = threading.local()
+
+
+@contextmanager
+def routed():
+    """Marks a page run that came through dashboard.py's st.navigation."""
+    _local.routed = True
+    try:
+        yield
+    finally:
+        _local.routed = False
+
 
 def use_router() -> None:
-    """Make a deep link (e.g. /monitor?run=x) that is the server's very first request go through
-    dashboard.py. Streamlit starts in its legacy mode when a pages/ folder exists and leaves it
-    only once st.navigation runs; until then it would run this page without the router."""
+    """Called first by every page. Streamlit starts in its legacy multipage mode when a pages/
+    folder exists and leaves it only once st.navigation runs, so a deep link (/monitor?run=x)
+    that is a fresh server's first request would run the page without dashboard.py. Then:
+    leave legacy mode and rerun the session's first run through the router; later runs
+    (only AppTest resets the mode between runs) draw the shared sidebar themselves, since a
+    rerun would drop the widget event that triggered them."""
+    if getattr(_local, "routed", False):
+        return
     from streamlit.runtime.pages_manager import PagesManager
 
-    if getattr(PagesManager, "uses_pages_directory", False):
-        PagesManager.uses_pages_directory = False
+    PagesManager.uses_pages_directory = False
+    if not st.session_state.get("session_started"):
+        st.session_state["session_started"] = True
         st.rerun()
+    sidebar()
 
 
 @st.cache_resource
@@ -91,6 +112,7 @@ def select_run(name: str) -> None:
 
 def sidebar() -> None:
     """Shared sidebar: run picker, data folder, device."""
+    st.session_state["session_started"] = True
     names = run_names()
     if "run" not in st.session_state:
         wanted = st.query_params.get("run")

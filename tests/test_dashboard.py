@@ -81,6 +81,7 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
     if page == "pages/disentangle.py":
         at.button[0].click().run()
         assert not at.exception
+        assert not at.error, [e.value for e in at.error]
         assert "Unsupervised accuracy of c1" in at.metric[0].label
         assert len(at.get("plotly_chart")) == 3  # confusion, code/label NMI, slant/width correlations
     if page == "pages/compare.py":
@@ -138,7 +139,7 @@ def test_train_form_rejects_bad_input_and_starts_and_stops_a_job(monkeypatch, tm
     at.number_input(key="form_mnist_subset").set_value(2048)
     at.number_input(key="form_mnist_batch_size").set_value(32)
     at.number_input(key="form_mnist_log_every").set_value(2)
-    at.text_input[-1].set_value("formjob")
+    next(t for t in at.text_input if t.label == "Run name (optional)").set_value("formjob")
     at.button[0].click().run()
     assert not at.exception and "Started **formjob**" in at.success[0].value
     run = Run(tmp_path / "formjob")

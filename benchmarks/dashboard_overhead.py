@@ -32,7 +32,7 @@ def cli_rate(data: Path, steps: int) -> float:
     return _rate(runs / "cli")
 
 
-def dashboard_rate(data: Path, steps: int) -> float:
+def dashboard_rate(data: Path, steps: int, page_path: str = "monitor?run=dash") -> float:
     from playwright.sync_api import sync_playwright
 
     runs = Path(tempfile.mkdtemp(prefix="ovh-dash-"))
@@ -42,7 +42,7 @@ def dashboard_rate(data: Path, steps: int) -> float:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
             start_job(page, url, "dash", {"subset": "6400", "max steps": str(steps), "log every": "10"})
-            page.goto(f"{url}/monitor?run=dash")
+            page.goto(f"{url}/{page_path}")
             status = runs / "dash" / "status.json"
             while '"completed"' not in status.read_text():
                 time.sleep(1)
@@ -56,13 +56,14 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--page", default="monitor?run=dash", help="page the browser watches while the job trains")
     p.add_argument("--data", type=Path, default=Path(os.environ.get("INFOGAN_DATA", "data")))
     a = p.parse_args()
     cli, dash = [], []
     for _ in range(a.rounds):
         cli.append(cli_rate(a.data, a.steps))
-        dash.append(dashboard_rate(a.data, a.steps))
-    print(json.dumps({"machine": platform.node(), "batch_size": 128, "steps": a.steps,
+        dash.append(dashboard_rate(a.data, a.steps, a.page))
+    print(json.dumps({"machine": platform.node(), "batch_size": 128, "steps": a.steps, "page": a.page,
                       "cli_images_per_s": [round(x, 1) for x in cli],
                       "dashboard_images_per_s": [round(x, 1) for x in dash],
                       "ratio": round(statistics.median(dash) / statistics.median(cli), 3)}))

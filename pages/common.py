@@ -14,7 +14,7 @@ import streamlit as st
 import torch
 
 from infogan.evaluate import Model, load_model
-from infogan.figures import metrics_frame
+from infogan.figures import metrics_frame, monitor_figures
 from infogan.jobs import JobManager
 from infogan.runs import Run, RunError, list_runs, runs_root
 from infogan.summary import run_summary
@@ -68,11 +68,41 @@ def _frame(path: str, mtime: float, size: int) -> pd.DataFrame:
     return metrics_frame(Run(Path(path)))
 
 
+def metrics_version(run: Run) -> tuple[float, int]:
+    """Changes whenever metrics.jsonl is appended to."""
+    p = run.path / "metrics.jsonl"
+    return _mtime(p), p.stat().st_size if p.exists() else 0
+
+
 def frame(run: Run) -> pd.DataFrame:
     """metrics.jsonl as a DataFrame, re-read only when the file changed."""
-    p = run.path / "metrics.jsonl"
-    size = p.stat().st_size if p.exists() else 0
-    return _frame(str(run.path), _mtime(p), size)
+    return _frame(str(run.path), *metrics_version(run))
+
+
+def csv_bytes(run: Run) -> bytes:
+    return _csv(str(run.path), *metrics_version(run))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _csv(path: str, mtime: float, size: int) -> bytes:
+    return _frame(path, mtime, size).to_csv().encode()
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _figures(key: tuple, cfg_json: str, smoothing: float, log_y: bool) -> dict:
+    import json
+
+    frames = {name: _frame(path, mtime, size) for name, path, mtime, size in key}
+    return monitor_figures(frames, json.loads(cfg_json), smoothing, log_y)
+
+
+def figures(runs: list[Run], cfg: dict, smoothing: float, log_y: bool) -> dict:
+    """The Monitor charts, rebuilt only when a metrics file changed (the page refreshes every
+    second, but new points arrive once per logging interval)."""
+    import json
+
+    key = tuple((r.name, str(r.path), *metrics_version(r)) for r in runs)
+    return _figures(key, json.dumps(cfg, sort_keys=True), smoothing, log_y)
 
 
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=8)

@@ -4,10 +4,10 @@ import contextlib
 
 import streamlit as st
 
-from infogan.figures import monitor_figures, recent_rate
+from infogan.figures import recent_rate
 from infogan.runs import Run, RunError
 from infogan.train import effective_state
-from pages.common import frame, require_run, run_names, use_router
+from pages.common import csv_bytes, figures, frame, require_run, run_names, use_router
 
 use_router()
 
@@ -30,11 +30,11 @@ def live() -> None:
     except RunError as exc:
         st.error(str(exc))
         return
-    frames = {run.name: frame(run)}
+    runs = [run]
     for name in overlay:
         with contextlib.suppress(RunError):
-            frames[name] = frame(Run.open(name))
-    df = frames[run.name]
+            runs.append(Run.open(name))
+    df = frame(run)
     total = status.get("total_steps")
     st.markdown(f"**{run.name}** · {state} · step {status.get('step', 0)}"
                 + (f" / {total}" if total else "")
@@ -44,7 +44,7 @@ def live() -> None:
     if df.empty:
         st.info("No metrics logged yet: the first point appears after `log_every` steps.")
         return
-    figs = monitor_figures(frames, cfg, smoothing, log_y)
+    figs = figures(runs, cfg, smoothing, log_y)  # rebuilt only when a metrics file changed
     left, right = st.columns(2)
     for i, (key, fig) in enumerate(figs.items()):
         (left if i % 2 == 0 else right).plotly_chart(fig, key=f"chart_{key}", width="stretch")
@@ -53,7 +53,7 @@ def live() -> None:
         st.image(str(samples[-1]), width=420,
                  caption=f"Fixed noise, {samples[-1].stem.replace('_', ' ')}: rows = noise seeds, "
                          "columns = values of c1")
-    st.download_button("Download metrics (CSV)", df.to_csv().encode(), f"{run.name}_metrics.csv",
+    st.download_button("Download metrics (CSV)", csv_bytes(run), f"{run.name}_metrics.csv",
                        "text/csv", key="csv")
 
 

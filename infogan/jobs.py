@@ -80,14 +80,6 @@ class JobManager:
         job.stop.set()
         return True
 
-    def stop_all(self, wait: float = 0.0) -> None:
-        for job in self.jobs():
-            job.stop.set()
-        deadline = time.time() + wait
-        for job in self.jobs():
-            if job.thread is not None:
-                job.thread.join(max(0.0, deadline - time.time()))
-
     def jobs(self) -> list[Job]:
         with self._lock:
             return list(self._jobs.values())
@@ -97,10 +89,6 @@ class JobManager:
 
     def is_running(self, name: str) -> bool:
         return any(j.run.name == name for j in self.running())
-
-    def get(self, name: str) -> Job | None:
-        with self._lock:
-            return self._jobs.get(name)
 
 
 def _yield_to_the_ui() -> None:

@@ -6,8 +6,8 @@ import streamlit as st
 
 from infogan.config import FIELD_GROUPS, Config, ConfigError, preset
 from infogan.figures import recent_rate
-from infogan.runs import Run, RunError, list_runs
-from infogan.summary import run_summary
+from infogan.runs import RunError, list_runs
+from infogan.train import effective_state
 from pages.common import frame, job_manager, select_run, use_router
 
 use_router()
@@ -93,18 +93,19 @@ def jobs_panel() -> None:
     for job in manager.jobs():
         if not job.alive and job.error:
             st.error(f"{job.run.name} failed: {job.error}")
-    resumable = [r for r in (run_summary(x) for x in list_runs())
-                 if r["state"] in ("stopped", "interrupted", "failed") and r.get("checkpoints")
-                 and not manager.is_running(r["name"])]
+    # status.json and the checkpoint list only: this panel reruns every 2 s
+    resumable = [(run, status) for run, status in ((x, x.status()) for x in list_runs())
+                 if effective_state(status) in ("stopped", "interrupted", "failed") and run.checkpoint_steps()
+                 and not manager.is_running(run.name)]
     if resumable:
         st.markdown("**Stopped or interrupted runs**")
-    for r in resumable:
+    for run, status in resumable:
         c1, c2 = st.columns([5, 1])
-        c1.write(f"{r['name']} · {r['state']} at step {r['step']}"
-                 + (f" · {r['problem']}" if r.get("problem") else ""))
-        if c2.button("Resume", key=f"resume_{r['name']}"):
+        c1.write(f"{run.name} · {effective_state(status)} at step {status.get('step', 0)}"
+                 + (f" · {status['error']}" if status.get("error") else ""))
+        if c2.button("Resume", key=f"resume_{run.name}"):
             try:
-                manager.resume(Run.open(r["name"]))
+                manager.resume(run)
                 st.rerun()
             except (RunError, RuntimeError) as exc:
                 st.error(str(exc))

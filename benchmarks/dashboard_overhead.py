@@ -1,7 +1,7 @@
 """Training speed inside the dashboard (a job started from the form, Monitor open and
 refreshing every second in Chromium) vs the CLI, same config, alternating rounds.
 
-    python benchmarks/dashboard_overhead.py --steps 300 --rounds 2"""
+    python benchmarks/dashboard_overhead.py --steps 600 --rounds 2 [--log-every 10]"""
 
 from __future__ import annotations
 
@@ -24,15 +24,16 @@ def _rate(run: Path) -> float:
     return statistics.median(r["images_per_s"] for r in recs[2:])  # skip warm-up windows
 
 
-def cli_rate(data: Path, steps: int) -> float:
+def cli_rate(data: Path, steps: int, log_every: int) -> float:
     runs = Path(tempfile.mkdtemp(prefix="ovh-cli-"))
     subprocess.run([sys.executable, "-m", "infogan", "--runs-dir", str(runs), "train", "--run-name", "cli",
-                    "--data-dir", str(data), "--subset", "6400", "--max-steps", str(steps), "--log-every", "10",
-                    "--quiet"], cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+                    "--data-dir", str(data), "--subset", "6400", "--max-steps", str(steps),
+                    "--log-every", str(log_every), "--quiet"],
+                   cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
     return _rate(runs / "cli")
 
 
-def dashboard_rate(data: Path, steps: int, page_path: str = "monitor?run=dash") -> float:
+def dashboard_rate(data: Path, steps: int, log_every: int, page_path: str = "monitor?run=dash") -> float:
     from playwright.sync_api import sync_playwright
 
     runs = Path(tempfile.mkdtemp(prefix="ovh-dash-"))
@@ -41,7 +42,7 @@ def dashboard_rate(data: Path, steps: int, page_path: str = "monitor?run=dash") 
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
-            start_job(page, url, "dash", {"subset": "6400", "max steps": str(steps), "log every": "10"})
+            start_job(page, url, "dash", {"subset": "6400", "max steps": str(steps), "log every": str(log_every)})
             page.goto(f"{url}/{page_path}")
             status = runs / "dash" / "status.json"
             while '"completed"' not in status.read_text():
@@ -56,14 +57,16 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--steps", type=int, default=300)
     p.add_argument("--rounds", type=int, default=2)
+    p.add_argument("--log-every", type=int, default=50, help="the default config's; new chart points per interval")
     p.add_argument("--page", default="monitor?run=dash", help="page the browser watches while the job trains")
     p.add_argument("--data", type=Path, default=Path(os.environ.get("INFOGAN_DATA", "data")))
     a = p.parse_args()
     cli, dash = [], []
     for _ in range(a.rounds):
-        cli.append(cli_rate(a.data, a.steps))
-        dash.append(dashboard_rate(a.data, a.steps, a.page))
-    print(json.dumps({"machine": platform.node(), "batch_size": 128, "steps": a.steps, "page": a.page,
+        cli.append(cli_rate(a.data, a.steps, a.log_every))
+        dash.append(dashboard_rate(a.data, a.steps, a.log_every, a.page))
+    print(json.dumps({"machine": platform.node(), "batch_size": 128, "steps": a.steps,
+                      "log_every": a.log_every, "page": a.page,
                       "cli_images_per_s": [round(x, 1) for x in cli],
                       "dashboard_images_per_s": [round(x, 1) for x in dash],
                       "ratio": round(statistics.median(dash) / statistics.median(cli), 3)}))

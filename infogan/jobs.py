@@ -66,22 +66,22 @@ class JobManager:
         return self._launch(Job(run, "resume"))
 
     def _launch(self, job: Job) -> Job:
-        # cores split between the jobs running at launch; one thread team per job would oversubscribe them
-        threads = max(1, (os.cpu_count() or 1) // (len(self.running()) + 1))
         path = os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
         with open(job.log_path, "ab") as log:
             job.process = subprocess.Popen(
-                [sys.executable, "-m", "infogan.jobs", job.kind, str(job.run.path.resolve()), str(threads)],
+                [sys.executable, "-m", "infogan.jobs", job.kind, str(job.run.path.resolve()),
+                 str(_share(len(self.running()) + 1))],
                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": path})
         job.thread = threading.Thread(target=self._watch, args=(job,), name=f"job-{job.run.name}", daemon=True)
         with self._lock:
             self._jobs[job.run.name] = job
         job.thread.start()
+        self._rebalance()
         return job
 
-    @staticmethod
-    def _watch(job: Job) -> None:
+    def _watch(self, job: Job) -> None:
         rc = job.process.wait()
+        self._rebalance(ending=job)
         status = job.run.status()
         if status.get("state") in ("completed", "stopped"):  # the trainer finished its work and said so
             return
@@ -89,16 +89,20 @@ class JobManager:
         if status.get("state") != "failed":  # it died before the trainer could say why
             job.run.set_status("failed", error=job.error[:500])
 
+    def _rebalance(self, ending: Job | None = None) -> None:
+        """Split the cores between the running jobs: a full thread team each would oversubscribe
+        them, and OpenMP teams that wait on each other's stragglers waste most of the time (one
+        job launched first with 2 threads ran at a third of the others' speed beside them)."""
+        running = [j for j in self.running() if j is not ending]
+        for job in running:
+            _send(job, f"threads {_share(len(running))}")
+
     def stop(self, name: str) -> bool:
         with self._lock:
             job = self._jobs.get(name)
         if job is None or not job.alive:
             return False
-        try:
-            job.process.stdin.write(b"stop\n")
-            job.process.stdin.flush()
-        except (BrokenPipeError, ValueError):  # already on its way out
-            pass
+        _send(job, "stop")
         return True
 
     def jobs(self) -> list[Job]:
@@ -112,6 +116,18 @@ class JobManager:
         return any(j.run.name == name for j in self.running())
 
 
+def _share(jobs: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(1, jobs))
+
+
+def _send(job: Job, line: str) -> None:
+    try:
+        job.process.stdin.write(line.encode() + b"\n")
+        job.process.stdin.flush()
+    except (BrokenPipeError, ValueError):  # already on its way out
+        pass
+
+
 def _last_line(path: Path) -> str:
     try:
         lines = path.read_text(errors="replace").strip().splitlines()
@@ -121,22 +137,36 @@ def _last_line(path: Path) -> str:
 
 
 def _child(kind: str, path: str, threads: int) -> None:
-    """The child process: lower its priority so pages stay responsive, train, stop on request."""
+    """The child process: lower its priority so pages stay responsive, train, and follow the
+    manager's lines on stdin: `threads N` (applied at the next log interval, in the training
+    thread, where OpenMP's setting lives) and `stop`; end of file also stops."""
     import torch
 
     from .train import resume, train_run
 
     os.nice(10)  # before torch starts its worker threads, which inherit it
     torch.set_num_threads(threads)
-    stop = threading.Event()
+    stop, wanted = threading.Event(), [threads]
 
-    def wait_for_stop() -> None:
-        os.read(0, 1)  # Stop's line, or end of file when the server is gone (raw: no lock held at exit)
+    def listen() -> None:
+        buf = b""
+        while chunk := os.read(0, 256):  # raw reads: no buffer lock held when the interpreter exits
+            *lines, buf = (buf + chunk).split(b"\n")
+            for line in lines:
+                if line.startswith(b"threads "):
+                    wanted[0] = int(line.split()[1])
+                else:
+                    stop.set()
         stop.set()
 
-    threading.Thread(target=wait_for_stop, daemon=True).start()
-    run = Run(Path(path))
-    (train_run if kind == "train" else resume)(run, stop)
+    def on_log(_: dict) -> None:
+        if torch.get_num_threads() != wanted[0]:
+            torch.set_num_threads(wanted[0])
+            print(f"using {wanted[0]} CPU threads", flush=True)
+
+    threading.Thread(target=listen, daemon=True).start()
+    print(f"using {threads} CPU threads", flush=True)
+    (train_run if kind == "train" else resume)(Run(Path(path)), stop, on_log)
 
 
 def demo_config(data_dir: str) -> Config:

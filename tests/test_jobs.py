@@ -64,3 +64,19 @@ def test_a_job_that_cannot_start_says_why(tiny_mnist, tmp_path):
     assert job.run.status()["state"] == "failed"
     assert "nowhere" in job.error and "\n" not in job.error
     assert not manager.running()
+
+
+def test_cores_are_resplit_as_jobs_start_and_end(tiny_mnist, tmp_path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    manager = JobManager(str(tmp_path))
+    first = manager.start(_long(tiny_mnist), "first")
+    _wait(lambda: first.run.status().get("step", 0) > 5)
+    second = manager.start(_long(tiny_mnist).replace(seed=1), "second")
+    _wait(lambda: "using 1 CPU threads" in first.log_path.read_text())
+    manager.stop("second")
+    second.thread.join(60)
+    _wait(lambda: first.log_path.read_text().count("using 2 CPU threads") == 2)  # alone again
+    assert second.log_path.read_text().splitlines()[0] == "using 1 CPU threads"
+    manager.stop("first")
+    first.thread.join(60)
+    assert first.run.status()["state"] == second.run.status()["state"] == "stopped"

@@ -4,9 +4,9 @@ One `JobManager` per server process (the dashboard keeps it with st.cache_resour
 by every browser tab. Each job is a child process running the same trainer as the CLI,
 watched by a daemon thread that never touches Streamlit; the child writes the run folder and
 pages read the files. Why a process and not a training thread: measured on 2 cores, a thread
-shared the server's GIL, so every page rerun stalled the training step (the CPU sat 20% idle
+shared the server's GIL, so every page rerun stalled the training step (the CPU sat 21% idle
 while a job trained 0.67x slower with Monitor open), and three jobs plus two browser tabs
-trained at ~15 images/s each. A process also keeps a crash in training away from the server.
+trained at ~13 images/s each. A process also keeps a crash in training away from the server.
 
 Stop is cooperative: a line (or end of file) on the child's stdin sets the trainer's stop
 event, checked after every step, so training ends with a checkpoint. When the server dies
@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .config import Config
 from .runs import Run, RunError
-from .train import effective_state
+from .train import check_resumable
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 
@@ -58,11 +58,9 @@ class JobManager:
         return self._launch(Job(Run.create(cfg, name, self.root), "train"))
 
     def resume(self, run: Run) -> Job:
-        state = effective_state(run.status())
-        if self.is_running(run.name) or state in ("running", "queued"):
-            raise RuntimeError(f"run {run.name!r} is already training")
-        if state == "completed":
-            raise RunError(f"run {run.name!r} is completed; only stopped, interrupted or failed runs resume")
+        if self.is_running(run.name):
+            raise RunError(f"run {run.name!r} is already training")
+        check_resumable(run)  # here too, so the page hears of it at once and not from a dead child
         return self._launch(Job(run, "resume"))
 
     def _launch(self, job: Job) -> Job:

@@ -255,13 +255,17 @@ def train_run(run: Run, stop: threading.Event | None = None, on_log: LogFn | Non
 def resume(run: Run, stop: threading.Event | None = None, on_log: LogFn | None = None,
            data: ImageData | None = None) -> Run:
     """Continue a stopped or interrupted run from its newest readable checkpoint."""
-    state = effective_state(run.status())
-    if state in ("running", "completed"):
-        raise RunError(f"run {run.name!r} is {state}; only stopped, interrupted or failed runs resume")
+    check_resumable(run)
     trainer = Trainer(run.config(), run, data)
     trainer.restore()
     trainer.fit(stop, on_log)
     return run
+
+
+def check_resumable(run: Run) -> None:
+    state = effective_state(run.status())
+    if state in ("queued", "running", "completed"):
+        raise RunError(f"run {run.name!r} is {state}; only stopped, interrupted or failed runs resume")
 
 
 def effective_state(status: dict[str, Any]) -> str:

@@ -4,6 +4,7 @@ Only Streamlit glue lives here; anything that computes is in `infogan/`."""
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from contextlib import contextmanager
@@ -70,8 +71,11 @@ def _frame(path: str, mtime: float, size: int) -> pd.DataFrame:
 
 def metrics_version(run: Run) -> tuple[float, int]:
     """Changes whenever metrics.jsonl is appended to."""
-    p = run.path / "metrics.jsonl"
-    return _mtime(p), p.stat().st_size if p.exists() else 0
+    try:
+        st_ = (run.path / "metrics.jsonl").stat()
+    except OSError:
+        return 0.0, 0
+    return st_.st_mtime, st_.st_size
 
 
 def frame(run: Run) -> pd.DataFrame:
@@ -90,8 +94,6 @@ def _csv(path: str, mtime: float, size: int) -> bytes:
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def _figures(key: tuple, cfg_json: str, smoothing: float, log_y: bool) -> dict:
-    import json
-
     frames = {name: _frame(path, mtime, size) for name, path, mtime, size in key}
     return monitor_figures(frames, json.loads(cfg_json), smoothing, log_y)
 
@@ -99,8 +101,6 @@ def _figures(key: tuple, cfg_json: str, smoothing: float, log_y: bool) -> dict:
 def figures(runs: list[Run], cfg: dict, smoothing: float, log_y: bool) -> dict:
     """The Monitor charts, rebuilt only when a metrics file changed (the page refreshes every
     second, but new points arrive once per logging interval)."""
-    import json
-
     key = tuple((r.name, str(r.path), *metrics_version(r)) for r in runs)
     return _figures(key, json.dumps(cfg, sort_keys=True), smoothing, log_y)
 

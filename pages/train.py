@@ -107,7 +107,7 @@ def jobs_panel() -> None:
             try:
                 manager.resume(run)
                 st.rerun()
-            except (RunError, RuntimeError) as exc:
+            except RunError as exc:
                 st.error(str(exc))
 
 

@@ -47,6 +47,12 @@ def info_loss(q: QOut, c: Latent, lambda_cat: float, lambda_cont: float
     return total, ce, nll
 
 
+def cat_ce(q: QOut, c: Latent) -> torch.Tensor:
+    """Summed cross-entropy of the categorical codes: the jitter-invariance term's NLL."""
+    return sum((F.cross_entropy(logits, c.cat[:, i]) for i, logits in enumerate(q.logits)),
+               torch.zeros((), device=c.z.device))
+
+
 def mi_bounds(ce: list[float], nll: list[float], cat_sizes: tuple[int, ...]) -> list[float]:
     """Lower bounds on I(c; G(z, c)) in nats, in code order."""
     return [math.log(k) - v for k, v in zip(cat_sizes, ce)] + [LN2 - v for v in nll]

@@ -124,7 +124,7 @@ def load_weights(path: Path) -> tuple[Config, int, dict[str, torch.Tensor], dict
     if meta.get("sha256") != _digest(tensors):
         raise RunError(f"checkpoint {path} is corrupt (checksum mismatch)")
     try:
-        cfg = Config.from_dict(json.loads(meta["config"]))
+        cfg = Config.from_saved(json.loads(meta["config"]))
         step = int(meta["step"])
     except (KeyError, ValueError, ConfigError) as exc:
         raise RunError(f"checkpoint {path} has bad metadata ({_short(exc)})") from None
@@ -190,7 +190,7 @@ class Run:
 
     def config(self) -> Config:
         try:
-            return Config.from_dict(read_json(self.path / "config.json"))
+            return Config.from_saved(read_json(self.path / "config.json"))
         except ConfigError as exc:
             raise RunError(f"{self.path / 'config.json'} is invalid: {exc}") from None
 

@@ -4,7 +4,9 @@ One step (as in the original InfoGAN code): sample z and c, generate G(z, c); th
   D step: loss_d + L_info(Q(G(z, c).detach()))  on D's trunk, D's head and Q's head,
   G step: loss_g + L_info(Q(G(z, c)))           on G (D's weights frozen for that pass).
 So the information loss trains Q, the shared trunk and G; none of it is lost to a separate
-Q optimiser. Statistics stay on the device and are read back once per logging interval."""
+Q optimiser. With lambda_cat_jitter > 0 both steps add the categorical codes' NLL on a jittered
+copy of the fakes (augment.py), which keeps those codes on identity rather than pose.
+Statistics stay on the device and are read back once per logging interval."""
 
 from __future__ import annotations
 
@@ -19,9 +21,10 @@ from typing import Any
 import torch
 
 from . import latent
+from .augment import jitter
 from .config import Config
 from .data import DataError, ImageData, load, png_bytes, to_unit
-from .losses import d_loss, g_loss, info_loss, mi_bounds
+from .losses import cat_ce, d_loss, g_loss, info_loss, mi_bounds
 from .models import build
 from .runs import Run, RunError, atomic_write, load_state, load_weights, save_state, save_weights
 
@@ -46,7 +49,11 @@ def stat_names(cfg: Config) -> list[str]:
     names = ["loss_d", "loss_g", "loss_info", "d_real", "d_fake"]
     names += [f"ce_{c.name}" if c.kind == "cat" else f"nll_{c.name}" for c in codes]
     names += [f"sigma_{c.name}" for c in codes if c.kind == "cont" and not cfg.fixed_sigma]
-    return names
+    return names + (["ce_jitter"] if uses_jitter(cfg) else [])
+
+
+def uses_jitter(cfg: Config) -> bool:
+    return cfg.lambda_cat_jitter > 0 and bool(cfg.cat_codes)
 
 
 @dataclass
@@ -89,6 +96,8 @@ class Trainer:
 
         real_logit, fake_logit, q = self.D.real_fake(x, fake.detach())
         info_d, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)
+        if uses_jitter(cfg):
+            info_d = info_d + cfg.lambda_cat_jitter * cat_ce(self.D(jitter(fake.detach(), self.gen))[1], c)
         loss_d = d_loss(real_logit, fake_logit)
         self.opt_d.zero_grad(set_to_none=True)
         (loss_d + info_d).backward()
@@ -97,6 +106,10 @@ class Trainer:
         self.D.requires_grad_(False)  # gradients flow through D to G, but D's are not needed
         fake_logit_g, q_g = self.D(fake)
         info_g, ce, nll = info_loss(q_g, c, cfg.lambda_cat, cfg.lambda_cont)
+        extra = []
+        if uses_jitter(cfg):
+            extra = [cat_ce(self.D(jitter(fake, self.gen))[1], c)]
+            info_g = info_g + cfg.lambda_cat_jitter * extra[0]
         loss_g = g_loss(fake_logit_g)
         self.opt_g.zero_grad(set_to_none=True)
         (loss_g + info_g).backward()
@@ -105,7 +118,7 @@ class Trainer:
 
         sig = [] if cfg.fixed_sigma else list(torch.exp(0.5 * q_g.logvar).mean(0).unbind())
         return torch.stack([loss_d, loss_g, info_g, torch.sigmoid(real_logit).mean(),
-                            torch.sigmoid(fake_logit).mean(), *ce, *nll, *sig]).detach()
+                            torch.sigmoid(fake_logit).mean(), *ce, *nll, *sig, *extra]).detach()
 
     # ----- the loop -----
     def fit(self, stop: threading.Event | None = None, on_log: LogFn | None = None) -> str:

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from infogan import latent
+from infogan.augment import jitter
 from infogan.config import Config
 from infogan.losses import code_nlls, info_loss, mi_bounds
 from infogan.models import QOut, build
@@ -74,6 +75,22 @@ def test_info_loss_reaches_shared_trunk_q_head_and_generator():
         grads = [p.grad.abs().sum().item() for p in module.parameters() if p.grad is not None]
         assert grads and sum(grads) > 0, name
     assert all(p.grad is None for p in d.d_head.parameters())
+
+
+def test_jitter_moves_each_image_differently_and_keeps_the_background():
+    blob = -torch.ones(6, 1, 28, 28)
+    blob[:, :, 10:18, 12:16] = 1.0  # an upright bar, the same in every image
+    out = jitter(blob, torch.Generator().manual_seed(0))
+    again = jitter(blob, torch.Generator().manual_seed(0))
+    assert torch.equal(out, again)  # drawn from the trainer's generator: resumable
+    assert out.shape == blob.shape and out.min() >= -1 and out.max() <= 1
+    assert not torch.allclose(out[0], out[1], atol=1e-3)  # one transform per image
+    assert torch.allclose(out[:, :, :2], blob[:, :, :2], atol=1e-5)  # background stays background, no frame
+    mass = (out + 1).sum((1, 2, 3)) / (blob + 1).sum((1, 2, 3))
+    assert ((mass > 0.65) & (mass < 1.3)).all()  # area scales by zoom**2, 0.72-1.21
+    x = blob.clone().requires_grad_(True)
+    jitter(x, torch.Generator().manual_seed(1)).sum().backward()
+    assert x.grad.abs().sum() > 0  # differentiable, so G learns from the term
 
 
 def test_traversal_latents_pin_the_code_per_column():

@@ -32,8 +32,9 @@ def test_tiny_real_mnist_run_writes_every_file(tiny_mnist, tmp_path):
     assert json.loads((run.path / "eval.json").read_text())["step"] == 20
 
 
-def test_resume_equals_uninterrupted(tiny_mnist, tmp_path):
-    cfg = tiny_mnist.replace(log_every=2, ckpt_every=6, sample_every=100)
+@pytest.mark.parametrize("jitter", [0.0, 1.0])
+def test_resume_equals_uninterrupted(tiny_mnist, tmp_path, jitter):
+    cfg = tiny_mnist.replace(log_every=2, ckpt_every=6, sample_every=100, lambda_cat_jitter=jitter)
     full = train(cfg, "full", tmp_path)
     part_cfg = cfg
     part = Run.create(part_cfg, "part", tmp_path)
@@ -47,8 +48,9 @@ def test_resume_equals_uninterrupted(tiny_mnist, tmp_path):
     b, _ = part.metrics()
     assert [r["step"] for r in a] == [r["step"] for r in b]
     for ra, rb in zip(a, b):
-        for k in ("loss_d", "loss_g", "loss_info", "mi_c1", "mi_c2"):
+        for k in ("loss_d", "loss_g", "loss_info", "mi_c1", "mi_c2") + (("ce_jitter",) if jitter else ()):
             assert rb[k] == pytest.approx(ra[k], rel=1e-4, abs=1e-5), (ra["step"], k)
+    assert ("ce_jitter" in a[0]) == bool(jitter)
 
 
 def test_non_finite_loss_fails_with_reason_and_keeps_checkpoint(tiny_mnist, tmp_path):

@@ -1,7 +1,7 @@
 import numpy as np
 import torch
 
-from infogan.evaluate import image_moments
+from infogan.evaluate import image_moments, match_codes
 
 
 def _canvas():
@@ -18,3 +18,12 @@ def test_moments_measure_slant_and_width():
     assert abs(m["slant"][0]) < 1e-9 and m["slant"][1] > 0.4
     assert m["width"][2] > 3 * m["width"][0]
     assert np.isclose(m["width"][0], 0.5)  # two columns, 0.5 px either side of the centre
+
+
+def test_slant_and_width_are_matched_to_two_different_codes():
+    # c2 moves both measures, c3 only width: a per-measure argmax would give c2 both
+    corr = {"c2": {"slant": 0.95, "width": -0.9}, "c3": {"slant": 0.1, "width": 0.85}}
+    best = match_codes(corr, ("slant", "width"))
+    assert best == {"slant": {"code": "c2", "spearman": 0.95}, "width": {"code": "c3", "spearman": 0.85}}
+    assert match_codes({"c2": corr["c2"]}, ("slant", "width")) == {"slant": {"code": "c2", "spearman": 0.95}}
+    assert match_codes({}, ("slant", "width")) == {}

@@ -54,6 +54,9 @@ if effects:
                             ["slant", "width"], codes, "Spearman correlation of each continuous code with the slant "
                             "and width of generated digits (other inputs fixed)", "measure", "code", zmin=-1, zmax=1),
                     width="stretch", key="effects")
+    st.caption("One code per measure (Hungarian match): " + ", ".join(
+        f"{m} → **{b['code']}** (ρ {b['spearman']:+.2f})" for m, b in effects["best"].items())
+        + ". A good MNIST run reaches |ρ| ≥ 0.8 on both.")
 factors = results.get("factors")
 if factors:
     st.dataframe(metric_table(factors), hide_index=True, column_config={

@@ -78,6 +78,7 @@ def test_resume_state_round_trip(tmp_path):
 def test_atomic_write_survives_a_crash_mid_write(tmp_path, monkeypatch):
     p = tmp_path / "status.json"
     atomic_write(p, b'{"ok": 1}')
+    assert p.stat().st_mode & 0o777 == 0o644  # readable like a normally written file
 
     def boom(*a, **k):
         raise OSError(28, "No space left on device")

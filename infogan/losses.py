@@ -30,7 +30,7 @@ def g_loss(fake_logit: torch.Tensor) -> torch.Tensor:
 
 def code_nlls(q: QOut, c: Latent) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
     """Mean NLL per categorical code (cross-entropy) and per continuous code (Gaussian)."""
-    ce = [F.cross_entropy(logits, c.cat[:, i]) for i, logits in enumerate(q.logits)]
+    ce = cat_ces(q, c)
     nll_all = HALF_LOG_2PI + 0.5 * q.logvar + 0.5 * (c.cont - q.mu) ** 2 * torch.exp(-q.logvar)
     return ce, list(nll_all.mean(0).unbind()) if c.cont.shape[1] else []
 
@@ -47,10 +47,9 @@ def info_loss(q: QOut, c: Latent, lambda_cat: float, lambda_cont: float
     return total, ce, nll
 
 
-def cat_ce(q: QOut, c: Latent) -> torch.Tensor:
-    """Summed cross-entropy of the categorical codes: the jitter-invariance term's NLL."""
-    return sum((F.cross_entropy(logits, c.cat[:, i]) for i, logits in enumerate(q.logits)),
-               torch.zeros((), device=c.z.device))
+def cat_ces(q: QOut, c: Latent) -> list[torch.Tensor]:
+    """Cross-entropy per categorical code (also the jitter-invariance term's NLL)."""
+    return [F.cross_entropy(logits, c.cat[:, i]) for i, logits in enumerate(q.logits)]
 
 
 def mi_bounds(ce: list[float], nll: list[float], cat_sizes: tuple[int, ...]) -> list[float]:

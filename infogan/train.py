@@ -24,7 +24,7 @@ from . import latent
 from .augment import jitter
 from .config import Config
 from .data import DataError, ImageData, load, png_bytes, to_unit
-from .losses import cat_ce, d_loss, g_loss, info_loss, mi_bounds
+from .losses import cat_ces, d_loss, g_loss, info_loss, mi_bounds
 from .models import build
 from .runs import Run, RunError, atomic_write, load_state, load_weights, save_state, save_weights
 
@@ -97,7 +97,7 @@ class Trainer:
         real_logit, fake_logit, q = self.D.real_fake(x, fake.detach())
         info_d, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)
         if uses_jitter(cfg):
-            info_d = info_d + cfg.lambda_cat_jitter * cat_ce(self.D(jitter(fake.detach(), self.gen))[1], c)
+            info_d = info_d + cfg.lambda_cat_jitter * sum(cat_ces(self.D(jitter(fake.detach(), self.gen))[1], c))
         loss_d = d_loss(real_logit, fake_logit)
         self.opt_d.zero_grad(set_to_none=True)
         (loss_d + info_d).backward()
@@ -108,7 +108,7 @@ class Trainer:
         info_g, ce, nll = info_loss(q_g, c, cfg.lambda_cat, cfg.lambda_cont)
         extra = []
         if uses_jitter(cfg):
-            extra = [cat_ce(self.D(jitter(fake, self.gen))[1], c)]
+            extra = [sum(cat_ces(self.D(jitter(fake, self.gen))[1], c))]
             info_g = info_g + cfg.lambda_cat_jitter * extra[0]
         loss_g = g_loss(fake_logit_g)
         self.opt_g.zero_grad(set_to_none=True)

@@ -32,10 +32,13 @@ def sweep_one(cfg: Config, test, until: float) -> dict:
         if rec["step"] % t.steps_per_epoch:
             return
         t0 = time.perf_counter()
-        acc = categorical_accuracy(Model(cfg, t.step_no, t.G, t.D), test)["accuracy"]
+        model = Model(cfg, t.step_no, t.G, t.D)
+        acc = categorical_accuracy(model, test)["accuracy"]
+        matched = continuous_code_effects(model)["best"]
         eval_s += time.perf_counter() - t0
         row = {"seed": cfg.seed, "epoch": rec["step"] // t.steps_per_epoch, "accuracy": round(acc, 4),
-               "train_min": round((time.perf_counter() - start - eval_s) / 60, 2)}
+               "train_min": round((time.perf_counter() - start - eval_s) / 60, 2),
+               **{k: round(v["spearman"], 3) for k, v in matched.items()}}
         hist.append(row)
         print(json.dumps(row), flush=True)
         if acc >= until:

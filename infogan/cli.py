@@ -145,7 +145,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{run.name} step {out['step']}: code {cat['best_code']} accuracy "
               f"{cat['accuracy']:.4f} on {cat['n_images']} test images")
     for measure, best in out.get("continuous", {}).get("best", {}).items():
-        print(f"{measure}: best continuous code {best['code']} (Spearman {best['spearman']:+.3f})")
+        print(f"{measure}: matched continuous code {best['code']} (Spearman {best['spearman']:+.3f})")
     scores = {k: round(v, 4) for k, v in out.get("factors", {}).items() if isinstance(v, float)}
     if scores:
         print(f"{run.name} step {out['step']}: " + ", ".join(f"{k}={v}" for k, v in scores.items()))

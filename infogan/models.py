@@ -90,21 +90,19 @@ class Discriminator(nn.Module):
         h = self.trunk(x)
         return self.d_head(h).squeeze(1), self.split_q(self.q_head(h))
 
-    def real_fake(self, real: torch.Tensor, fake: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, QOut]:
-        """The D step's two passes in one: (D logits on real, D logits on fake, Q on fake).
+    def parts(self, *xs: torch.Tensor, q_from: int = 0) -> tuple[list[torch.Tensor], list[QOut]]:
+        """Several batches through D in one stacked pass: (D logits per batch, Q for xs[q_from:]).
 
         Convolutions and FC layers act per image, so they run once on the stacked batch
-        (bigger matrix products, one weight gradient instead of two summed); each BatchNorm
-        still normalises the real and the fake half separately, in that order, so outputs and
-        running statistics match two separate calls. Q is only evaluated on the fake half."""
-        h = torch.cat([real, fake])
-        for layer in self.trunk:
-            if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-                h = torch.cat([layer(part) for part in h.split([len(real), len(fake)])])
-            else:
-                h = layer(h)
-        logits = self.d_head(h).squeeze(1)
-        return logits[: len(real)], logits[len(real):], self.split_q(self.q_head(h[len(real):]))
+        (bigger matrix products, one weight gradient instead of several summed); each BatchNorm
+        still normalises every batch separately, in order, so outputs and running statistics
+        match separate calls. The D step passes (real, fake, jittered fake) with q_from=1, as
+        Q is never read on real images during training."""
+        sizes = [len(x) for x in xs]
+        h = _stacked(self.trunk, torch.cat(xs), sizes)
+        logits = list(self.d_head(h).squeeze(1).split(sizes))
+        q = _stacked(self.q_head, h[sum(sizes[:q_from]):], sizes[q_from:])
+        return logits, [self.split_q(part) for part in q.split(sizes[q_from:])]
 
     def split_q(self, q: torch.Tensor) -> QOut:
         logits = list(torch.split(q[:, : sum(self.cat_sizes)], list(self.cat_sizes), dim=1))
@@ -119,6 +117,16 @@ class QOut:
     logits: list[torch.Tensor]  # one (B, K) tensor per categorical code
     mu: torch.Tensor  # (B, n_cont)
     logvar: torch.Tensor  # (B, n_cont); zeros when sigma is fixed to 1
+
+
+def _stacked(seq: nn.Sequential, h: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """Run `seq` on a stack of batches, each BatchNorm seeing one batch at a time."""
+    for layer in seq:
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            h = torch.cat([layer(part) for part in h.split(sizes)])
+        else:
+            h = layer(h)
+    return h
 
 
 def init_weights(m: nn.Module) -> None:

@@ -86,6 +86,18 @@ def read_json(path: Path) -> Any:
         raise RunError(f"{path} is not valid JSON ({exc})") from None
 
 
+def pid_alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _atomic_via_temp(path: Path, writer) -> None:
     """For libraries that write to a filename: write a temp name, fsync, then rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -264,6 +276,10 @@ class Run:
             self.weights_path(s).unlink(missing_ok=True)
         for p in (self.path / "ckpt").glob("step_*.pt"):
             if p != self.state_path(steps[-1]):
+                p.unlink(missing_ok=True)
+        for p in (self.path / "ckpt").glob(".*.tmp"):  # left by a process killed mid-write
+            pid = p.name.rsplit(".", 2)[-2]
+            if pid.isdigit() and not pid_alive(int(pid)):
                 p.unlink(missing_ok=True)
 
     def eval_results(self) -> dict[str, Any] | None:

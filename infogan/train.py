@@ -26,7 +26,7 @@ from .config import Config
 from .data import DataError, ImageData, load, png_bytes, to_unit
 from .losses import cat_ces, d_loss, g_loss, info_loss, mi_bounds
 from .models import build
-from .runs import Run, RunError, atomic_write, load_state, load_weights, save_state, save_weights
+from .runs import Run, RunError, atomic_write, load_state, load_weights, pid_alive, save_state, save_weights
 
 LogFn = Callable[[dict[str, Any]], None]
 
@@ -94,21 +94,23 @@ class Trainer:
         c = latent.sample(cfg, x.shape[0], self.device, self.gen)
         fake = self.G(c.vector(cfg.cat_codes))
 
-        real_logit, fake_logit, q = self.D.real_fake(x, fake.detach())
+        # D step: real, fake and (with the jitter term) a jittered fake in one stacked D pass
+        jit = [jitter(fake.detach(), self.gen)] if uses_jitter(cfg) else []
+        (real_logit, fake_logit, *_), (q, *q_jit) = self.D.parts(x, fake.detach(), *jit, q_from=1)
         info_d, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)
-        if uses_jitter(cfg):
-            info_d = info_d + cfg.lambda_cat_jitter * sum(cat_ces(self.D(jitter(fake.detach(), self.gen))[1], c))
+        if q_jit:
+            info_d = info_d + cfg.lambda_cat_jitter * sum(cat_ces(q_jit[0], c))
         loss_d = d_loss(real_logit, fake_logit)
         self.opt_d.zero_grad(set_to_none=True)
         (loss_d + info_d).backward()
         self.opt_d.step()
 
         self.D.requires_grad_(False)  # gradients flow through D to G, but D's are not needed
-        fake_logit_g, q_g = self.D(fake)
+        jit = [jitter(fake, self.gen)] if uses_jitter(cfg) else []
+        (fake_logit_g, *_), (q_g, *q_jit) = self.D.parts(fake, *jit)
         info_g, ce, nll = info_loss(q_g, c, cfg.lambda_cat, cfg.lambda_cont)
-        extra = []
-        if uses_jitter(cfg):
-            extra = [sum(cat_ces(self.D(jitter(fake, self.gen))[1], c))]
+        extra = [sum(cat_ces(q_jit[0], c))] if q_jit else []
+        if extra:
             info_g = info_g + cfg.lambda_cat_jitter * extra[0]
         loss_g = g_loss(fake_logit_g)
         self.opt_g.zero_grad(set_to_none=True)
@@ -284,18 +286,6 @@ def check_resumable(run: Run) -> None:
 def effective_state(status: dict[str, Any]) -> str:
     """'running' written by a process that no longer exists means the run was interrupted."""
     state = status.get("state", "unknown")
-    if state in ("running", "queued") and not _alive(status.get("pid")):
+    if state in ("running", "queued") and not pid_alive(status.get("pid")):
         return "interrupted"
     return state
-
-
-def _alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -141,12 +141,14 @@ def test_sigkill_at_random_moments_never_loses_the_run(tmp_path, mnist_root):
     for i in range(20):
         proc = _child(args if i == 0 else base + ["--resume", "k", "--quiet"], env)
         deadline = time.time() + 60
-        # wait for this process's first new checkpoint, so every kill has something to lose
-        while time.time() < deadline and not (run.path.exists() and run.checkpoint_steps()
-                                              and run.status().get("pid") == proc.pid
-                                              and max(run.checkpoint_steps()) > last_step):
+        # wait for this process's first new checkpoint (status names it once written and pruned),
+        # so every kill has something to lose
+        while time.time() < deadline and not (run.path.exists() and run.status().get("pid") == proc.pid
+                                              and run.status().get("checkpoint", 0) > last_step):
             assert proc.poll() is None, proc.stderr.read().decode()
             time.sleep(0.05)
+        stale = [p.name for p in (run.path / "ckpt").glob(".*.tmp") if f".{proc.pid}." not in p.name]
+        assert not stale, stale  # temp files of killed writers are removed at the next checkpoint
         time.sleep(rng.uniform(0, 0.6))
         mid_write += any(p.name.endswith(".tmp") for p in (run.path / "ckpt").iterdir())
         proc.send_signal(signal.SIGKILL)

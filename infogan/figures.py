@@ -67,8 +67,9 @@ def monitor_figures(frames: dict[str, pd.DataFrame], cfg: dict[str, Any], smooth
     mi = [c for c in cols if c.startswith("mi_")]
     sigma = [c for c in cols if c.startswith("sigma_")]
     figs = {
-        "losses": line_figure(frames, ["loss_d", "loss_g", "loss_info"], "D and G losses", "loss",
-                              smoothing, log_y),
+        # ce_jitter: the categorical codes' cross-entropy on jittered fakes (runs that use it)
+        "losses": line_figure(frames, ["loss_d", "loss_g", "loss_info", "ce_jitter"], "D and G losses",
+                              "loss", smoothing, log_y),
         "mi": line_figure(frames, mi, "Mutual information lower bound per code", "nats", smoothing,
                           ceilings=mi_ceilings(cfg)),
         "d_outputs": line_figure(frames, ["d_real", "d_fake"], "D(x) vs D(G(z))", "mean probability",

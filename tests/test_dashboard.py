@@ -1,6 +1,7 @@
 """Every page through streamlit's AppTest: no runs, a finished run, a running run, a broken run."""
 
 import json
+import math
 import os
 import time
 from pathlib import Path
@@ -9,6 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from infogan.config import Config
+from infogan.figures import metrics_frame, monitor_figures
 from infogan.runs import Run
 from infogan.train import train
 
@@ -156,3 +158,14 @@ def test_train_form_rejects_bad_input_and_starts_and_stops_a_job(monkeypatch, tm
     st = run.status()
     assert st["state"] == "stopped" and run.checkpoint_steps()[-1] == st["step"]
     assert json.loads((run.path / "config.json").read_text())["subset"] == 2048
+
+
+def test_monitor_charts_carry_every_logged_term_and_ln_k(finished_root):
+    run = Run(finished_root / "done")
+    df = metrics_frame(run)
+    figs = monitor_figures({"done": df}, run.config().to_dict())
+    losses = {t.name: list(t.y) for t in figs["losses"].data}
+    assert list(losses) == ["loss_d", "loss_g", "loss_info", "ce_jitter"]  # MNIST default has the term
+    assert losses["ce_jitter"] == pytest.approx(df["ce_jitter"].tolist())
+    assert [t.name for t in figs["mi"].data] == ["mi_c1", "mi_c2", "mi_c3"]
+    assert [s.y0 for s in figs["mi"].layout.shapes] == pytest.approx([math.log(10)])

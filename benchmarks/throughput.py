@@ -6,7 +6,8 @@ through a DataLoader, a D step and a G+Q step, `.item()` on every loss every ste
 alternate (ref, ours, ref, ours, ...) after warm-up so machine noise hits both alike; the
 median of the windows is reported, with the ratio. The ratio compares like with like: the
 project's step without the jitter-invariance term, which the reference loop does not have;
-the MNIST defaults' full step (with that term) is timed as a third loop, "project_defaults".
+the MNIST defaults' full step (with that term) is timed as a third loop, "project_defaults",
+and the like-for-like step with precision=bf16 (autocast) as a fourth, "project_bf16".
 
     python benchmarks/throughput.py --batch-size 128 --windows 5 --steps 20"""
 
@@ -130,7 +131,8 @@ def main() -> None:
     cfg = defaults.replace(lambda_cat_jitter=0.0)
     device = resolve_device(cfg.device)
     loops = {"reference": ReferenceLoop(cfg, device), "project": ProjectLoop(cfg, device),
-             "project_defaults": ProjectLoop(defaults, device)}
+             "project_defaults": ProjectLoop(defaults, device),
+             "project_bf16": ProjectLoop(cfg.replace(precision="bf16"), device)}
     for loop in loops.values():
         timed(loop, a.warmup, a.batch_size, device)
     rates: dict[str, list[float]] = {k: [] for k in loops}
@@ -146,6 +148,8 @@ def main() -> None:
         "reference_images_per_s": round(med["reference"], 1), "project_images_per_s": round(med["project"], 1),
         "ratio": round(med["project"] / med["reference"], 3),
         "project_defaults_images_per_s": round(med["project_defaults"], 1),
+        "project_bf16_images_per_s": round(med["project_bf16"], 1),
+        "bf16_vs_fp32": round(med["project_bf16"] / med["project"], 3),
         "windows_images_per_s": {k: [round(x, 1) for x in v] for k, v in rates.items()}}))
 
 

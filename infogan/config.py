@@ -20,13 +20,14 @@ FIELD_GROUPS = {
     "Latent layout": ("noise_dim", "cat_codes", "n_cont", "fixed_sigma"),
     "Objective": ("lambda_cat", "lambda_cont", "lambda_cat_jitter"),
     "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "batch_size", "epochs", "max_steps", "seed",
-                     "device"),
+                     "device", "precision"),
     "Logging and checkpoints": ("log_every", "sample_every", "ckpt_every", "keep_checkpoints"),
 }
 IMAGE_SIZES = (28, 32, 64)
 # fields added after run folders were first written, with the value that reproduces older runs
 ADDED_LATER = {"lambda_cat_jitter": 0.0}
 DEVICES = ("auto", "cpu", "cuda", "mps")
+PRECISIONS = ("fp32", "bf16")
 
 
 class ConfigError(ValueError):
@@ -67,6 +68,9 @@ class Config:
     max_steps: int = 0  # stop after this many steps (0 = run all epochs)
     seed: int = 0
     device: str = "auto"
+    # bf16: forward passes under torch.autocast (weights, optimiser state and checkpoints stay fp32);
+    # an option, not the default: benchmarks/throughput.py measures whether it pays on a device
+    precision: str = "fp32"
     # bookkeeping
     log_every: int = 50
     sample_every: int = 500
@@ -155,6 +159,9 @@ class Config:
         check("seed", 0 <= self.seed < 2**63, "must be between 0 and 2**63-1")
         check("device", self.device in DEVICES or self.device.startswith("cuda:"),
               f"must be one of {', '.join(DEVICES)} or cuda:N")
+        check("precision", self.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
+        check("precision", self.precision == "fp32" or self.device in ("auto", "cpu") or self.device.startswith("cuda"),
+              "bf16 autocast runs on cpu and cuda devices only")
         for name in ("log_every", "sample_every", "ckpt_every", "keep_checkpoints"):
             check(name, getattr(self, name) >= 1, "must be >= 1")
         return errors

@@ -75,6 +75,8 @@ class Trainer:
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2), fused=fused)
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2), fused=fused)
         self.gen = torch.Generator(self.device).manual_seed(cfg.seed)
+        if cfg.precision == "bf16" and self.device.type not in ("cpu", "cuda"):
+            raise RunError(f"precision bf16 runs on cpu and cuda only, not on {self.device.type}")
         if self.data is None:
             self.data = load(cfg)
         self.images = ImageData(self.data.images.to(self.device).contiguous(memory_format=fmt))
@@ -88,31 +90,36 @@ class Trainer:
         self.elapsed = 0.0
 
     # ----- one optimisation step -----
+    def autocast(self) -> torch.autocast:
+        """bf16 autocast for forward passes when cfg.precision asks for it (losses reduce in fp32)."""
+        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
+
     def step(self, x: torch.Tensor) -> torch.Tensor:
         """One D step and one G step on real batch x; returns the detached stats vector."""
         cfg = self.cfg
         c = latent.sample(cfg, x.shape[0], self.device, self.gen)
-        fake = self.G(c.vector(cfg.cat_codes))
-
-        # D step: real, fake and (with the jitter term) a jittered fake in one stacked D pass
-        jit = [jitter(fake.detach(), self.gen)] if uses_jitter(cfg) else []
-        (real_logit, fake_logit, *_), (q, *q_jit) = self.D.parts(x, fake.detach(), *jit, q_from=1)
-        info_d, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)
-        if q_jit:
-            info_d = info_d + cfg.lambda_cat_jitter * sum(cat_ces(q_jit[0], c))
-        loss_d = d_loss(real_logit, fake_logit)
+        with self.autocast():
+            fake = self.G(c.vector(cfg.cat_codes))
+            # D step: real, fake and (with the jitter term) a jittered fake in one stacked D pass
+            jit = [jitter(fake.detach(), self.gen)] if uses_jitter(cfg) else []
+            (real_logit, fake_logit, *_), (q, *q_jit) = self.D.parts(x, fake.detach(), *jit, q_from=1)
+            info_d, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)
+            if q_jit:
+                info_d = info_d + cfg.lambda_cat_jitter * sum(cat_ces(q_jit[0], c))
+            loss_d = d_loss(real_logit, fake_logit)
         self.opt_d.zero_grad(set_to_none=True)
         (loss_d + info_d).backward()
         self.opt_d.step()
 
         self.D.requires_grad_(False)  # gradients flow through D to G, but D's are not needed
-        jit = [jitter(fake, self.gen)] if uses_jitter(cfg) else []
-        (fake_logit_g, *_), (q_g, *q_jit) = self.D.parts(fake, *jit)
-        info_g, ce, nll = info_loss(q_g, c, cfg.lambda_cat, cfg.lambda_cont)
-        extra = [sum(cat_ces(q_jit[0], c))] if q_jit else []
-        if extra:
-            info_g = info_g + cfg.lambda_cat_jitter * extra[0]
-        loss_g = g_loss(fake_logit_g)
+        with self.autocast():
+            jit = [jitter(fake, self.gen)] if uses_jitter(cfg) else []
+            (fake_logit_g, *_), (q_g, *q_jit) = self.D.parts(fake, *jit)
+            info_g, ce, nll = info_loss(q_g, c, cfg.lambda_cat, cfg.lambda_cont)
+            extra = [sum(cat_ces(q_jit[0], c))] if q_jit else []
+            if extra:
+                info_g = info_g + cfg.lambda_cat_jitter * extra[0]
+            loss_g = g_loss(fake_logit_g)
         self.opt_g.zero_grad(set_to_none=True)
         (loss_g + info_g).backward()
         self.opt_g.step()
@@ -120,7 +127,7 @@ class Trainer:
 
         sig = [] if cfg.fixed_sigma else list(torch.exp(0.5 * q_g.logvar).mean(0).unbind())
         return torch.stack([loss_d, loss_g, info_g, torch.sigmoid(real_logit).mean(),
-                            torch.sigmoid(fake_logit).mean(), *ce, *nll, *sig, *extra]).detach()
+                            torch.sigmoid(fake_logit).mean(), *ce, *nll, *sig, *extra]).float().detach()
 
     # ----- the loop -----
     def fit(self, stop: threading.Event | None = None, on_log: LogFn | None = None) -> str:

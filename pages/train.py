@@ -4,7 +4,7 @@ import dataclasses
 
 import streamlit as st
 
-from infogan.config import FIELD_GROUPS, Config, ConfigError, preset
+from infogan.config import DEVICES, FIELD_GROUPS, PRECISIONS, Config, ConfigError, preset
 from infogan.figures import recent_rate
 from infogan.runs import RunError, list_runs
 from infogan.train import effective_state
@@ -21,7 +21,8 @@ choice = st.selectbox("Dataset and preset", list(PRESETS), format_func=PRESETS.g
                       help="Picking a dataset loads that dataset's paper defaults into the form.")
 base = preset(choice if choice != "folder:" else "folder:data/images")
 base = dataclasses.replace(base, data_dir=st.session_state.get("data_dir", ""))
-SELECTS = {"image_size": [28, 32, 64], "channels": [1, 3], "device": ["auto", "cpu", "cuda", "mps"]}
+SELECTS = {"image_size": [28, 32, 64], "channels": [1, 3], "device": list(DEVICES),
+           "precision": list(PRECISIONS)}
 
 
 def widget(name: str, default):

@@ -42,6 +42,8 @@ def test_dataset_presets_apply_when_only_dataset_is_named():
     ({"device": "tpu"}, "device", "must be one of"),
     ({"fixed_sigma": "maybe"}, "fixed_sigma", "true or false"),
     ({"nosuch": 1}, "nosuch", "unknown setting"),
+    ({"precision": "fp16"}, "precision", "fp32, bf16"),
+    ({"precision": "bf16", "device": "mps"}, "precision", "cpu and cuda devices only"),
 ])
 def test_validation_names_the_field_and_reason(values, field, text):
     with pytest.raises(ConfigError) as err:

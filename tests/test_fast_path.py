@@ -10,6 +10,7 @@ from infogan import latent
 from infogan.augment import jitter
 from infogan.config import Config
 from infogan.data import ImageData
+from infogan.evaluate import load_model
 from infogan.losses import cat_ces, d_loss, g_loss, info_loss
 from infogan.models import build
 from infogan.runs import Run
@@ -83,3 +84,22 @@ def test_fast_step_matches_the_plain_step(tmp_path, jitter_weight):
         assert torch.allclose(p.grad, d_grads[name], rtol=1e-3, atol=1e-6), name
     for (name, p1), (_, p2) in zip(t.G.named_parameters(), g.named_parameters()):
         assert torch.allclose(p1.grad, p2.grad, rtol=1e-3, atol=1e-6), name
+
+
+def test_bf16_option_tracks_the_fp32_step_and_keeps_fp32_weights(tmp_path):
+    """precision=bf16 autocasts the forward passes only: the first step's losses agree with fp32
+    to bf16 rounding, weights and checkpoints stay fp32, so the plain path loads them."""
+    images = (torch.rand(128, 1, 28, 28, generator=torch.Generator().manual_seed(0)) * 255).to(torch.uint8)
+    stats = {}
+    for prec in ("fp32", "bf16"):
+        cfg = Config.from_dict({"batch_size": 32, "seed": 3, "precision": prec, "max_steps": 4,
+                                "log_every": 2, "ckpt_every": 4})
+        t = Trainer(cfg, Run.create(cfg, prec, tmp_path), ImageData(images))
+        stats[prec] = t.step(t.images.batch(torch.arange(32)))
+        assert stats[prec].dtype == torch.float32
+        assert all(p.dtype == torch.float32 for p in [*t.G.parameters(), *t.D.parameters()])
+        t.fit()
+    assert stats["bf16"][:5].tolist() == pytest.approx(stats["fp32"][:5].tolist(), rel=2e-2)
+    assert not torch.equal(stats["bf16"], stats["fp32"])  # it really ran in bf16
+    model = load_model(Run(tmp_path / "bf16"))
+    assert model.step == 4 and next(model.G.parameters()).dtype == torch.float32

@@ -44,7 +44,9 @@ def run_soak(minutes: float, jobs: int, browsers: int, data: Path, steps_per_job
             pages = [browser.new_page(viewport={"width": 1300, "height": 900}) for _ in range(browsers)]
             for i, page in enumerate(pages):
                 page.goto(f"{url}/monitor?run=soak-{i % jobs}")
-                page.locator(".js-plotly-plot").first.wait_for(timeout=60000)
+                # charts appear once the job has logged: child start-up (torch import, data) with
+                # every job starting at once on 2 cores is not what the soak measures
+                page.locator(".js-plotly-plot").first.wait_for(timeout=180000)
             rss_start = rss_mb(proc.pid)
             end = time.time() + minutes * 60
             while time.time() < end:

@@ -87,6 +87,7 @@ def read_json(path: Path) -> Any:
 
 
 def pid_alive(pid: Any) -> bool:
+    """Signal 0 probes a process without touching it; one owned by another user still exists."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:

@@ -50,9 +50,10 @@ if nmi:
 effects = results.get("continuous")
 if effects:
     codes = list(effects["codes"])
-    st.plotly_chart(heatmap([[effects["codes"][c]["slant"], effects["codes"][c]["width"]] for c in codes],
-                            ["slant", "width"], codes, "Spearman correlation of each continuous code with the slant "
-                            "and width of generated digits (other inputs fixed)", "measure", "code", zmin=-1, zmax=1),
+    measures = list(effects["codes"][codes[0]])  # eval.json files before thickness have two
+    st.plotly_chart(heatmap([[effects["codes"][c][m] for m in measures] for c in codes], measures, codes,
+                            "Spearman correlation of each continuous code with the " + ", ".join(measures)
+                            + " of generated digits (other inputs fixed)", "measure", "code", zmin=-1, zmax=1),
                     width="stretch", key="effects")
     st.caption("One code per measure (Hungarian match): " + ", ".join(
         f"{m} → **{b['code']}** (ρ {b['spearman']:+.2f})" for m, b in effects["best"].items())

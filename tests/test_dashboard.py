@@ -85,7 +85,9 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
         assert not at.exception
         assert not at.error, [e.value for e in at.error]
         assert "Unsupervised accuracy of c1" in at.metric[0].label
-        assert len(at.get("plotly_chart")) == 3  # confusion, code/label NMI, slant/width correlations
+        charts = at.get("plotly_chart")
+        assert len(charts) == 3  # confusion, code/label NMI, continuous code correlations
+        assert json.loads(charts[2].proto.spec)["data"][0]["x"] == ["slant", "width", "thickness"]
     if page == "pages/compare.py":
         assert len(at.get("image")) == 2 and len(at.get("plotly_chart")) == 2
     # the broken run is selectable and explained instead of crashing the page

@@ -29,6 +29,10 @@ def test_tiny_real_mnist_run_writes_every_file(tiny_mnist, tmp_path):
     assert img.size == (10 * 30 + 2, 8 * 30 + 2)  # 8 noise seeds (rows) x the 10 values of c1
     out = evaluate_run(run, test_data=None)
     assert 0.1 < out["categorical"]["accuracy"] <= 1.0
+    effects = out["continuous"]
+    assert list(effects["codes"]) == ["c2", "c3"] and set(effects["best"]) == {"slant", "width"}
+    for corr in effects["codes"].values():
+        assert list(corr) == ["slant", "width", "thickness"] and all(-1 <= r <= 1 for r in corr.values())
     assert json.loads((run.path / "eval.json").read_text())["step"] == 20
 
 
@@ -113,6 +117,8 @@ def test_cli_train_eval_traverse_runs(tiny_mnist, tmp_path):
     r = cli("eval", "c", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "code c1 accuracy" in r.stdout and "on 10000 test images" in r.stdout
+    assert "c3: Spearman slant " in r.stdout and ", thickness " in r.stdout
+    assert "width: matched continuous code c" in r.stdout
     r = cli("traverse", "c", "--code", "c3", "--out", "g.png", "--rows", "2", "--steps", "5", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "g.png").size == (5 * 30 + 2, 2 * 30 + 2)

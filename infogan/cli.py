@@ -144,9 +144,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     if cat:
         print(f"{run.name} step {out['step']}: code {cat['best_code']} accuracy "
               f"{cat['accuracy']:.4f} on {cat['n_images']} test images")
-    for code, corr in out.get("continuous", {}).get("codes", {}).items():
-        print(f"{code}: Spearman " + ", ".join(f"{m} {r:+.2f}" for m, r in corr.items()))
-    for measure, best in out.get("continuous", {}).get("best", {}).items():
+    effects = out.get("continuous", {})
+    for code, corr in effects.get("codes", {}).items():
+        print(f"{code}: Spearman " + ", ".join(f"{m} {r:+.2f}" for m, r in corr.items()) + "; effect (sd) "
+              + ", ".join(f"{m} {e:+.2f}" for m, e in effects["effect"][code].items()))
+    for measure, best in effects.get("best", {}).items():
         print(f"{measure}: matched continuous code {best['code']} (Spearman {best['spearman']:+.3f})")
     scores = {k: round(v, 4) for k, v in out.get("factors", {}).items() if isinstance(v, float)}
     if scores:

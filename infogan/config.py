@@ -50,7 +50,9 @@ class Config:
     # latent layout: z, then one one-hot block per categorical code, then continuous codes
     noise_dim: int = 62
     cat_codes: tuple[int, ...] = (10,)
-    n_cont: int = 2
+    # three continuous codes on MNIST (the paper has two): slant, width and stroke thickness all
+    # get one, where two codes often took slant and thickness (benchmarks/mnist_seeds.py sweeps)
+    n_cont: int = 3
     fixed_sigma: bool = False
     # objective
     lambda_cat: float = 1.0
@@ -195,10 +197,11 @@ def preset(dataset: str) -> Config:
     """Per-dataset defaults: the paper's layouts (Chen et al. 2016, appendix C)."""
     if dataset == "mnist":
         return Config()
-    # the jitter term was measured on MNIST only; elsewhere the paper's objective stays the default
+    # the jitter term and the third continuous code were measured on MNIST only; elsewhere the
+    # paper's objective and layouts stay the defaults
     base = dataclasses.replace(Config(), lambda_cat_jitter=0.0)
     if dataset == "fashion-mnist":
-        return dataclasses.replace(base, dataset=dataset)
+        return dataclasses.replace(base, dataset=dataset, n_cont=2)
     if dataset == "svhn":  # 4 Cat(10) + 4 continuous, 124 noise
         return dataclasses.replace(base, dataset="svhn", image_size=32, channels=3, noise_dim=124,
                                    cat_codes=(10, 10, 10, 10), n_cont=4, lr_g=1e-3, lr_d=2e-4)

@@ -55,6 +55,12 @@ if effects:
                             "Spearman correlation of each continuous code with the " + ", ".join(measures)
                             + " of generated digits (other inputs fixed)", "measure", "code", zmin=-1, zmax=1),
                     width="stretch", key="effects")
+    if "effect" in effects:  # eval.json files before effect sizes have only the correlations
+        size = [[effects["effect"][c][m] for m in measures] for c in codes]
+        top = max(1.0, *(abs(v) for row in size for v in row))
+        st.plotly_chart(heatmap(size, measures, codes, "How far each code moves each measure from −1 to +1, in "
+                                "standard deviations (a steady but slight change also has |ρ| = 1)", "measure",
+                                "code", zmin=-top, zmax=top), width="stretch", key="effect_size")
     st.caption("One code per measure (Hungarian match): " + ", ".join(
         f"{m} → **{b['code']}** (ρ {b['spearman']:+.2f})" for m, b in effects["best"].items())
         + ". A good MNIST run reaches |ρ| ≥ 0.8 on both.")

@@ -86,8 +86,9 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
         assert not at.error, [e.value for e in at.error]
         assert "Unsupervised accuracy of c1" in at.metric[0].label
         charts = at.get("plotly_chart")
-        assert len(charts) == 3  # confusion, code/label NMI, continuous code correlations
-        assert json.loads(charts[2].proto.spec)["data"][0]["x"] == ["slant", "width", "thickness"]
+        assert len(charts) == 4  # confusion, code/label NMI, continuous code correlations and effect sizes
+        for chart in charts[2:]:
+            assert json.loads(chart.proto.spec)["data"][0]["x"] == ["slant", "width", "thickness"]
     if page == "pages/compare.py":
         assert len(at.get("image")) == 2 and len(at.get("plotly_chart")) == 2
     # the broken run is selectable and explained instead of crashing the page
@@ -169,5 +170,5 @@ def test_monitor_charts_carry_every_logged_term_and_ln_k(finished_root):
     losses = {t.name: list(t.y) for t in figs["losses"].data}
     assert list(losses) == ["loss_d", "loss_g", "loss_info", "ce_jitter"]  # MNIST default has the term
     assert losses["ce_jitter"] == pytest.approx(df["ce_jitter"].tolist())
-    assert [t.name for t in figs["mi"].data] == ["mi_c1", "mi_c2", "mi_c3"]
+    assert [t.name for t in figs["mi"].data] == ["mi_c1", "mi_c2", "mi_c3", "mi_c4"]
     assert [s.y0 for s in figs["mi"].layout.shapes] == pytest.approx([math.log(10)])

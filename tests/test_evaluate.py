@@ -1,7 +1,9 @@
 import numpy as np
+import pytest
 import torch
 
-from infogan.evaluate import image_moments, match_codes
+from infogan.config import Config
+from infogan.evaluate import Model, continuous_code_effects, image_moments, match_codes
 
 
 def _canvas():
@@ -43,3 +45,30 @@ def test_slant_and_width_are_matched_to_two_different_codes():
     assert best == {"slant": {"code": "c2", "spearman": 0.95}, "width": {"code": "c3", "spearman": 0.85}}
     assert match_codes({"c2": corr["c2"]}, ("slant", "width")) == {"slant": {"code": "c2", "spearman": 0.95}}
     assert match_codes({}, ("slant", "width")) == {}
+
+
+class _DrawnBars(torch.nn.Module):
+    """A stand-in generator with known effects: c2 slants a bar strongly, c4 slightly, c3 widens it."""
+
+    def __init__(self):
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(1))  # for the device lookup
+
+    def forward(self, x):
+        c2, c3, c4 = x[:, -3, None, None], x[:, -2, None, None], x[:, -1, None, None]
+        ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(28.0), indexing="ij")
+        centre = 13.5 - (0.3 * c2 + 0.01 * c4) * (ys - 13.5)  # rows above the middle shift right
+        img = (2 + 1.5 * (c3 + 1) - (xs - centre).abs() + 0.5).clamp(0, 1) * (ys - 13.5).abs().le(10)
+        return (2 * img - 1)[:, None]
+
+
+def test_code_effects_tell_a_strong_code_from_a_slight_one():
+    cfg = Config.from_dict({"noise_dim": 4, "n_cont": 3})
+    out = continuous_code_effects(Model(cfg, 0, _DrawnBars(), None), n_seeds=4)
+    corr, effect = out["codes"], out["effect"]
+    assert corr["c2"]["slant"] > 0.99 and corr["c4"]["slant"] > 0.99  # both move slant steadily...
+    assert effect["c2"]["slant"] > 20 * effect["c4"]["slant"] > 0  # ...but by 30x different amounts
+    assert corr["c3"]["width"] > 0.99 and effect["c3"]["width"] > 1
+    assert corr["c3"]["slant"] == 0 and effect["c3"]["slant"] == pytest.approx(0, abs=1e-6)
+    assert out["best"] == {"slant": {"code": "c2", "spearman": corr["c2"]["slant"]},
+                           "width": {"code": "c3", "spearman": corr["c3"]["width"]}}

@@ -1,4 +1,5 @@
 import json
+import math
 import subprocess
 import sys
 
@@ -24,15 +25,18 @@ def test_tiny_real_mnist_run_writes_every_file(tiny_mnist, tmp_path):
                 "mi_c3", "ce_c1", "nll_c2", "sigma_c2"]:
         assert key in records[-1], key
     assert 0 < records[-1]["mi_c1"] <= 2.3026
-    assert records[-1]["mi_c1"] > records[0]["mi_c1"]  # Q learns the categorical code quickly
+    # ~0 at initialisation (CE = ln 10); within 5 steps Q reads c1 (the rise after that is noise-level here)
+    assert min(r["mi_c1"] for r in records) > 0.1
     img = Image.open(run.path / "samples/step_000020.png")
     assert img.size == (10 * 30 + 2, 8 * 30 + 2)  # 8 noise seeds (rows) x the 10 values of c1
     out = evaluate_run(run, test_data=None)
     assert 0.1 < out["categorical"]["accuracy"] <= 1.0
     effects = out["continuous"]
-    assert list(effects["codes"]) == ["c2", "c3"] and set(effects["best"]) == {"slant", "width"}
-    for corr in effects["codes"].values():
+    assert list(effects["codes"]) == ["c2", "c3", "c4"] and set(effects["best"]) == {"slant", "width"}
+    for code, corr in effects["codes"].items():
         assert list(corr) == ["slant", "width", "thickness"] and all(-1 <= r <= 1 for r in corr.values())
+        assert list(effects["effect"][code]) == list(corr)
+        assert all(math.isfinite(e) for e in effects["effect"][code].values())
     assert json.loads((run.path / "eval.json").read_text())["step"] == 20
 
 
@@ -117,7 +121,7 @@ def test_cli_train_eval_traverse_runs(tiny_mnist, tmp_path):
     r = cli("eval", "c", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "code c1 accuracy" in r.stdout and "on 10000 test images" in r.stdout
-    assert "c3: Spearman slant " in r.stdout and ", thickness " in r.stdout
+    assert "c3: Spearman slant " in r.stdout and ", thickness " in r.stdout and "; effect (sd) slant " in r.stdout
     assert "width: matched continuous code c" in r.stdout
     r = cli("traverse", "c", "--code", "c3", "--out", "g.png", "--rows", "2", "--steps", "5", cwd=tmp_path)
     assert r.returncode == 0, r.stderr

@@ -3,9 +3,10 @@
     python benchmarks/mnist_seeds.py --seeds 0 1 2 3 4 --epochs 20 [--until 0.95] [--set lr_g=2e-4 ...]
 
 One JSON line per evaluated epoch, then one summary line per seed (final and best accuracy,
-the epoch it first reached 95%, wall-clock minutes to 90% and 95%, the slant/width codes, and
-the run folder, whose final checkpoint makes the README's traversal pictures). `--until` ends a
-seed at the first epoch that reaches that accuracy: on a CPU the budget goes to the seeds still short of it."""
+the epoch it first reached 95%, wall-clock minutes to 90% and 95%, the slant/width codes, every
+continuous code's Spearman and effect size on slant/width/thickness, and the run folder, whose
+final checkpoint makes the README's traversal pictures). `--until` ends a seed at the first epoch
+that reaches that accuracy: on a CPU the budget goes to the seeds still short of it."""
 
 from __future__ import annotations
 
@@ -46,11 +47,13 @@ def sweep_one(cfg: Config, test, until: float) -> dict:
 
     t.fit(stop, on_log)
     first = lambda thr, key: next((h[key] for h in hist if h["accuracy"] >= thr), None)
-    effects = continuous_code_effects(Model(cfg, t.step_no, t.G.eval(), t.D))["best"]
+    effects = continuous_code_effects(Model(cfg, t.step_no, t.G.eval(), t.D))
+    best = effects["best"]
     return {"seed": cfg.seed, "final": hist[-1]["accuracy"], "best": max(h["accuracy"] for h in hist),
             "first_epoch_95": first(0.95, "epoch"), "minutes_to_90": first(0.90, "train_min"),
-            "minutes_to_95": first(0.95, "train_min"), "slant": effects.get("slant"), "width": effects.get("width"),
-            "epochs_run": hist[-1]["epoch"], "run": str(t.run.path)}
+            "minutes_to_95": first(0.95, "train_min"), "slant": best.get("slant"), "width": best.get("width"),
+            "spearman": effects["codes"], "effect_sd": effects["effect"], "epochs_run": hist[-1]["epoch"],
+            "run": str(t.run.path)}
 
 
 def main() -> None:

@@ -38,7 +38,8 @@ def build_parser() -> argparse.ArgumentParser:
                        allow_abbrev=False)
     t.add_argument("--config", dest="config_file", help="JSON file of config fields")
     t.add_argument("--run-name", help="folder name under the runs dir (default: dataset-time-seed)")
-    t.add_argument("--resume", metavar="RUN", help="continue a stopped or interrupted run")
+    t.add_argument("--resume", metavar="RUN",
+                   help="continue a stopped or interrupted run; with --epochs N, train any run longer")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_config_flags(t)
 
@@ -91,10 +92,16 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import resume, train
+    from .train import extend, resume, train
 
     if args.resume:
         run = Run.open(args.resume, args.runs_dir)
+        changed = [f.name for f in dataclasses.fields(Config) if hasattr(args, f.name) and f.name != "epochs"]
+        if changed or args.config_file:
+            raise ConfigError({"resume": "a resumed run keeps its config; only --epochs may change "
+                                         f"(got {', '.join(changed) or '--config'})"})
+        if hasattr(args, "epochs"):
+            extend(run, args.epochs)
         bar = _ProgressBar(run, args.quiet)
         resume(run, on_log=bar.update)
     else:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .config import Config
 from .runs import Run, RunError
-from .train import check_resumable
+from .train import check_resumable, extend
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 
@@ -57,9 +57,12 @@ class JobManager:
         """Create the run folder now (so every reader sees it at once), train in a child process."""
         return self._launch(Job(Run.create(cfg, name, self.root), "train"))
 
-    def resume(self, run: Run) -> Job:
+    def resume(self, run: Run, epochs: int | None = None) -> Job:
+        """Continue a stopped run; `epochs` first raises its budget (a completed run trains longer)."""
         if self.is_running(run.name):
             raise RunError(f"run {run.name!r} is already training")
+        if epochs is not None:
+            extend(run, epochs)
         check_resumable(run)  # here too, so the page hears of it at once and not from a dead child
         return self._launch(Job(run, "resume"))
 

@@ -221,6 +221,8 @@ class Run:
         st.update(fields, state=state, updated=time.time())
         if state in ("running", "completed", "stopped") and "error" not in fields:
             st.pop("error", None)
+        if state == "running":
+            st.pop("finished", None)  # a run trained longer is no longer finished
         write_json(self.path / "status.json", st)
 
     # metrics

@@ -26,7 +26,7 @@ from .config import Config
 from .data import DataError, ImageData, load, png_bytes, to_unit
 from .losses import cat_ces, d_loss, g_loss, info_loss, mi_bounds
 from .models import build
-from .runs import Run, RunError, atomic_write, load_state, load_weights, pid_alive, save_state, save_weights
+from .runs import Run, RunError, atomic_write, load_state, load_weights, pid_alive, save_state, save_weights, write_json
 
 LogFn = Callable[[dict[str, Any]], None]
 
@@ -284,10 +284,31 @@ def resume(run: Run, stop: threading.Event | None = None, on_log: LogFn | None =
     return run
 
 
+def extend(run: Run, epochs: int | str) -> Config:
+    """Raise a finished or stopped run's budget to `epochs` and mark it resumable.
+
+    Data order depends only on (seed, epoch) and nothing in the loop depends on the budget, so
+    training 5 epochs and extending to 10 gives the same model as training 10 at once. The new
+    epoch count is the whole budget: a max_steps limit is lifted."""
+    state = effective_state(run.status())
+    if state in ("queued", "running"):
+        raise RunError(f"run {run.name!r} is {state}; stop it before changing its epochs")
+    cfg = run.config()
+    new = Config.from_dict({**cfg.to_dict(), "epochs": epochs, "max_steps": 0})  # validates, as the form does
+    if new.epochs < cfg.epochs or (new.epochs == cfg.epochs and not cfg.max_steps):
+        raise RunError(f"run {run.name!r} already has {cfg.epochs} epochs; ask for more to train it longer")
+    write_json(run.path / "config.json", new.to_dict())
+    if state == "completed":
+        run.set_status("stopped")
+    return new
+
+
 def check_resumable(run: Run) -> None:
     state = effective_state(run.status())
-    if state in ("queued", "running", "completed"):
+    if state in ("queued", "running"):
         raise RunError(f"run {run.name!r} is {state}; only stopped, interrupted or failed runs resume")
+    if state == "completed":
+        raise RunError(f"run {run.name!r} is completed; give it more epochs to train it longer")
 
 
 def effective_state(status: dict[str, Any]) -> str:

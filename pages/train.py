@@ -13,7 +13,7 @@ from pages.common import frame, job_manager, select_run, use_router
 use_router()
 
 st.title("Train a new run")
-PRESETS = {"mnist": "MNIST (paper: 62 noise, Cat(10), 2 continuous)", "fashion-mnist": "Fashion-MNIST",
+PRESETS = {"mnist": "MNIST (62 noise, Cat(10), 3 continuous; the paper has 2)", "fashion-mnist": "Fashion-MNIST",
            "svhn": "SVHN (paper: 124 noise, 4 x Cat(10), 4 continuous)",
            "dsprites": "dSprites-style, built in (5 continuous codes)",
            "folder:": "Image folder, e.g. CelebA (64x64 RGB, 10 x Cat(10))"}
@@ -113,3 +113,26 @@ def jobs_panel() -> None:
 
 
 jobs_panel()
+
+
+def epochs_of(run) -> int | None:
+    try:
+        return run.config().epochs
+    except RunError:  # a broken config.json: the Runs page says why
+        return None
+
+
+finished = {run.name: (run, n) for run in list_runs()
+            if run.status().get("state") == "completed" and run.checkpoint_steps() and (n := epochs_of(run))}
+if finished:
+    st.subheader("Train a finished run longer")
+    c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+    run, epochs = finished[c1.selectbox("Completed run", list(finished))]
+    total = c2.number_input("Epochs in all", value=epochs + 5, min_value=1, step=1, key=f"epochs_{run.name}")
+    if c3.button("Train longer"):
+        try:
+            job_manager().resume(run, epochs=int(total))
+            select_run(run.name)
+            st.success(f"**{run.name}** continues to {int(total)} epochs from its last checkpoint.")
+        except (RunError, ConfigError) as exc:
+            st.error(f"Not started: {exc}")

@@ -172,3 +172,25 @@ def test_monitor_charts_carry_every_logged_term_and_ln_k(finished_root):
     assert losses["ce_jitter"] == pytest.approx(df["ce_jitter"].tolist())
     assert [t.name for t in figs["mi"].data] == ["mi_c1", "mi_c2", "mi_c3", "mi_c4"]
     assert [s.y0 for s in figs["mi"].layout.shapes] == pytest.approx([math.log(10)])
+
+
+def test_train_page_trains_a_finished_run_longer(monkeypatch, tmp_path, finished_root):
+    import shutil
+
+    shutil.copytree(finished_root / "done", tmp_path / "done")
+    at = visit(app(monkeypatch, tmp_path), "pages/train.py")
+    assert "Train a finished run longer" in [s.value for s in at.subheader]
+    assert at.number_input(key="epochs_done").value == 7  # its 2 epochs + 5
+    at.number_input(key="epochs_done").set_value(1)
+    next(b for b in at.button if b.label == "Train longer").click().run()
+    assert "already has 2 epochs; ask for more" in at.error[0].value
+    at.number_input(key="epochs_done").set_value(3)
+    next(b for b in at.button if b.label == "Train longer").click().run()
+    assert not at.exception and "**done** continues to 3 epochs" in at.success[0].value
+    run = Run(tmp_path / "done")
+    deadline = time.time() + 90
+    while run.status()["state"] != "completed" and time.time() < deadline:
+        time.sleep(0.5)
+    assert run.status()["step"] == 24 and run.checkpoint_steps()[-1] == 24  # 8 steps per epoch
+    steps = [r["step"] for r in run.metrics()[0]]
+    assert steps == sorted(set(steps)) and steps[-1] == 24

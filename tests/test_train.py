@@ -9,7 +9,7 @@ from PIL import Image
 
 from infogan.evaluate import evaluate_run, load_model, traversal_grid
 from infogan.runs import Run, RunError
-from infogan.train import Trainer, resume, train
+from infogan.train import Trainer, extend, resume, train
 
 
 def test_tiny_real_mnist_run_writes_every_file(tiny_mnist, tmp_path):
@@ -59,6 +59,22 @@ def test_resume_equals_uninterrupted(tiny_mnist, tmp_path, jitter):
         for k in ("loss_d", "loss_g", "loss_info", "mi_c1", "mi_c2") + (("ce_jitter",) if jitter else ()):
             assert rb[k] == pytest.approx(ra[k], rel=1e-4, abs=1e-5), (ra["step"], k)
     assert ("ce_jitter" in a[0]) == bool(jitter)
+
+
+def test_extending_a_finished_run_equals_training_longer(tiny_mnist, tmp_path):
+    cfg = tiny_mnist.replace(log_every=5, ckpt_every=100, sample_every=100)
+    full = train(cfg, "full", tmp_path)  # 2 epochs of 10 steps
+    short = train(cfg.replace(epochs=1), "short", tmp_path)
+    with pytest.raises(RunError, match="already has 1 epochs; ask for more"):
+        extend(short, 1)
+    assert extend(short, "2").epochs == 2 and short.status()["state"] == "stopped"
+    assert short.config() == full.config()
+    resume(short)
+    assert short.status()["state"] == "completed" and short.checkpoint_steps() == [10, 20]
+    a, b = load_model(full), load_model(short)
+    for pa, pb in zip(a.G.state_dict().values(), b.G.state_dict().values(), strict=True):
+        torch.testing.assert_close(pa, pb, rtol=1e-4, atol=1e-5)
+    assert [r["step"] for r in short.metrics()[0]] == [r["step"] for r in full.metrics()[0]]
 
 
 def test_non_finite_loss_fails_with_reason_and_keeps_checkpoint(tiny_mnist, tmp_path):
@@ -118,6 +134,12 @@ def test_cli_train_eval_traverse_runs(tiny_mnist, tmp_path):
             "--epochs", "1", "--run-name", "c", "--quiet", "--no-download", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "c: completed at step 3" in r.stdout
+    r = cli("train", "--resume", "c", cwd=tmp_path)
+    assert r.returncode == 2 and "is completed; give it more epochs" in r.stderr, r.stderr
+    r = cli("train", "--resume", "c", "--epochs", "2", "--lr-g", "0.1", cwd=tmp_path)
+    assert r.returncode == 2 and "only --epochs may change (got lr_g)" in r.stderr, r.stderr
+    r = cli("train", "--resume", "c", "--epochs", "2", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0 and "c: completed at step 6" in r.stdout, r.stderr
     r = cli("eval", "c", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "code c1 accuracy" in r.stdout and "on 10000 test images" in r.stdout
@@ -127,7 +149,7 @@ def test_cli_train_eval_traverse_runs(tiny_mnist, tmp_path):
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "g.png").size == (5 * 30 + 2, 2 * 30 + 2)
     r = cli("runs", cwd=tmp_path)
-    assert r.returncode == 0 and r.stdout.splitlines()[1].split()[:4] == ["c", "mnist", "completed", "3"]
+    assert r.returncode == 0 and r.stdout.splitlines()[1].split()[:4] == ["c", "mnist", "completed", "6"]
 
 
 def test_missing_dataset_names_folder_and_files(tmp_path):

@@ -299,7 +299,9 @@ def extend(run: Run, epochs: int | str) -> Config:
         raise RunError(f"run {run.name!r} already has {cfg.epochs} epochs; ask for more to train it longer")
     write_json(run.path / "config.json", new.to_dict())
     if state == "completed":
-        run.set_status("stopped")
+        # steps per epoch from the old budget, so progress reads right before the child starts
+        per_epoch = 0 if cfg.max_steps else run.status().get("total_steps", 0) // cfg.epochs
+        run.set_status("stopped", **({"total_steps": per_epoch * new.epochs} if per_epoch else {}))
     return new
 
 

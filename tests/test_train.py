@@ -68,6 +68,7 @@ def test_extending_a_finished_run_equals_training_longer(tiny_mnist, tmp_path):
     with pytest.raises(RunError, match="already has 1 epochs; ask for more"):
         extend(short, 1)
     assert extend(short, "2").epochs == 2 and short.status()["state"] == "stopped"
+    assert short.status()["total_steps"] == 20
     assert short.config() == full.config()
     resume(short)
     assert short.status()["state"] == "completed" and short.checkpoint_steps() == [10, 20]

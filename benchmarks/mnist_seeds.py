@@ -1,6 +1,7 @@
 """Seed sweep of the MNIST defaults: accuracy of the categorical code after every epoch, per seed.
 
     python benchmarks/mnist_seeds.py --seeds 0 1 2 3 4 --epochs 20 [--until 0.95] [--set lr_g=2e-4 ...]
+    python benchmarks/mnist_seeds.py --seeds --extend /tmp/tmpXXXX/seed1 --epochs 10   # train a seed on
 
 One JSON line per evaluated epoch, then one summary line per seed (final and best accuracy,
 the epoch it first reached 95%, wall-clock minutes to 90% and 95%, the slant/width codes, every
@@ -16,16 +17,17 @@ import platform
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 from infogan.config import Config
 from infogan.data import load
 from infogan.evaluate import Model, categorical_accuracy, continuous_code_effects
 from infogan.runs import Run
-from infogan.train import Trainer
+from infogan.train import Trainer, extend
 
 
-def sweep_one(cfg: Config, test, until: float) -> dict:
-    t = Trainer(cfg, Run.create(cfg, f"seed{cfg.seed}", tempfile.mkdtemp()))
+def sweep_one(t: Trainer, test, until: float) -> dict:
+    cfg = t.cfg
     hist, start, eval_s, stop = [], time.perf_counter(), 0.0, threading.Event()
 
     def on_log(rec: dict) -> None:
@@ -58,7 +60,9 @@ def sweep_one(cfg: Config, test, until: float) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser()
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4])
+    p.add_argument("--extend", nargs="*", default=[], metavar="RUN_DIR",
+                   help="run folders of earlier seeds (their summary's 'run') to train on to --epochs")
     p.add_argument("--epochs", type=int, default=20)
     p.add_argument("--until", type=float, default=2.0, help="end a seed once its accuracy reaches this")
     p.add_argument("--device", default="auto")
@@ -69,8 +73,15 @@ def main() -> None:
     base = base.replace(log_every=(base.subset or 60_000) // base.batch_size)  # one host sync per epoch
     test = load(base, train=False)
     print(json.dumps({"machine": platform.node(), "config": base.to_dict()}), flush=True)
+    for folder in a.extend:  # a finished seed's run folder, trained on to --epochs
+        run = Run(Path(folder))
+        t = Trainer(extend(run, a.epochs), run)
+        t.restore()
+        print(json.dumps({"summary": sweep_one(t, test, a.until), "extended": True}), flush=True)
     for seed in a.seeds:
-        print(json.dumps({"summary": sweep_one(base.replace(seed=seed), test, a.until)}), flush=True)
+        cfg = base.replace(seed=seed)
+        t = Trainer(cfg, Run.create(cfg, f"seed{seed}", tempfile.mkdtemp()))
+        print(json.dumps({"summary": sweep_one(t, test, a.until)}), flush=True)
 
 
 if __name__ == "__main__":

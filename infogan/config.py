@@ -66,7 +66,9 @@ class Config:
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 128
-    epochs: int = 20
+    # MNIST: by epoch 10 all 5 swept seeds had c1 >= 97.2% and slant and width codes matched
+    # (benchmarks/results_mnist_seeds_3cont_10ep_cpu.jsonl); half the CPU time of 20
+    epochs: int = 10
     max_steps: int = 0  # stop after this many steps (0 = run all epochs)
     seed: int = 0
     device: str = "auto"
@@ -197,9 +199,9 @@ def preset(dataset: str) -> Config:
     """Per-dataset defaults: the paper's layouts (Chen et al. 2016, appendix C)."""
     if dataset == "mnist":
         return Config()
-    # the jitter term and the third continuous code were measured on MNIST only; elsewhere the
-    # paper's objective and layouts stay the defaults
-    base = dataclasses.replace(Config(), lambda_cat_jitter=0.0)
+    # the jitter term, the third continuous code and 10 epochs were measured on MNIST only;
+    # elsewhere the paper's objective and layouts stay the defaults
+    base = dataclasses.replace(Config(), lambda_cat_jitter=0.0, epochs=20)
     if dataset == "fashion-mnist":
         return dataclasses.replace(base, dataset=dataset, n_cont=2)
     if dataset == "svhn":  # 4 Cat(10) + 4 continuous, 124 noise

@@ -296,7 +296,7 @@ def extend(run: Run, epochs: int | str) -> Config:
     cfg = run.config()
     new = Config.from_dict({**cfg.to_dict(), "epochs": epochs, "max_steps": 0})  # validates, as the form does
     if new.epochs < cfg.epochs or (new.epochs == cfg.epochs and not cfg.max_steps):
-        raise RunError(f"run {run.name!r} already has {cfg.epochs} epochs; ask for more to train it longer")
+        raise RunError(f"run {run.name!r} already has epochs = {cfg.epochs}; ask for more to train it longer")
     write_json(run.path / "config.json", new.to_dict())
     if state == "completed":
         # steps per epoch from the old budget, so progress reads right before the child starts

@@ -10,6 +10,8 @@ def test_mnist_default_is_the_papers_layout_plus_a_continuous_code_and_the_jitte
     assert cfg.lambda_cat_jitter == 1.0  # chosen by the seed sweep; other presets keep the paper's objective
     assert {preset(d).lambda_cat_jitter for d in ("fashion-mnist", "svhn", "dsprites", "folder:x")} == {0.0}
     assert preset("fashion-mnist").n_cont == 2  # the paper's MNIST layout where nothing was measured
+    assert cfg.epochs == 10 and Config().epochs == 10  # the sweep's budget, with or without --dataset
+    assert {preset(d).epochs for d in ("fashion-mnist", "svhn", "folder:x")} == {20}
 
 
 def test_a_run_saved_before_a_field_existed_reads_back_as_it_was_trained():

@@ -183,7 +183,7 @@ def test_train_page_trains_a_finished_run_longer(monkeypatch, tmp_path, finished
     assert at.number_input(key="epochs_done").value == 7  # its 2 epochs + 5
     at.number_input(key="epochs_done").set_value(1)
     next(b for b in at.button if b.label == "Train longer").click().run()
-    assert "already has 2 epochs; ask for more" in at.error[0].value
+    assert "already has epochs = 2; ask for more" in at.error[0].value
     at.number_input(key="epochs_done").set_value(3)
     next(b for b in at.button if b.label == "Train longer").click().run()
     assert not at.exception and "**done** continues to 3 epochs" in at.success[0].value

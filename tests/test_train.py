@@ -65,7 +65,7 @@ def test_extending_a_finished_run_equals_training_longer(tiny_mnist, tmp_path):
     cfg = tiny_mnist.replace(log_every=5, ckpt_every=100, sample_every=100)
     full = train(cfg, "full", tmp_path)  # 2 epochs of 10 steps
     short = train(cfg.replace(epochs=1), "short", tmp_path)
-    with pytest.raises(RunError, match="already has 1 epochs; ask for more"):
+    with pytest.raises(RunError, match="already has epochs = 1; ask for more"):
         extend(short, 1)
     assert extend(short, "2").epochs == 2 and short.status()["state"] == "stopped"
     assert short.status()["total_steps"] == 20

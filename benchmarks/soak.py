@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import tempfile
 import time
@@ -64,6 +65,7 @@ def run_soak(minutes: float, jobs: int, browsers: int, data: Path, steps_per_job
                   for i in range(jobs)}
     finally:
         stop_server(proc)
+        shutil.rmtree(runs, ignore_errors=True)  # ~0.5 GB of checkpoints; the summary is the result
     lat = sorted(latencies)
     return {"machine": platform.node(), "cpus": os.cpu_count(), "minutes": minutes, "jobs": jobs,
             "browsers": browsers, "steps_per_job": steps_per_job, "job_states": states,

@@ -290,7 +290,8 @@ def extend(run: Run, epochs: int | str) -> Config:
     Data order depends only on (seed, epoch) and nothing in the loop depends on the budget, so
     training 5 epochs and extending to 10 gives the same model as training 10 at once. The new
     epoch count is the whole budget: a max_steps limit is lifted."""
-    state = effective_state(run.status())
+    status = run.status()
+    state = effective_state(status)
     if state in ("queued", "running"):
         raise RunError(f"run {run.name!r} is {state}; stop it before changing its epochs")
     cfg = run.config()
@@ -300,7 +301,7 @@ def extend(run: Run, epochs: int | str) -> Config:
     write_json(run.path / "config.json", new.to_dict())
     if state == "completed":
         # steps per epoch from the old budget, so progress reads right before the child starts
-        per_epoch = 0 if cfg.max_steps else run.status().get("total_steps", 0) // cfg.epochs
+        per_epoch = 0 if cfg.max_steps else status.get("total_steps", 0) // cfg.epochs
         run.set_status("stopped", **({"total_steps": per_epoch * new.epochs} if per_epoch else {}))
     return new
 

@@ -115,19 +115,17 @@ def jobs_panel() -> None:
 jobs_panel()
 
 
-def epochs_of(run) -> int | None:
-    try:
-        return run.config().epochs
-    except RunError:  # a broken config.json: the Runs page says why
-        return None
-
-
-finished = {run.name: (run, n) for run in list_runs()
-            if run.status().get("state") == "completed" and run.checkpoint_steps() and (n := epochs_of(run))}
+finished = {run.name: run for run in list_runs()
+            if run.status().get("state") == "completed" and run.checkpoint_steps()}
 if finished:
     st.subheader("Train a finished run longer")
     c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
-    run, epochs = finished[c1.selectbox("Completed run", list(finished))]
+    run = finished[c1.selectbox("Completed run", list(finished))]
+    try:
+        epochs = run.config().epochs  # only the chosen run's config is read on a rerun
+    except RunError as exc:
+        st.error(str(exc))
+        st.stop()
     total = c2.number_input("Epochs in all", value=epochs + 5, min_value=1, step=1, key=f"epochs_{run.name}")
     if c3.button("Train longer"):
         try:

@@ -9,7 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
-from infogan.dsprites import load_dsprites
+from infogan.data import load_dsprites
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ from infogan.config import Config
 from infogan.data import load
 from infogan.evaluate import Model, categorical_accuracy, continuous_code_effects
 from infogan.runs import Run
-from infogan.train import Trainer, extend
+from infogan.train import Trainer
 
 
 def sweep_one(t: Trainer, test, until: float) -> dict:
@@ -75,7 +75,7 @@ def main() -> None:
     print(json.dumps({"machine": platform.node(), "config": base.to_dict()}), flush=True)
     for folder in a.extend:  # a finished seed's run folder, trained on to --epochs
         run = Run(Path(folder))
-        t = Trainer(extend(run, a.epochs), run)
+        t = Trainer(run.extend(a.epochs), run)
         t.restore()
         print(json.dumps({"summary": sweep_one(t, test, a.until), "extended": True}), flush=True)
     for seed in a.seeds:

@@ -103,7 +103,7 @@ class ProjectLoop:
         self.i += 1
 
     def sync(self) -> None:
-        self.acc.tolist()  # what fit() does once per logging interval
+        torch.stack(list(self.acc.values())).tolist()  # what fit() does once per logging interval
 
 
 def timed(loop, steps: int, batch: int, device: torch.device) -> float:

@@ -13,7 +13,8 @@ from typing import Any
 
 from .config import Config, ConfigError
 from .data import DataError
-from .runs import Run, RunError, list_runs, new_name, read_json, runs_root
+from .files import FileError, read_json
+from .runs import Run, list_runs, new_name, runs_root
 from .summary import run_summary
 
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return {"train": cmd_train, "eval": cmd_eval, "traverse": cmd_traverse,
                 "runs": cmd_runs}[args.command](args)
-    except (ConfigError, RunError, DataError) as exc:
+    except (ConfigError, FileError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except (FloatingPointError, OSError) as exc:
@@ -92,7 +93,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from .train import extend, resume, train
+    from .train import resume, train
 
     if args.resume:
         run = Run.open(args.resume, args.runs_dir)
@@ -101,7 +102,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError({"resume": "a resumed run keeps its config; only --epochs may change "
                                          f"(got {', '.join(changed) or '--config'})"})
         if hasattr(args, "epochs"):
-            extend(run, args.epochs)
+            run.extend(args.epochs)
         bar = _ProgressBar(run, args.quiet)
         resume(run, on_log=bar.update)
     else:
@@ -146,7 +147,14 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = Run.open(args.run, args.runs_dir)
     if not 0 < args.metric_scale <= 10:
         raise ConfigError({"metric_scale": "must be in (0, 10]"})
-    out = evaluate_run(run, args.step, args.metrics, args.metric_scale, device=args.device)
+    from tqdm import tqdm
+
+    with tqdm(total=100, desc="eval", disable=None, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}|") as bar:
+        def progress(what: str, done: float) -> None:
+            bar.set_description_str(what)
+            bar.update(round(100 * done) - bar.n)
+
+        out = evaluate_run(run, args.step, args.metrics, args.metric_scale, device=args.device, progress=progress)
     cat = out.get("categorical")
     if cat:
         print(f"{run.name} step {out['step']}: code {cat['best_code']} accuracy "

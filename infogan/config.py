@@ -7,27 +7,26 @@ import dataclasses
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .dsprites import parse as parse_dsprites
-
 BUILTIN_DATASETS = ("mnist", "fashion-mnist", "svhn", "dsprites")
-# how the dashboard's form groups the fields (every field appears exactly once)
-FIELD_GROUPS = {
-    "Data": ("dataset", "data_dir", "download", "subset", "image_size", "channels"),
-    "Latent layout": ("noise_dim", "cat_codes", "n_cont", "fixed_sigma"),
-    "Objective": ("lambda_cat", "lambda_cont", "lambda_cat_jitter"),
-    "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "batch_size", "epochs", "max_steps", "seed",
-                     "device", "precision"),
-    "Logging and checkpoints": ("log_every", "sample_every", "ckpt_every", "keep_checkpoints"),
-}
 IMAGE_SIZES = (28, 32, 64)
 # fields added after run folders were first written, with the value that reproduces older runs
 ADDED_LATER = {"lambda_cat_jitter": 0.0}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
+
+
+_DSPRITES = re.compile(r"^dsprites(?::([1-8]))?$")
+
+
+def dsprites_stride(name: str) -> int | None:
+    """'dsprites' -> 1, 'dsprites:4' -> 4 (every 4th orientation and position), else None."""
+    m = _DSPRITES.match(name)
+    return None if m is None else int(m.group(1) or 1)
 
 
 class ConfigError(ValueError):
@@ -50,15 +49,15 @@ class Config:
     # latent layout: z, then one one-hot block per categorical code, then continuous codes
     noise_dim: int = 62
     cat_codes: tuple[int, ...] = (10,)
-    # three continuous codes on MNIST (the paper has two): slant, width and stroke thickness all
-    # get one, where two codes often took slant and thickness (benchmarks/mnist_seeds.py sweeps)
+    # three continuous codes on MNIST (the paper has two): slant, width and stroke thickness can
+    # each get one, where two codes often took slant and thickness (docs/results.md)
     n_cont: int = 3
     fixed_sigma: bool = False
     # objective
     lambda_cat: float = 1.0
     lambda_cont: float = 0.1
     # weight of the categorical codes' NLL on a jittered copy of G(z, c) (augment.py; 0 = off);
-    # on for MNIST, where the seed sweep measured it (benchmarks/results_mnist_seeds_cpu.jsonl)
+    # on for MNIST only, where a seed sweep measured it (docs/results.md)
     lambda_cat_jitter: float = 1.0
     # optimisation (Adam): D's optimiser also trains the shared trunk and Q's head
     lr_d: float = 2e-4
@@ -66,14 +65,13 @@ class Config:
     beta1: float = 0.5
     beta2: float = 0.999
     batch_size: int = 128
-    # MNIST: by epoch 10, 6 of 6 swept seeds had c1 >= 97.2% and 5 of 6 a width code with
-    # |rho| >= 0.8 (benchmarks/results_mnist_seeds_3cont_10ep_cpu.jsonl); half the CPU time of 20
+    # MNIST's budget from the seed sweep in docs/results.md (other presets keep 20)
     epochs: int = 10
     max_steps: int = 0  # stop after this many steps (0 = run all epochs)
     seed: int = 0
     device: str = "auto"
     # bf16: forward passes under torch.autocast (weights, optimiser state and checkpoints stay fp32);
-    # an option, not the default: benchmarks/throughput.py measures whether it pays on a device
+    # an option, not the default: benchmarks/throughput.py measures whether it pays on a CPU
     precision: str = "fp32"
     # bookkeeping
     log_every: int = 50
@@ -93,9 +91,9 @@ class Config:
         unknown = sorted(set(values) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise ConfigError({k: "unknown setting" for k in unknown})
-        if base is None:
+        if base is None:  # one dataset name means one preset, whether from the CLI, a file or the form
             ds = values.get("dataset", cls.dataset)
-            base = preset(ds) if isinstance(ds, str) and (ds in BUILTIN_DATASETS or parse_dsprites(ds)) else cls()
+            base = preset(ds) if isinstance(ds, str) else cls()
         errors: dict[str, str] = {}
         merged: dict[str, Any] = dataclasses.asdict(base)
         for f in dataclasses.fields(cls):
@@ -130,13 +128,13 @@ class Config:
                 errors[name] = why
 
         ds = self.dataset
-        check("dataset", ds in BUILTIN_DATASETS or parse_dsprites(ds) or (ds.startswith("folder:") and len(ds) > 7),
+        check("dataset", is_dataset_name(ds),
               f"unknown dataset {ds!r}; use one of {', '.join(BUILTIN_DATASETS)}, dsprites:STRIDE or folder:PATH")
         check("subset", self.subset >= 0, "must be >= 0 (0 = all images)")
         check("image_size", self.image_size in IMAGE_SIZES, f"must be one of {IMAGE_SIZES}")
         check("channels", self.channels in (1, 3), "must be 1 or 3")
         native = {"mnist": (28, 1), "fashion-mnist": (28, 1), "svhn": (32, 3), "dsprites": (64, 1)}
-        kind = "dsprites" if parse_dsprites(ds) else ds
+        kind = "dsprites" if dsprites_stride(ds) else ds
         if kind in native:
             size, ch = native[kind]
             check("channels", self.channels == ch, f"{ds} has {ch} channel(s)")
@@ -196,9 +194,10 @@ class Config:
 
 
 def preset(dataset: str) -> Config:
-    """Per-dataset defaults: the paper's layouts (Chen et al. 2016, appendix C)."""
-    if dataset == "mnist":
-        return Config()
+    """Per-dataset defaults: the paper's layouts (Chen et al. 2016, appendix C). A name that is
+    no dataset gets the MNIST defaults here and is refused by `problems`."""
+    if dataset == "mnist" or not is_dataset_name(dataset):
+        return dataclasses.replace(Config(), dataset=dataset)
     # the jitter term, the third continuous code and 10 epochs were measured on MNIST only;
     # elsewhere the paper's objective and layouts stay the defaults
     base = dataclasses.replace(Config(), lambda_cat_jitter=0.0, epochs=20)
@@ -207,7 +206,7 @@ def preset(dataset: str) -> Config:
     if dataset == "svhn":  # 4 Cat(10) + 4 continuous, 124 noise
         return dataclasses.replace(base, dataset="svhn", image_size=32, channels=3, noise_dim=124,
                                    cat_codes=(10, 10, 10, 10), n_cont=4, lr_g=1e-3, lr_d=2e-4)
-    if parse_dsprites(dataset):  # small noise, 5 continuous codes (InfoGAN-CR style)
+    if dsprites_stride(dataset):  # small noise, 5 continuous codes (InfoGAN-CR style)
         return dataclasses.replace(base, dataset=dataset, image_size=64, channels=1,
                                    noise_dim=5, cat_codes=(), n_cont=5, lambda_cont=0.1,
                                    batch_size=64, epochs=1)
@@ -215,6 +214,10 @@ def preset(dataset: str) -> Config:
         return dataclasses.replace(base, dataset=dataset, image_size=64, channels=3,
                                    noise_dim=128, cat_codes=(10,) * 10, n_cont=0)
     return dataclasses.replace(base, dataset=dataset)
+
+
+def is_dataset_name(name: str) -> bool:
+    return name in BUILTIN_DATASETS or bool(dsprites_stride(name)) or (name.startswith("folder:") and len(name) > 7)
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
 
+import numpy as np
 import torch
 from torchvision import datasets, transforms
 from torchvision.utils import save_image
 
-from .config import Config
-from .dsprites import load_dsprites
-from .dsprites import parse as parse_dsprites
+from . import dsprites
+from .config import Config, dsprites_stride
+from .files import atomic_write
 
 # where torchvision looks, and the files it needs, per dataset (used in error messages)
 EXPECTED = {
@@ -53,11 +54,6 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
-def to_unit(x: torch.Tensor) -> torch.Tensor:
-    """[-1, 1] images -> [0, 1] for saving and display."""
-    return (x.clamp(-1, 1) + 1) / 2
-
-
 def png_bytes(images: torch.Tensor, nrow: int = 8) -> bytes:
     """A batch (B, C, H, W) or one grid (C, H, W) in [0, 1] as PNG bytes (torchvision's layout)."""
     buf = BytesIO()
@@ -68,7 +64,7 @@ def png_bytes(images: torch.Tensor, nrow: int = 8) -> bytes:
 def load(cfg: Config, train: bool = True) -> ImageData:
     """Load the configured dataset; `train=False` gives the labelled test split (or raises)."""
     root = cfg.resolved_data_dir()
-    stride = parse_dsprites(cfg.dataset)
+    stride = dsprites_stride(cfg.dataset)
     if stride:
         data = load_dsprites(root, stride)
     elif cfg.dataset.startswith("folder:"):
@@ -91,7 +87,7 @@ def has_test_split(cfg: Config) -> bool:
 
 def available(dataset: str, root: Path) -> bool:
     """True when the dataset's files are already in the data folder (no download needed)."""
-    if parse_dsprites(dataset):
+    if dsprites_stride(dataset):
         return True  # generated on demand
     sub, files = EXPECTED[dataset]
     return all((root / sub / f).exists() or (root / sub / f"{f}.gz").exists() for f in files)
@@ -125,6 +121,25 @@ def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> Ima
         raise DataError(f"{name}: {how} ({type(exc).__name__}); put {', '.join(files)} "
                         f"in {(root / sub).resolve()} or set INFOGAN_DATA / --data-dir") from None
     return ImageData(images.contiguous(), labels.long())
+
+
+def load_dsprites(root: Path, stride: int = 1) -> ImageData:
+    """The generated dSprites-style set with its factors; drawn on first use (no network) and
+    cached bit-packed under <root>/dsprites/ (the full set: 737,280 images in 377 MB)."""
+    path = root / "dsprites" / f"dsprites_stride{stride}.npy"
+    sizes = dsprites.factor_sizes(stride)
+    n = int(np.prod(sizes))
+    if path.exists():
+        images = np.unpackbits(np.load(path), axis=1).reshape(n, dsprites.SIZE, dsprites.SIZE)
+        images *= 255
+    else:
+        images, _ = dsprites.generate(stride)
+        buf = BytesIO()
+        np.save(buf, np.packbits(images.reshape(n, -1) > 0, axis=1))
+        atomic_write(path, buf.getvalue())
+    factors = np.stack(np.unravel_index(np.arange(n), sizes), 1)
+    return ImageData(torch.from_numpy(images).unsqueeze(1), None, torch.from_numpy(factors).long(),
+                     dsprites.FACTOR_NAMES)
 
 
 def _load_folder(path: Path, size: int, channels: int) -> ImageData:

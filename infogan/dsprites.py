@@ -6,29 +6,17 @@ shape (square, ellipse, heart), scale (6 values, 0.5..1), orientation (40 values
 row-major factor order (pos_y varies fastest), exactly as `np.ravel_multi_index` orders them.
 
 `dsprites:S` keeps every S-th orientation and position value (S in 1..8) for quick runs.
-Generated once, deterministically (pure numpy, same bytes every time), and cached bit-packed
-under <data>/dsprites/. Not DeepMind's files: shapes are drawn by our own implicit equations,
-and positions are whole pixels, so compare published numbers with care."""
+Pure drawing: deterministic numpy, the same bytes every time; `data.load_dsprites` caches
+the result. Not DeepMind's files: shapes are drawn by our own implicit equations, and
+positions are whole pixels, so compare published numbers with care."""
 
 from __future__ import annotations
 
-import io
-import re
-from pathlib import Path
-
 import numpy as np
-import torch
 
 FACTOR_NAMES = ("shape", "scale", "orientation", "pos_x", "pos_y")
 FULL_SIZES = (3, 6, 40, 32, 32)
 SIZE, PATCH, RADIUS = 64, 32, 10.0  # canvas, sprite patch, shape radius at scale 1 (pixels)
-_NAME = re.compile(r"^dsprites(?::([1-8]))?$")
-
-
-def parse(name: str) -> int | None:
-    """'dsprites' -> 1, 'dsprites:4' -> 4, anything else -> None."""
-    m = _NAME.match(name)
-    return None if m is None else int(m.group(1) or 1)
 
 
 def factor_sizes(stride: int = 1) -> tuple[int, ...]:
@@ -78,24 +66,3 @@ def generate(stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
                     images[si, ki, oi, xi, :, :, cx - PATCH // 2:cx + PATCH // 2] = column
     factors = np.stack(np.unravel_index(np.arange(int(np.prod(sizes))), sizes), 1).astype(np.uint8)
     return images.reshape(-1, SIZE, SIZE), factors
-
-
-def load_dsprites(root: Path, stride: int = 1):
-    """Cached images and factors as ImageData; generated on first use (no network)."""
-    from .data import ImageData
-    from .runs import atomic_write
-
-    path = root / "dsprites" / f"dsprites_stride{stride}.npy"
-    sizes = factor_sizes(stride)
-    n = int(np.prod(sizes))
-    if path.exists():
-        images = np.unpackbits(np.load(path), axis=1).reshape(n, SIZE, SIZE)
-        images *= 255
-    else:
-        images, _ = generate(stride)
-        buf = io.BytesIO()
-        np.save(buf, np.packbits(images.reshape(n, -1) > 0, axis=1))
-        atomic_write(path, buf.getvalue())
-    factors = np.stack(np.unravel_index(np.arange(n), sizes), 1)
-    return ImageData(torch.from_numpy(images).unsqueeze(1), None, torch.from_numpy(factors).long(),
-                     FACTOR_NAMES)

@@ -4,12 +4,15 @@ BatchNorm mode: G runs in eval mode (running statistics, accumulated on the same
 sampled from). Q does not use D's running statistics: during training D's BatchNorm only
 sees all-real or all-fake batches, so its running averages mix two distributions. Instead a
 copy of D has its statistics re-estimated on real images (cumulative average over batches
-of 500), and then runs in eval mode, so a code never depends on what else is in the batch."""
+of 500), and then runs in eval mode, so a code never depends on what else is in the batch.
+The reference images are the evaluation images themselves (10,000 of them, no labels used):
+transductive, as a reader comparing with published accuracies should know."""
 
 from __future__ import annotations
 
 import copy
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +24,14 @@ from sklearn.metrics import mutual_info_score
 from torchvision.utils import make_grid
 
 from . import latent
-from .config import Config
+from .config import Config, dsprites_stride
 from .data import ImageData, has_test_split, load, png_bytes, to_float
-from .dsprites import parse as parse_dsprites
+from .files import atomic_write
 from .metrics import GroundTruth, discretize, evaluate_all, mig
-from .models import Discriminator, Generator, QOut, build
-from .runs import Run, RunError, atomic_write, load_weights, write_json
-from .train import generate
+from .models import Discriminator, Generator, QOut, build, generate
+from .runs import Run, RunError, load_weights
+
+Progress = Callable[[str, float], None]  # (what is being computed, fraction of the evaluation done)
 
 
 @dataclass
@@ -229,38 +233,47 @@ def factor_truth(data: ImageData) -> GroundTruth:
 
 
 def factor_metrics(model: Model, data: ImageData, which: str = "basic", seed: int = 0,
-                   scale: float = 1.0) -> dict[str, Any]:
+                   scale: float = 1.0, on_metric: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
     """MIG (basic) or every metric in `metrics` (all), with Q's point estimates as the codes."""
     truth = factor_truth(data)
     q_net = encoder_for(model, data)
     represent = lambda imgs: code_values(model.cfg, encode(q_net, imgs))[1]
-    res = evaluate_all(represent, truth, seed, scale) if which == "all" else \
+    res = evaluate_all(represent, truth, seed, scale, on_metric) if which == "all" else \
         mig(represent, truth, np.random.default_rng(seed), num_train=max(int(10_000 * scale), 64))
     return {**res, "factor_names": list(truth.names), "code_names": model.cfg.code_names}
 
 
 def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scale: float = 1.0,
-                 device: str = "cpu", test_data: ImageData | None = None) -> dict[str, Any]:
+                 device: str = "cpu", test_data: ImageData | None = None,
+                 progress: Progress | None = None) -> dict[str, Any]:
     """Everything that applies to this run's dataset; merged into the run's eval.json.
 
     Labelled test split: categorical accuracy and code/label NMI. Ground-truth factors: MIG
-    and the normalised MI matrix (basic), or all disentanglement metrics (all)."""
+    and the normalised MI matrix (basic), or all disentanglement metrics (all). `progress`
+    hears the name of each stage as it starts (the CLI's bar, the dashboard's job file)."""
+    say = progress or (lambda what, done: None)
+    say("loading the checkpoint", 0.0)
     model = load_model(run, step, device)
     cfg = model.cfg
     out: dict[str, Any] = {"step": model.step, "time": time.time(), "dataset": cfg.dataset}
     if test_data is not None or has_test_split(cfg):
+        say("loading the test images", 0.05)
         data = test_data if test_data is not None else load(cfg, train=False)
         if cfg.cat_codes:
+            say("categorical accuracy (Q on the test images)", 0.15)
             out["categorical"] = categorical_accuracy(model, data)
+        say("code/label mutual information", 0.45)
         out["code_label_nmi"] = code_label_nmi(model, data)
         if cfg.channels == 1 and cfg.n_cont:
+            say("continuous code effects (slant, width, thickness)", 0.75)
             out["continuous"] = continuous_code_effects(model)
-    elif parse_dsprites(cfg.dataset):
-        out["factors"] = factor_metrics(model, load(cfg.replace(subset=0)), metrics, scale=scale)
-    previous = run.eval_results() or {}
-    by_step = previous.get("by_step", {}) if isinstance(previous, dict) else {}
-    by_step[str(model.step)] = {k: v for k, v in out.items() if k != "by_step"}
-    write_json(run.path / "eval.json", {**out, "by_step": by_step})
+    elif dsprites_stride(cfg.dataset):
+        say("loading the factor grid", 0.05)
+        data = load(cfg.replace(subset=0))
+        out["factors"] = factor_metrics(model, data, metrics, scale=scale, on_metric=lambda name, i, n: say(
+            f"{name} ({i + 1} of {n})", 0.1 + 0.9 * i / n))
+    run.save_eval(out)
+    say("done", 1.0)
     return out
 
 

@@ -1,7 +1,8 @@
-"""Background training jobs for the dashboard: the only code here that knows about concurrency.
+"""Background jobs for the dashboard (training and evaluation): the only code here that knows
+about concurrency.
 
 One `JobManager` per server process (the dashboard keeps it with st.cache_resource), shared
-by every browser tab. Each job is a child process running the same trainer as the CLI,
+by every browser tab. Each job is a child process running the same code as the CLI,
 watched by a daemon thread that never touches Streamlit; the child writes the run folder and
 pages read the files. Why a process and not a training thread: measured on 2 cores, a thread
 shared the server's GIL, so every page rerun stalled the training step (the CPU sat 21% idle
@@ -10,7 +11,9 @@ trained at ~13 images/s each. A process also keeps a crash in training away from
 
 Stop is cooperative: a line (or end of file) on the child's stdin sets the trainer's stop
 event, checked after every step, so training ends with a checkpoint. When the server dies
-its end of the pipe closes, so its children stop the same way, checkpoint included."""
+its end of the pipe closes, so its children stop the same way, checkpoint included.
+An evaluation (minutes with every metric) runs the same way, so the server keeps answering
+every tab meanwhile; its child reports each stage in the run's eval_job.json."""
 
 from __future__ import annotations
 
@@ -23,8 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config
-from .runs import Run, RunError
-from .train import check_resumable, extend
+from .runs import Run, RunError, process_started
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 
@@ -32,7 +34,7 @@ _PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 @dataclass
 class Job:
     run: Run
-    kind: str  # "train" or "resume"
+    kind: str  # "train", "resume" or "eval"
     started: float = field(default_factory=time.time)
     process: subprocess.Popen | None = None
     thread: threading.Thread | None = None  # waits for the process and records how it ended
@@ -43,14 +45,18 @@ class Job:
         return self.thread is not None and self.thread.is_alive()
 
     @property
+    def training(self) -> bool:
+        return self.kind != "eval"
+
+    @property
     def log_path(self) -> Path:
-        return self.run.path / "job.log"
+        return self.run.path / ("eval.log" if self.kind == "eval" else "job.log")
 
 
 class JobManager:
     def __init__(self, root: str | None = None):
         self.root = root
-        self._jobs: dict[str, Job] = {}
+        self._jobs: dict[tuple[str, bool], Job] = {}  # (run name, training?) -> newest job
         self._lock = threading.Lock()
 
     def start(self, cfg: Config, name: str | None = None) -> Job:
@@ -59,23 +65,42 @@ class JobManager:
 
     def resume(self, run: Run, epochs: int | None = None) -> Job:
         """Continue a stopped run; `epochs` first raises its budget (a completed run trains longer)."""
-        if self.is_running(run.name):
+        if self.is_running(run.name) or run.is_busy():
             raise RunError(f"run {run.name!r} is already training")
         if epochs is not None:
-            extend(run, epochs)
-        check_resumable(run)  # here too, so the page hears of it at once and not from a dead child
+            run.extend(epochs)
+        run.check_resumable()  # here too, so the page hears of it at once and not from a dead child
         return self._launch(Job(run, "resume"))
 
-    def _launch(self, job: Job) -> Job:
+    def evaluate(self, run: Run, step: int, metrics: str = "basic", scale: float = 1.0) -> Job:
+        """Evaluate one checkpoint in a child process that writes eval.json; one at a time per run."""
+        with self._lock:
+            job = self._jobs.get((run.name, False))
+            if (job is not None and job.alive) or run.eval_busy():
+                raise RunError(f"run {run.name!r} is already being evaluated; wait for it to finish")
+            job = Job(run, "eval")
+            self._jobs[(run.name, False)] = job  # claimed under the lock: a second click is refused
+        try:
+            return self._launch(job, str(step), metrics, str(scale))
+        except BaseException:
+            with self._lock:
+                self._jobs.pop((run.name, False), None)
+            raise
+
+    def _launch(self, job: Job, *extra: str) -> Job:
         path = os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
         with open(job.log_path, "ab") as log:
             job.process = subprocess.Popen(
                 [sys.executable, "-m", "infogan.jobs", job.kind, str(job.run.path.resolve()),
-                 str(_share(len(self.running()) + 1))],
+                 str(_share(len(self.running()) + 1)), *extra],
                 stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": path})
+        if not job.training:  # written before the child runs, so every reader sees the claim at once
+            job.run.set_eval_job(state="running", pid=job.process.pid, pid_started=process_started(job.process.pid),
+                                 step=int(extra[0]), metrics=extra[1], stage="starting", done=0.0,
+                                 started=time.time(), error=None)
         job.thread = threading.Thread(target=self._watch, args=(job,), name=f"job-{job.run.name}", daemon=True)
         with self._lock:
-            self._jobs[job.run.name] = job
+            self._jobs[(job.run.name, job.training)] = job
         job.thread.start()
         self._rebalance()
         return job
@@ -83,12 +108,19 @@ class JobManager:
     def _watch(self, job: Job) -> None:
         rc = job.process.wait()
         self._rebalance(ending=job)
-        status = job.run.status()
-        if status.get("state") in ("completed", "stopped"):  # the trainer finished its work and said so
+        if job.training:
+            status = job.run.status()
+            if status.get("state") in ("completed", "stopped"):  # the trainer finished its work and said so
+                return
+            job.error = status.get("error") or f"training process exited with code {rc}: {_last_line(job.log_path)}"
+            if status.get("state") != "failed":  # it died before the trainer could say why
+                job.run.set_status("failed", error=job.error[:500])
             return
-        job.error = status.get("error") or f"training process exited with code {rc}: {_last_line(job.log_path)}"
-        if status.get("state") != "failed":  # it died before the trainer could say why
-            job.run.set_status("failed", error=job.error[:500])
+        ev = job.run.eval_job() or {}
+        if ev.get("state") == "completed":
+            return
+        job.error = ev.get("error") or f"evaluation process exited with code {rc}: {_last_line(job.log_path)}"
+        job.run.set_eval_job(state="failed", error=job.error[:500])
 
     def _rebalance(self, ending: Job | None = None) -> None:
         """Split the cores between the running jobs: a full thread team each would oversubscribe
@@ -99,8 +131,9 @@ class JobManager:
             _send(job, f"threads {_share(len(running))}")
 
     def stop(self, name: str) -> bool:
+        """Stop a run's training job (it saves a checkpoint first)."""
         with self._lock:
-            job = self._jobs.get(name)
+            job = self._jobs.get((name, True))
         if job is None or not job.alive:
             return False
         _send(job, "stop")
@@ -111,10 +144,20 @@ class JobManager:
             return list(self._jobs.values())
 
     def running(self) -> list[Job]:
+        """Every live child, training or evaluating: they share the cores."""
         return [j for j in self.jobs() if j.alive]
 
+    def training(self) -> list[Job]:
+        return [j for j in self.running() if j.training]
+
     def is_running(self, name: str) -> bool:
-        return any(j.run.name == name for j in self.running())
+        """Is this manager training the run? (Run.is_busy also sees CLI runs and other servers.)"""
+        return any(j.run.name == name for j in self.training())
+
+    def evaluation(self, name: str) -> Job | None:
+        """This manager's newest evaluation job of the run, running or ended."""
+        with self._lock:
+            return self._jobs.get((name, False))
 
 
 def _share(jobs: int) -> int:
@@ -137,13 +180,11 @@ def _last_line(path: Path) -> str:
     return lines[-1][:300] if lines else "no output"
 
 
-def _child(kind: str, path: str, threads: int) -> None:
-    """The child process: lower its priority so pages stay responsive, train, and follow the
-    manager's lines on stdin: `threads N` (applied at the next log interval, in the training
-    thread, where OpenMP's setting lives) and `stop`; end of file also stops."""
+def _child(kind: str, path: str, threads: int, *extra: str) -> None:
+    """The child process: lower its priority so pages stay responsive, do the work, and follow
+    the manager's lines on stdin: `threads N` (training applies it at the next log interval,
+    in the training thread, where OpenMP's setting lives) and `stop`; end of file also stops."""
     import torch
-
-    from .train import resume, train_run
 
     os.nice(10)  # before torch starts its worker threads, which inherit it
     torch.set_num_threads(threads)
@@ -160,14 +201,39 @@ def _child(kind: str, path: str, threads: int) -> None:
                     stop.set()
         stop.set()
 
+    threading.Thread(target=listen, daemon=True).start()
+    print(f"using {threads} CPU threads", flush=True)
+    run = Run(Path(path))
+    if kind == "eval":
+        _evaluate(run, stop, int(extra[0]), extra[1], float(extra[2]))
+        return
+
     def on_log(_: dict) -> None:
         if torch.get_num_threads() != wanted[0]:
             torch.set_num_threads(wanted[0])
             print(f"using {wanted[0]} CPU threads", flush=True)
 
-    threading.Thread(target=listen, daemon=True).start()
-    print(f"using {threads} CPU threads", flush=True)
-    (train_run if kind == "train" else resume)(Run(Path(path)), stop, on_log)
+    from .train import resume, train_run
+
+    (train_run if kind == "train" else resume)(run, stop, on_log)
+
+
+def _evaluate(run: Run, stop: threading.Event, step: int, metrics: str, scale: float) -> None:
+    """An evaluation has no checkpoint to save: a stop (or the server's end) ends it at once."""
+    from .evaluate import evaluate_run
+
+    def watch() -> None:
+        stop.wait()
+        run.set_eval_job(state="failed", error="stopped before it finished")
+        os._exit(1)
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        evaluate_run(run, step, metrics, scale, progress=lambda what, done: run.set_eval_job(stage=what, done=done))
+    except Exception as exc:
+        run.set_eval_job(state="failed", error=f"{type(exc).__name__}: {exc}"[:500])
+        raise
+    run.set_eval_job(state="completed", finished=time.time())
 
 
 def demo_config(data_dir: str) -> Config:
@@ -182,4 +248,4 @@ def demo_config(data_dir: str) -> Config:
 
 
 if __name__ == "__main__":
-    _child(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    _child(sys.argv[1], sys.argv[2], int(sys.argv[3]), *sys.argv[4:])

@@ -203,11 +203,15 @@ def modularity_explicitness(represent: Represent, truth: GroundTruth, rng: np.ra
 ALL = (mig, factor_vae, dci, sap, modularity_explicitness)
 
 
-def evaluate_all(represent: Represent, truth: GroundTruth, seed: int = 0, scale: float = 1.0) -> dict[str, Any]:
-    """Every metric with its defaults; `scale` < 1 shrinks all sample counts for a quick look."""
+def evaluate_all(represent: Represent, truth: GroundTruth, seed: int = 0, scale: float = 1.0,
+                 on_metric: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+    """Every metric with its defaults; `scale` < 1 shrinks all sample counts for a quick look.
+    `on_metric(name, index, count)` is called as each metric starts."""
     out: dict[str, Any] = {"seed": seed, "scale": scale}
     counts = {"num_train", "num_test", "num_eval", "num_variance"}
-    for fn in ALL:
+    for i, fn in enumerate(ALL):
+        if on_metric:
+            on_metric(fn.__name__, i, len(ALL))
         rng = np.random.default_rng(seed)
         params = inspect.signature(fn).parameters
         kwargs = {k: max(int(v.default * scale), 64) for k, v in params.items() if k in counts}

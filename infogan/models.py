@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from .config import Config
+from .latent import Latent
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,23 @@ def _up(cin: int, cout: int) -> nn.ConvTranspose2d:
 
 def _down(cin: int, cout: int, bias: bool) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=bias)
+
+
+@dataclass
+class QOut:
+    logits: list[torch.Tensor]  # one (B, K) tensor per categorical code
+    mu: torch.Tensor  # (B, n_cont)
+    logvar: torch.Tensor  # (B, n_cont); zeros when sigma is fixed to 1
+
+
+def _stacked(seq: nn.Sequential, h: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """Run `seq` on a stack of batches, each BatchNorm seeing one batch at a time."""
+    for layer in seq:
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            h = torch.cat([layer(part) for part in h.split(sizes)])
+        else:
+            h = layer(h)
+    return h
 
 
 class Generator(nn.Module):
@@ -112,23 +130,6 @@ class Discriminator(nn.Module):
         return QOut(logits, mu, logvar)
 
 
-@dataclass
-class QOut:
-    logits: list[torch.Tensor]  # one (B, K) tensor per categorical code
-    mu: torch.Tensor  # (B, n_cont)
-    logvar: torch.Tensor  # (B, n_cont); zeros when sigma is fixed to 1
-
-
-def _stacked(seq: nn.Sequential, h: torch.Tensor, sizes: list[int]) -> torch.Tensor:
-    """Run `seq` on a stack of batches, each BatchNorm seeing one batch at a time."""
-    for layer in seq:
-        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
-            h = torch.cat([layer(part) for part in h.split(sizes)])
-        else:
-            h = layer(h)
-    return h
-
-
 def init_weights(m: nn.Module) -> None:
     """DCGAN initialisation, which the InfoGAN paper's nets were trained with."""
     if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
@@ -145,3 +146,15 @@ def build(cfg: Config) -> tuple[Generator, Discriminator]:
     g.apply(init_weights)
     d.apply(init_weights)
     return g, d
+
+
+@torch.no_grad()
+def generate(g: nn.Module, cfg: Config, lat: Latent) -> torch.Tensor:
+    """Images in [0, 1] on the CPU from G in eval mode: BatchNorm's running statistics, so an
+    image depends on its own latent only, not on what else is in the batch."""
+    was_training = g.training
+    g.eval()
+    try:
+        return ((g(lat.vector(cfg.cat_codes)).clamp(-1, 1) + 1) / 2).cpu()
+    finally:
+        g.train(was_training)

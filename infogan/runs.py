@@ -1,16 +1,18 @@
-"""Run folders: the files that connect a training job to every reader.
+"""Run folders: the files that connect a training job to every reader, and the run's lifecycle.
 
 checkpoints/<run>/
   config.json     the validated Config
-  status.json     state, step, epoch, times, error
+  status.json     state, step, epoch, times, error, the writing process (pid + start time)
   metrics.jsonl   one JSON object per logged step (append-only; a torn tail is skipped)
   samples/step_NNNNNN.png
   ckpt/step_NNNNNN.safetensors   G and D/Q weights, config in the metadata
   ckpt/step_NNNNNN.pt            optimiser + RNG state for resume, loaded weights_only
-  eval.json       evaluation results
+  eval.json       evaluation results, by checkpoint step
+  eval_job.json   the background evaluation in progress (stage, pid), when there is one
 
-Every file is replaced atomically (temp file, fsync, os.replace), so a kill at any moment
-leaves the previous version intact. Nothing here ever unpickles arbitrary objects."""
+Every file is replaced atomically (files.py), so a kill at any moment leaves the previous
+version intact. Nothing here ever unpickles arbitrary objects. Readers (pages, CLI, summary)
+need only this module: what state a run is in, whether it can resume, rename or delete."""
 
 from __future__ import annotations
 
@@ -19,24 +21,29 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psutil
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .config import Config, ConfigError
+from .files import FileError, atomic_via_temp, atomic_write, read_json, write_json
 
 STATES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
+LIVE = ("queued", "running")  # a process is (or should be) writing the folder
 FORMAT = "infogan-explorer/1"
+# resume states kept beside the newest weight files: one spare, so a damaged newest pair
+# still resumes from the one before (older weight files are kept for evaluation only)
+KEEP_STATES = 2
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
-class RunError(Exception):
+class RunError(FileError):
     """A run folder or one of its files cannot be used; the message says which and why."""
 
 
@@ -57,60 +64,47 @@ def new_name(cfg: Config) -> str:
     return f"{ds}-{time.strftime('%Y%m%d-%H%M%S')}-s{cfg.seed}"
 
 
-# ----- atomic files -----
-def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+# ----- processes -----
+def process_started(pid: int) -> float | None:
+    """When process `pid` started (seconds since the epoch), or None if there is none."""
     try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide run files from other users of a shared folder
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        return psutil.Process(pid).create_time()
+    except (psutil.Error, ValueError):
+        return None
 
 
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write(path, json.dumps(obj, indent=2).encode())
+def pid_alive(pid: Any, started: Any = None) -> bool:
+    """Is the process that wrote `pid` (and, when given, started at `started`) still running?
 
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise RunError(f"{path} is missing") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise RunError(f"{path} is not valid JSON ({exc})") from None
-
-
-def pid_alive(pid: Any) -> bool:
-    """Signal 0 probes a process without touching it; one owned by another user still exists."""
-    if not isinstance(pid, int) or pid <= 0:
+    The start time tells a reused pid from the original writer: after a reboot or a long
+    uptime a new process can get the same number. A zombie has finished its work."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        proc = psutil.Process(pid)
+        created, zombie = proc.create_time(), proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
         return False
-    except PermissionError:
+    except psutil.AccessDenied:  # another user's process still exists
         return True
-    return True
+    if zombie:
+        return False
+    return not isinstance(started, (int, float)) or abs(created - started) < 1.0
 
 
-def _atomic_via_temp(path: Path, writer) -> None:
-    """For libraries that write to a filename: write a temp name, fsync, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+def effective_state(status: dict[str, Any]) -> str:
+    """'running' written by a process that no longer exists means the run was interrupted."""
+    state = status.get("state", "unknown")
+    if state in LIVE and not pid_alive(status.get("pid"), status.get("pid_started")):
+        return "interrupted"
+    return state
+
+
+def _json(path: Path) -> Any:
     try:
-        writer(str(tmp))
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        return read_json(path)
+    except FileError as exc:
+        raise RunError(str(exc)) from None
 
 
 # ----- checkpoints -----
@@ -118,7 +112,7 @@ def save_weights(path: Path, g: torch.nn.Module, d: torch.nn.Module, cfg: Config
     tensors = {f"G.{k}": v.detach().cpu().contiguous() for k, v in g.state_dict().items()}
     tensors |= {f"D.{k}": v.detach().cpu().contiguous() for k, v in d.state_dict().items()}
     meta = {"format": FORMAT, "config": cfg.to_json(), "step": str(step), "sha256": _digest(tensors)}
-    _atomic_via_temp(path, lambda p: save_file(tensors, p, metadata=meta))
+    atomic_via_temp(path, lambda p: save_file(tensors, p, metadata=meta))
 
 
 def load_weights(path: Path) -> tuple[Config, int, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -157,7 +151,7 @@ def _digest(tensors: dict[str, torch.Tensor]) -> str:
 
 
 def save_state(path: Path, state: dict[str, Any]) -> None:
-    _atomic_via_temp(path, lambda p: torch.save(state, p))
+    atomic_via_temp(path, lambda p: torch.save(state, p))
 
 
 def load_state(path: Path) -> dict[str, Any]:
@@ -204,20 +198,24 @@ class Run:
 
     def config(self) -> Config:
         try:
-            return Config.from_saved(read_json(self.path / "config.json"))
+            return Config.from_saved(_json(self.path / "config.json"))
         except ConfigError as exc:
             raise RunError(f"{self.path / 'config.json'} is invalid: {exc}") from None
 
+    # ----- status and lifecycle -----
     def status(self) -> dict[str, Any]:
         try:
             st = read_json(self.path / "status.json")
-        except RunError:
+        except FileError:
             return {"state": "unknown", "step": 0, "epoch": 0, "error": "status.json missing or unreadable"}
         return st if isinstance(st, dict) else {"state": "unknown", "step": 0, "epoch": 0}
 
     def set_status(self, state: str, **fields: Any) -> None:
+        """Merge `fields` into status.json; a `pid` is stored with its process's start time."""
         assert state in STATES, state
         st = self.status() if (self.path / "status.json").exists() else {}
+        if "pid" in fields:
+            fields["pid_started"] = process_started(fields["pid"])
         st.update(fields, state=state, updated=time.time())
         if state in ("running", "completed", "stopped") and "error" not in fields:
             st.pop("error", None)
@@ -225,7 +223,61 @@ class Run:
             st.pop("finished", None)  # a run trained longer is no longer finished
         write_json(self.path / "status.json", st)
 
-    # metrics
+    def state(self) -> str:
+        return effective_state(self.status())
+
+    def is_busy(self) -> bool:
+        """A live process (this server's job, a CLI run, another server's) writes the folder."""
+        return self.state() in LIVE
+
+    def check_resumable(self) -> None:
+        state = self.state()
+        if state in LIVE:
+            raise RunError(f"run {self.name!r} is {state}; only stopped, interrupted or failed runs resume")
+        if state == "completed":
+            raise RunError(f"run {self.name!r} is completed; give it more epochs to train it longer")
+
+    def extend(self, epochs: int | str) -> Config:
+        """Raise a finished or stopped run's budget to `epochs` and mark it resumable.
+
+        Data order depends only on (seed, epoch) and nothing in the loop depends on the budget,
+        so training 5 epochs and extending to 10 gives the same model as training 10 at once.
+        The new epoch count is the whole budget: a max_steps limit is lifted."""
+        status = self.status()
+        state = effective_state(status)
+        if state in LIVE:
+            raise RunError(f"run {self.name!r} is {state}; stop it before changing its epochs")
+        cfg = self.config()
+        new = Config.from_dict({**cfg.to_dict(), "epochs": epochs, "max_steps": 0})  # validates, as the form does
+        if new.epochs < cfg.epochs or (new.epochs == cfg.epochs and not cfg.max_steps):
+            raise RunError(f"run {self.name!r} already has epochs = {cfg.epochs}; ask for more to train it longer")
+        write_json(self.path / "config.json", new.to_dict())
+        if state == "completed":
+            # steps per epoch from the old budget, so progress reads right before the child starts
+            per_epoch = 0 if cfg.max_steps else status.get("total_steps", 0) // cfg.epochs
+            self.set_status("stopped", **({"total_steps": per_epoch * new.epochs} if per_epoch else {}))
+        return new
+
+    def rename(self, new: str) -> Run:
+        self._refuse_if_busy("renamed")
+        target = self.path.parent / check_name(new)
+        if target.exists():
+            raise RunError(f"run {new!r} already exists")
+        os.replace(self.path, target)
+        return Run(target)
+
+    def delete(self) -> None:
+        self._refuse_if_busy("deleted")
+        shutil.rmtree(self.path)
+
+    def _refuse_if_busy(self, what: str) -> None:
+        if self.is_busy():
+            raise RunError(f"run {self.name!r} is training (pid {self.status().get('pid')}); "
+                           f"stop it before it can be {what}")
+        if self.eval_busy():
+            raise RunError(f"run {self.name!r} is being evaluated; wait for it before it can be {what}")
+
+    # ----- metrics -----
     def append_metrics(self, records: list[dict[str, Any]]) -> None:
         with open(self.path / "metrics.jsonl", "a") as f:
             f.write("".join(json.dumps(r) + "\n" for r in records))
@@ -258,7 +310,7 @@ class Run:
         text = "".join(json.dumps(r) + "\n" for r in keep if r["step"] <= last_step)
         atomic_write(self.path / "metrics.jsonl", text.encode())
 
-    # checkpoints and samples
+    # ----- checkpoints and samples -----
     def checkpoint_steps(self) -> list[int]:
         return sorted(int(p.stem[5:]) for p in (self.path / "ckpt").glob("step_*.safetensors")
                       if p.stem[5:].isdigit())
@@ -272,22 +324,81 @@ class Run:
     def sample_paths(self) -> list[Path]:
         return sorted((self.path / "samples").glob("step_*.png"))
 
+    def save_samples(self, step: int, png: bytes) -> None:
+        atomic_write(self.path / "samples" / f"step_{step:06d}.png", png)
+
+    def save_checkpoint(self, step: int, g: torch.nn.Module, d: torch.nn.Module, cfg: Config,
+                        resume_state: dict[str, Any]) -> None:
+        # resume state first: a weights file on disk always has its state beside it
+        save_state(self.state_path(step), resume_state)
+        save_weights(self.weights_path(step), g, d, cfg, step)
+        self.prune_checkpoints(cfg.keep_checkpoints)
+        self.set_status(self.status().get("state", "running"), checkpoint=step)
+
+    def resume_steps(self) -> list[int]:
+        """Steps with both weights and a resume state, newest first: where training can go on."""
+        return [s for s in reversed(self.checkpoint_steps()) if self.state_path(s).is_file()]
+
+    def load_checkpoint(self, step: int) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
+        """-> (G state dict, D state dict, resume state); RunError names the bad file."""
+        _, _, g, d = load_weights(self.weights_path(step))
+        st = load_state(self.state_path(step))
+        missing = {"step", "elapsed", "opt_d", "opt_g", "gen"} - set(st if isinstance(st, dict) else ())
+        if missing:
+            raise RunError(f"resume state {self.state_path(step)} lacks {', '.join(sorted(missing))}")
+        return g, d, st
+
     def prune_checkpoints(self, keep: int) -> None:
-        """Keep the newest `keep` weight files and only the newest resume state."""
+        """Keep the newest `keep` weight files, resume states for the newest KEEP_STATES of
+        them, and remove temp files left by processes killed mid-write."""
         steps = self.checkpoint_steps()
         for s in steps[:-keep]:
             self.weights_path(s).unlink(missing_ok=True)
+        with_state = {self.state_path(s) for s in steps[-KEEP_STATES:]}
         for p in (self.path / "ckpt").glob("step_*.pt"):
-            if p != self.state_path(steps[-1]):
+            if p not in with_state:
                 p.unlink(missing_ok=True)
-        for p in (self.path / "ckpt").glob(".*.tmp"):  # left by a process killed mid-write
+        for p in (self.path / "ckpt").glob(".*.tmp"):
             pid = p.name.rsplit(".", 2)[-2]
             if pid.isdigit() and not pid_alive(int(pid)):
                 p.unlink(missing_ok=True)
 
+    # ----- evaluation -----
     def eval_results(self) -> dict[str, Any] | None:
         p = self.path / "eval.json"
-        return read_json(p) if p.exists() else None
+        return _json(p) if p.exists() else None
+
+    def eval_result(self, step: int) -> dict[str, Any] | None:
+        """The saved evaluation of the checkpoint at `step`, if any."""
+        ev = self.eval_results()
+        by_step = ev.get("by_step") if isinstance(ev, dict) else None
+        res = by_step.get(str(step)) if isinstance(by_step, dict) else None
+        return res if isinstance(res, dict) else None
+
+    def save_eval(self, result: dict[str, Any]) -> None:
+        """Merge one checkpoint's evaluation into eval.json (the newest also at the top level)."""
+        try:
+            previous = self.eval_results() or {}
+        except RunError:
+            previous = {}  # an unreadable eval.json is replaced, not fatal
+        by_step = previous.get("by_step", {}) if isinstance(previous, dict) else {}
+        by_step[str(result["step"])] = result
+        write_json(self.path / "eval.json", {**result, "by_step": by_step})
+
+    def eval_job(self) -> dict[str, Any] | None:
+        """The background evaluation's progress file, as written by its process."""
+        try:
+            job = read_json(self.path / "eval_job.json")
+        except FileError:
+            return None
+        return job if isinstance(job, dict) else None
+
+    def set_eval_job(self, **fields: Any) -> None:
+        write_json(self.path / "eval_job.json", {**(self.eval_job() or {}), **fields, "updated": time.time()})
+
+    def eval_busy(self) -> bool:
+        job = self.eval_job()
+        return bool(job) and job.get("state") == "running" and pid_alive(job.get("pid"), job.get("pid_started"))
 
 
 def list_runs(root: str | os.PathLike | None = None) -> list[Run]:
@@ -296,15 +407,3 @@ def list_runs(root: str | os.PathLike | None = None) -> list[Run]:
         return []
     return sorted((Run(p) for p in base.iterdir() if p.is_dir() and _NAME.match(p.name)),
                   key=lambda r: r.name)
-
-
-def delete_run(run: Run) -> None:
-    shutil.rmtree(run.path)
-
-
-def rename_run(run: Run, new: str) -> Run:
-    target = run.path.parent / check_name(new)
-    if target.exists():
-        raise RunError(f"run {new!r} already exists")
-    os.replace(run.path, target)
-    return Run(target)

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .runs import Run, RunError
-from .train import effective_state
+from .runs import Run, RunError, effective_state
 
 
 def layout(cfg_dict: dict[str, Any]) -> str:

@@ -6,12 +6,14 @@ One step (as in the original InfoGAN code): sample z and c, generate G(z, c); th
 So the information loss trains Q, the shared trunk and G; none of it is lost to a separate
 Q optimiser. With lambda_cat_jitter > 0 both steps add the categorical codes' NLL on a jittered
 copy of the fakes (augment.py), which keeps those codes on identity rather than pose.
-Statistics stay on the device and are read back once per logging interval."""
+Statistics stay on the device and are read back once per logging interval. Every file the
+loop writes goes through the run folder (runs.py)."""
 
 from __future__ import annotations
 
 import math
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -23,12 +25,78 @@ import torch
 from . import latent
 from .augment import jitter
 from .config import Config
-from .data import DataError, ImageData, load, png_bytes, to_unit
+from .data import DataError, ImageData, load, png_bytes
+from .latent import Latent
 from .losses import cat_ces, d_loss, g_loss, info_loss, mi_bounds
-from .models import build
-from .runs import Run, RunError, atomic_write, load_state, load_weights, pid_alive, save_state, save_weights, write_json
+from .models import QOut, build, generate
+from .runs import Run, RunError
 
 LogFn = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class Nets:
+    """What one step updates: G, D with Q's head, and their Adam optimisers."""
+
+    G: torch.nn.Module
+    D: torch.nn.Module
+    opt_d: torch.optim.Optimizer
+    opt_g: torch.optim.Optimizer
+
+
+def uses_jitter(cfg: Config) -> bool:
+    return cfg.lambda_cat_jitter > 0 and bool(cfg.cat_codes)
+
+
+def jitter_ce(q_jit: list[QOut], c: Latent) -> list[torch.Tensor]:
+    """The categorical codes' summed cross-entropy on the jittered fakes ([] when the term is off)."""
+    return [sum(cat_ces(q_jit[0], c))] if q_jit else []
+
+
+def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    """One D step and one G step on the real batch x; the step's statistics, detached, by name."""
+    c = latent.sample(cfg, x.shape[0], x.device, gen)
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    with autocast:
+        fake = nets.G(c.vector(cfg.cat_codes))
+
+        # -- Update D and Q: maximise log D(x) + log(1 - D(G(z, c))), minimise lambda * L_info --
+        # real, fake and (with the jitter term) jittered fakes in one stacked pass; Q is never
+        # read on real images in training, so its head starts at the fakes (q_from=1)
+        jit = [jitter(fake.detach(), gen)] if uses_jitter(cfg) else []
+        (real_logit, fake_logit, *_), (q, *q_jit) = nets.D.parts(x, fake.detach(), *jit, q_from=1)
+        info_d, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)
+        loss_d = d_loss(real_logit, fake_logit)
+        loss_d_total = loss_d + info_d + cfg.lambda_cat_jitter * sum(jitter_ce(q_jit, c))
+    nets.opt_d.zero_grad(set_to_none=True)
+    loss_d_total.backward()
+    nets.opt_d.step()
+
+    # -- Update G: maximise log D(G(z, c)) (fakes labelled real), minimise lambda * L_info --
+    nets.D.requires_grad_(False)  # gradients flow through D to G; D's own are not needed
+    with autocast:
+        jit = [jitter(fake, gen)] if uses_jitter(cfg) else []
+        (fake_logit_g, *_), (q_g, *q_jit) = nets.D.parts(fake, *jit)
+        info_g, ce, nll = info_loss(q_g, c, cfg.lambda_cat, cfg.lambda_cont)
+        ce_jit = jitter_ce(q_jit, c)
+        info_g = info_g + cfg.lambda_cat_jitter * sum(ce_jit)
+        loss_g = g_loss(fake_logit_g)
+    nets.opt_g.zero_grad(set_to_none=True)
+    (loss_g + info_g).backward()
+    nets.opt_g.step()
+    nets.D.requires_grad_(True)
+
+    codes = latent.codes_of(cfg)
+    stats = {"loss_d": loss_d, "loss_g": loss_g, "loss_info": info_g,
+             "d_real": torch.sigmoid(real_logit).mean(), "d_fake": torch.sigmoid(fake_logit).mean()}
+    stats |= {f"ce_{k.name}": v for k, v in zip((k for k in codes if k.kind == "cat"), ce)}
+    stats |= {f"nll_{k.name}": v for k, v in zip((k for k in codes if k.kind == "cont"), nll)}
+    if not cfg.fixed_sigma:
+        sigma = torch.exp(0.5 * q_g.logvar).mean(0)
+        stats |= {f"sigma_{k.name}": sigma[k.index] for k in codes if k.kind == "cont"}
+    if ce_jit:
+        stats["ce_jitter"] = ce_jit[0]
+    return {k: v.detach().float() for k, v in stats.items()}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -43,28 +111,19 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def stat_names(cfg: Config) -> list[str]:
-    """Per-step scalars, in the order `Trainer.step` returns them."""
-    codes = latent.codes_of(cfg)
-    names = ["loss_d", "loss_g", "loss_info", "d_real", "d_fake"]
-    names += [f"ce_{c.name}" if c.kind == "cat" else f"nll_{c.name}" for c in codes]
-    names += [f"sigma_{c.name}" for c in codes if c.kind == "cont" and not cfg.fixed_sigma]
-    return names + (["ce_jitter"] if uses_jitter(cfg) else [])
+def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
+    """Data order depends only on (seed, epoch), so a resumed run sees the same batches."""
+    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
 
 
-def uses_jitter(cfg: Config) -> bool:
-    return cfg.lambda_cat_jitter > 0 and bool(cfg.cat_codes)
-
-
-@dataclass
 class Trainer:
-    cfg: Config
-    run: Run
-    data: ImageData | None = None  # preloaded training data (else loaded from cfg)
+    """The nets, the data on the device and the position in training; writes through `run`."""
 
-    def __post_init__(self) -> None:
-        cfg = self.cfg
+    def __init__(self, cfg: Config, run: Run, data: ImageData | None = None):
+        self.cfg, self.run = cfg, run
         self.device = resolve_device(cfg.device)
+        if cfg.precision == "bf16" and self.device.type not in ("cpu", "cuda"):
+            raise RunError(f"precision bf16 runs on cpu and cuda only, not on {self.device.type}")
         torch.manual_seed(cfg.seed)
         self.G, self.D = build(cfg)
         # channels_last suits oneDNN/cuDNN convolutions; fused Adam is one kernel per step
@@ -72,14 +131,12 @@ class Trainer:
         self.G.to(self.device, memory_format=fmt)
         self.D.to(self.device, memory_format=fmt)
         fused = self.device.type in ("cpu", "cuda")
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, betas=(cfg.beta1, cfg.beta2), fused=fused)
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, betas=(cfg.beta1, cfg.beta2), fused=fused)
+        adam = {"betas": (cfg.beta1, cfg.beta2), "fused": fused}
+        self.nets = Nets(self.G, self.D, torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, **adam),
+                         torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, **adam))
         self.gen = torch.Generator(self.device).manual_seed(cfg.seed)
-        if cfg.precision == "bf16" and self.device.type not in ("cpu", "cuda"):
-            raise RunError(f"precision bf16 runs on cpu and cuda only, not on {self.device.type}")
-        if self.data is None:
-            self.data = load(cfg)
-        self.images = ImageData(self.data.images.to(self.device).contiguous(memory_format=fmt))
+        data = load(cfg) if data is None else data
+        self.images = ImageData(data.images.to(self.device).contiguous(memory_format=fmt))
         if cfg.batch_size > len(self.images):
             raise DataError(f"batch_size {cfg.batch_size} is larger than the dataset "
                             f"({len(self.images)} images); lower batch_size or subset")
@@ -89,169 +146,124 @@ class Trainer:
         self.step_no = 0
         self.elapsed = 0.0
 
-    # ----- one optimisation step -----
-    def autocast(self) -> torch.autocast:
-        """bf16 autocast for forward passes when cfg.precision asks for it (losses reduce in fp32)."""
-        return torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.cfg.precision == "bf16")
-
-    def step(self, x: torch.Tensor) -> torch.Tensor:
-        """One D step and one G step on real batch x; returns the detached stats vector."""
-        cfg = self.cfg
-        c = latent.sample(cfg, x.shape[0], self.device, self.gen)
-        with self.autocast():
-            fake = self.G(c.vector(cfg.cat_codes))
-            # D step: real, fake and (with the jitter term) a jittered fake in one stacked D pass
-            jit = [jitter(fake.detach(), self.gen)] if uses_jitter(cfg) else []
-            (real_logit, fake_logit, *_), (q, *q_jit) = self.D.parts(x, fake.detach(), *jit, q_from=1)
-            info_d, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)
-            if q_jit:
-                info_d = info_d + cfg.lambda_cat_jitter * sum(cat_ces(q_jit[0], c))
-            loss_d = d_loss(real_logit, fake_logit)
-        self.opt_d.zero_grad(set_to_none=True)
-        (loss_d + info_d).backward()
-        self.opt_d.step()
-
-        self.D.requires_grad_(False)  # gradients flow through D to G, but D's are not needed
-        with self.autocast():
-            jit = [jitter(fake, self.gen)] if uses_jitter(cfg) else []
-            (fake_logit_g, *_), (q_g, *q_jit) = self.D.parts(fake, *jit)
-            info_g, ce, nll = info_loss(q_g, c, cfg.lambda_cat, cfg.lambda_cont)
-            extra = [sum(cat_ces(q_jit[0], c))] if q_jit else []
-            if extra:
-                info_g = info_g + cfg.lambda_cat_jitter * extra[0]
-            loss_g = g_loss(fake_logit_g)
-        self.opt_g.zero_grad(set_to_none=True)
-        (loss_g + info_g).backward()
-        self.opt_g.step()
-        self.D.requires_grad_(True)
-
-        sig = [] if cfg.fixed_sigma else list(torch.exp(0.5 * q_g.logvar).mean(0).unbind())
-        return torch.stack([loss_d, loss_g, info_g, torch.sigmoid(real_logit).mean(),
-                            torch.sigmoid(fake_logit).mean(), *ce, *nll, *sig, *extra]).float().detach()
+    def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return train_step(self.nets, x, self.cfg, self.gen)
 
     # ----- the loop -----
     def fit(self, stop: threading.Event | None = None, on_log: LogFn | None = None) -> str:
         """Train to the end (or until `stop` is set); returns the final state.
 
         Failures are recorded in status.json with a one-line reason and re-raised."""
-        cfg, run = self.cfg, self.run
-        run.set_status("running", step=self.step_no, total_steps=self.total_steps, pid=os.getpid(),
-                       epoch=self.step_no // self.steps_per_epoch, device=str(self.device))
-        names = stat_names(cfg)
-        acc = torch.zeros(len(names), device=self.device)
-        n_acc, t_window, start = 0, time.perf_counter(), time.perf_counter() - self.elapsed
+        self.run.set_status("running", step=self.step_no, total_steps=self.total_steps, pid=os.getpid(),
+                            epoch=self.step_no // self.steps_per_epoch, device=str(self.device))
+        try:
+            return self._loop(stop, on_log)
+        except Exception as exc:
+            self.run.set_status("failed", step=self.step_no, error=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+
+    def _loop(self, stop: threading.Event | None, on_log: LogFn | None) -> str:
+        cfg = self.cfg
+        totals: dict[str, torch.Tensor] = {}
+        n, t_window, start = 0, time.perf_counter(), time.perf_counter() - self.elapsed
         perm = None
         try:
             while self.step_no < self.total_steps:
                 epoch, pos = divmod(self.step_no, self.steps_per_epoch)
                 if perm is None or pos == 0:
                     perm = epoch_permutation(cfg.seed, epoch, len(self.images)).to(self.device)
-                idx = perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]
-                acc += self.step(self.images.batch(idx))
-                n_acc += 1
+                stats = self.step(self.images.batch(perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]))
+                totals = {k: totals[k] + v for k, v in stats.items()} if totals else stats
+                n += 1
                 self.step_no += 1
                 s, last = self.step_no, self.step_no == self.total_steps
                 stopping = stop is not None and stop.is_set()
                 if s % cfg.log_every == 0 or last or stopping:
                     now = time.perf_counter()
                     self.elapsed = now - start
-                    rec = self._record(names, (acc / n_acc).tolist(), n_acc, now - t_window)
-                    acc.zero_()
-                    n_acc, t_window = 0, now
-                    bad = [k for k, v in rec.items() if not math.isfinite(v)]
-                    if bad:
-                        raise FloatingPointError(f"non-finite {bad[0]} at step {s}; "
-                                                 "last good checkpoint kept (try lower learning rates)")
-                    run.append_metrics([rec])
-                    run.set_status("running", step=s, epoch=rec["epoch"], elapsed=self.elapsed)
-                    if on_log:
-                        on_log(rec)
-                if s % cfg.sample_every == 0 or last or stopping:
-                    self.save_samples()
-                if s % cfg.ckpt_every == 0 or last or stopping:
-                    self.save_checkpoint()
+                    self._log_window(totals, n, now - t_window, on_log)
+                    totals, n, t_window = {}, 0, now
+                self.save(samples=s % cfg.sample_every == 0 or last or stopping,
+                          checkpoint=s % cfg.ckpt_every == 0 or last or stopping)
                 if stopping:
-                    run.set_status("stopped", step=s)
+                    self.run.set_status("stopped", step=s)
                     return "stopped"
-            run.set_status("completed", step=self.step_no, finished=time.time())
-            return "completed"
         except KeyboardInterrupt:  # Ctrl-C in the CLI: stop like the dashboard's Stop button
-            self.save_samples()
-            self.save_checkpoint()
-            run.set_status("stopped", step=self.step_no)
+            self.save(samples=True, checkpoint=True)
+            self.run.set_status("stopped", step=self.step_no)
             return "stopped"
-        except Exception as exc:
-            run.set_status("failed", step=self.step_no, error=f"{type(exc).__name__}: {exc}"[:500])
-            raise
+        self.run.set_status("completed", step=self.step_no, finished=time.time())
+        return "completed"
 
-    def _record(self, names: list[str], means: list[float], n: int, seconds: float) -> dict[str, Any]:
+    def _log_window(self, totals: dict[str, torch.Tensor], n: int, seconds: float, on_log: LogFn | None) -> None:
+        """Average the window's statistics (one host sync), check them, append one metrics line."""
         cfg = self.cfg
+        means = torch.stack(list(totals.values())).div(n).tolist()
         rec: dict[str, Any] = {"step": self.step_no, "epoch": self.step_no / self.steps_per_epoch,
                                "time": round(self.elapsed, 3),
                                "images_per_s": n * cfg.batch_size / max(seconds, 1e-9)}
-        rec.update(zip(names, means))
+        rec.update(zip(totals, means))
         codes = latent.codes_of(cfg)
         ce = [rec[f"ce_{c.name}"] for c in codes if c.kind == "cat"]
         nll = [rec[f"nll_{c.name}"] for c in codes if c.kind == "cont"]
         rec.update({f"mi_{c.name}": v for c, v in zip(codes, mi_bounds(ce, nll, cfg.cat_codes))})
-        return rec
+        bad = [k for k, v in rec.items() if not math.isfinite(v)]
+        if bad:
+            raise FloatingPointError(f"non-finite {bad[0]} at step {self.step_no}; "
+                                     "last good checkpoint kept (try lower learning rates)")
+        self.run.append_metrics([rec])
+        self.run.set_status("running", step=self.step_no, epoch=rec["epoch"], elapsed=self.elapsed)
+        if on_log:
+            on_log(rec)
 
     # ----- outputs -----
-    def save_samples(self) -> None:
-        """The fixed-noise grid: rows = noise seeds, columns = values of code c1."""
-        grid_latent, values = latent.traversal(self.cfg, "c1", list(range(8)),
-                                               values=torch.linspace(-1, 1, 8).tolist(),
-                                               device=self.device)
-        imgs = generate(self.G, self.cfg, grid_latent)
-        atomic_write(self.run.path / "samples" / f"step_{self.step_no:06d}.png",
-                     png_bytes(imgs, nrow=len(values)))
+    def save(self, samples: bool, checkpoint: bool) -> None:
+        """Write the fixed-noise sample grid and/or a checkpoint, never from non-finite weights
+        (which would also prune the good checkpoints they replace)."""
+        if not (samples or checkpoint):
+            return
+        self._check_finite()
+        if samples:
+            # rows = noise seeds, columns = values of c1 (pytorch/examples' fixed-noise grid)
+            grid, values = latent.traversal(self.cfg, "c1", list(range(8)), values=torch.linspace(-1, 1, 8).tolist(),
+                                            device=self.device)
+            self.run.save_samples(self.step_no, png_bytes(generate(self.G, self.cfg, grid), nrow=len(values)))
+        if checkpoint:
+            self.run.save_checkpoint(self.step_no, self.G, self.D, self.cfg, {
+                "step": self.step_no, "elapsed": self.elapsed, "opt_d": self.nets.opt_d.state_dict(),
+                "opt_g": self.nets.opt_g.state_dict(), "gen": self.gen.get_state()})
 
-    def save_checkpoint(self) -> None:
-        s = self.step_no
-        # resume state first: a weights file on disk always has its state beside it
-        save_state(self.run.state_path(s), {
-            "step": s, "elapsed": self.elapsed, "opt_d": self.opt_d.state_dict(),
-            "opt_g": self.opt_g.state_dict(), "gen": self.gen.get_state()})
-        save_weights(self.run.weights_path(s), self.G, self.D, self.cfg, s)
-        self.run.prune_checkpoints(self.cfg.keep_checkpoints)
-        self.run.set_status(self.run.status().get("state", "running"), checkpoint=s)
+    def _check_finite(self) -> None:
+        tensors = [(f"{net}.{k}", v) for net, m in (("G", self.G), ("D", self.D))
+                   for k, v in m.state_dict().items() if v.is_floating_point()]
+        finite = torch.stack([torch.isfinite(v).all() for _, v in tensors])
+        if not bool(finite.all()):  # one host sync per save
+            name = tensors[int((~finite).nonzero()[0])][0]
+            raise FloatingPointError(f"non-finite weights ({name}) at step {self.step_no}; "
+                                     "last good checkpoint kept (try lower learning rates)")
 
     def restore(self) -> int:
-        """Load the newest checkpoint that reads cleanly; returns its step."""
+        """Load the newest checkpoint whose weights and resume state both read cleanly; returns
+        its step. An older one is used when the newest is damaged, and the run says so."""
         errors = []
-        for s in reversed(self.run.checkpoint_steps()):
+        for s in self.run.resume_steps():
             try:
-                _, _, g, d = load_weights(self.run.weights_path(s))
-                st = load_state(self.run.state_path(s))
+                g, d, st = self.run.load_checkpoint(s)
                 self.G.load_state_dict(g)
                 self.D.load_state_dict(d)
-                self.opt_d.load_state_dict(st["opt_d"])
-                self.opt_g.load_state_dict(st["opt_g"])
+                self.nets.opt_d.load_state_dict(st["opt_d"])
+                self.nets.opt_g.load_state_dict(st["opt_g"])
                 self.gen.set_state(st["gen"])
-            except (RunError, KeyError, RuntimeError) as exc:
+            except (RunError, RuntimeError, ValueError, TypeError) as exc:
                 errors.append(str(exc))
                 continue
+            if errors:
+                print(f"resuming from step {s}: newer checkpoint unusable ({errors[0]})", file=sys.stderr)
             self.step_no, self.elapsed = int(st["step"]), float(st["elapsed"])
             self.run.truncate_metrics(self.step_no)
             return self.step_no
         why = f" ({errors[0]})" if errors else ""
         raise RunError(f"run {self.run.name!r} has no usable checkpoint to resume from{why}")
-
-
-def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
-    """Data order depends only on (seed, epoch), so a resumed run sees the same batches."""
-    return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
-
-
-@torch.no_grad()
-def generate(g: torch.nn.Module, cfg: Config, lat: latent.Latent) -> torch.Tensor:
-    """Images in [0, 1] from G in eval mode (BatchNorm running statistics)."""
-    was_training = g.training
-    g.eval()
-    try:
-        return to_unit(g(lat.vector(cfg.cat_codes))).cpu()
-    finally:
-        g.train(was_training)
 
 
 def train(cfg: Config, name: str | None = None, root: str | None = None,
@@ -277,46 +289,8 @@ def train_run(run: Run, stop: threading.Event | None = None, on_log: LogFn | Non
 def resume(run: Run, stop: threading.Event | None = None, on_log: LogFn | None = None,
            data: ImageData | None = None) -> Run:
     """Continue a stopped or interrupted run from its newest readable checkpoint."""
-    check_resumable(run)
+    run.check_resumable()
     trainer = Trainer(run.config(), run, data)
     trainer.restore()
     trainer.fit(stop, on_log)
     return run
-
-
-def extend(run: Run, epochs: int | str) -> Config:
-    """Raise a finished or stopped run's budget to `epochs` and mark it resumable.
-
-    Data order depends only on (seed, epoch) and nothing in the loop depends on the budget, so
-    training 5 epochs and extending to 10 gives the same model as training 10 at once. The new
-    epoch count is the whole budget: a max_steps limit is lifted."""
-    status = run.status()
-    state = effective_state(status)
-    if state in ("queued", "running"):
-        raise RunError(f"run {run.name!r} is {state}; stop it before changing its epochs")
-    cfg = run.config()
-    new = Config.from_dict({**cfg.to_dict(), "epochs": epochs, "max_steps": 0})  # validates, as the form does
-    if new.epochs < cfg.epochs or (new.epochs == cfg.epochs and not cfg.max_steps):
-        raise RunError(f"run {run.name!r} already has epochs = {cfg.epochs}; ask for more to train it longer")
-    write_json(run.path / "config.json", new.to_dict())
-    if state == "completed":
-        # steps per epoch from the old budget, so progress reads right before the child starts
-        per_epoch = 0 if cfg.max_steps else status.get("total_steps", 0) // cfg.epochs
-        run.set_status("stopped", **({"total_steps": per_epoch * new.epochs} if per_epoch else {}))
-    return new
-
-
-def check_resumable(run: Run) -> None:
-    state = effective_state(run.status())
-    if state in ("queued", "running"):
-        raise RunError(f"run {run.name!r} is {state}; only stopped, interrupted or failed runs resume")
-    if state == "completed":
-        raise RunError(f"run {run.name!r} is completed; give it more epochs to train it longer")
-
-
-def effective_state(status: dict[str, Any]) -> str:
-    """'running' written by a process that no longer exists means the run was interrupted."""
-    state = status.get("state", "unknown")
-    if state in ("running", "queued") and not pid_alive(status.get("pid")):
-        return "interrupted"
-    return state

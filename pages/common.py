@@ -33,20 +33,32 @@ def routed():
         _local.routed = False
 
 
+def page_list() -> list:
+    """The app's pages, declared once: dashboard.py routes with them, and a page that runs
+    without dashboard.py (see `use_router`) hands them to st.navigation too."""
+    return [
+        st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
+        st.Page("pages/train.py", title="Train", icon=":material/play_circle:"),
+        st.Page("pages/monitor.py", title="Monitor", icon=":material/monitoring:"),
+        st.Page("pages/explore.py", title="Explore", icon=":material/tune:"),
+        st.Page("pages/disentangle.py", title="Disentanglement", icon=":material/grid_on:"),
+        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+    ]
+
+
 def use_router() -> None:
     """Called first by every page. Streamlit starts in its legacy multipage mode when a pages/
     folder exists and leaves it only once st.navigation runs, so a deep link (/monitor?run=x)
-    that is a fresh server's first request would run the page without dashboard.py. Then:
-    leave legacy mode and rerun the session's first run through the router; later runs
-    (only AppTest resets the mode between runs) draw the shared sidebar themselves, since a
-    rerun would drop the widget event that triggered them."""
+    that is a fresh server's first request would run the page without dashboard.py. Then the
+    page calls st.navigation itself, which (documented) makes the app ignore pages/ from then
+    on in every session, and reruns the session's first run through dashboard.py's router.
+    Later runs (only AppTest resets the mode between runs) draw the shared sidebar
+    themselves, since a rerun would drop the widget event that triggered them."""
     if getattr(_local, "routed", False):
         return
-    from streamlit.runtime.pages_manager import PagesManager
-
-    PagesManager.uses_pages_directory = False
     if not st.session_state.get("session_started"):
         st.session_state["session_started"] = True
+        st.navigation(page_list(), position="hidden")
         st.rerun()
     sidebar()
 
@@ -164,7 +176,7 @@ def sidebar() -> None:
         dev = "cuda: " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
         st.caption(f"Device: **{dev}** · {torch.get_num_threads()} CPU threads")
         st.caption(f"Runs folder: `{runs_root().resolve()}`")
-        running = job_manager().running()
+        running = job_manager().training()
         if running:
             st.caption(f"Training now: {', '.join(j.run.name for j in running)}")
     if st.session_state.get("run"):

@@ -2,11 +2,9 @@
 
 import streamlit as st
 
-from infogan.data import DataError
-from infogan.evaluate import evaluate_run
 from infogan.figures import confusion_figure, factor_figures, heatmap, metric_table
 from infogan.runs import RunError
-from pages.common import require_checkpoint, require_run, use_router
+from pages.common import job_manager, require_checkpoint, require_run, use_router
 
 use_router()
 
@@ -15,24 +13,45 @@ run = require_run()
 step = require_checkpoint(run)
 
 try:
-    results = (run.eval_results() or {}).get("by_step", {}).get(str(step))
+    results = run.eval_result(step)
 except RunError as exc:
     st.warning(f"Previous results unreadable ({exc}); run the evaluation again.")
     results = None
+busy = run.eval_busy()
 c1, c2, c3 = st.columns([2, 2, 1])
-basic = c1.button("Run evaluation for this checkpoint", type="primary" if results is None else "secondary")
-full = c2.button("Run all disentanglement metrics", help="MIG, FactorVAE, DCI, SAP, modularity/explicitness "
-                 "with disentanglement_lib's sample counts times the scale (datasets with ground-truth factors)")
+basic = c1.button("Run evaluation for this checkpoint", type="primary" if results is None else "secondary",
+                  disabled=busy)
+full = c2.button("Run all disentanglement metrics", disabled=busy,
+                 help="MIG, FactorVAE, DCI, SAP, modularity/explicitness with disentanglement_lib's sample "
+                      "counts times the scale (datasets with ground-truth factors)")
 scale = c3.number_input("Sample scale", 0.01, 1.0, 0.1, 0.05, help="1.0 = disentanglement_lib's defaults")
 if basic or full:
-    with st.spinner("Encoding real images with Q…"):
-        try:
-            results = evaluate_run(run, step, "all" if full else "basic", scale if full else 1.0)
-        except (RunError, DataError) as exc:
-            st.error(str(exc))
+    try:  # a background job: other tabs and the Monitor keep answering while it runs
+        job_manager().evaluate(run, step, "all" if full else "basic", scale if full else 1.0)
+        busy = True
+    except RunError as exc:
+        st.error(str(exc))
+
+
+@st.fragment(run_every=1)
+def eval_progress() -> None:
+    job = run.eval_job() or {}
+    if run.eval_busy():
+        st.progress(min(max(float(job.get("done") or 0), 0.0), 1.0),
+                    text=f"Evaluating step {job.get('step')} in the background: {job.get('stage', '…')}")
+        return
+    st.rerun()  # finished (or failed): draw the page again with what it left
+
+
+if busy:
+    eval_progress()
+job = run.eval_job() or {}
+if not busy and job.get("state") == "failed" and job.get("step") == step:
+    st.error(f"The last evaluation of step {step} failed: {job.get('error')}")
 if results is None:
-    st.info("No evaluation cached for this checkpoint yet. The button above computes it and saves it "
-            "to the run's eval.json.")
+    if not busy:
+        st.info("No evaluation cached for this checkpoint yet. The button above computes it in the "
+                "background and saves it to the run's eval.json.")
     st.stop()
 
 cat = results.get("categorical")

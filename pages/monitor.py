@@ -5,8 +5,7 @@ import contextlib
 import streamlit as st
 
 from infogan.figures import recent_rate
-from infogan.runs import Run, RunError
-from infogan.train import effective_state
+from infogan.runs import Run, RunError, effective_state
 from pages.common import csv_bytes, figures, frame, require_run, run_names, use_router
 
 use_router()

@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from infogan.jobs import demo_config
-from infogan.runs import Run, RunError, delete_run, rename_run
+from infogan.runs import LIVE, Run, RunError
 from pages.common import job_manager, select_run, summaries, use_router
 
 use_router()
@@ -66,7 +66,8 @@ if 2 <= len(picked) <= 4 and cols[2].button("Compare selected", type="primary"):
     st.session_state["compare_runs"] = picked
     st.switch_page("pages/compare.py")
 
-busy = [n for n in picked if job_manager().is_running(n)]
+# the run folder's own status (state + live pid), so a CLI run or another server's job counts too
+busy = [r["name"] for r in rows if r["name"] in picked and r["state"] in LIVE]
 with st.expander("Rename or delete"):
     if busy:
         st.warning(f"Stop {', '.join(busy)} first: a run cannot be renamed or deleted while it trains.")
@@ -74,7 +75,7 @@ with st.expander("Rename or delete"):
         new = st.text_input("New name", value=picked[0])
         if st.button("Rename") and new != picked[0]:
             try:
-                rename_run(Run.open(picked[0]), new)
+                Run.open(picked[0]).rename(new)
                 select_run(new)
                 st.rerun()
             except RunError as exc:
@@ -82,7 +83,11 @@ with st.expander("Rename or delete"):
     if not busy:
         sure = st.checkbox(f"Yes, delete {len(picked)} run(s) and all their checkpoints: {', '.join(picked)}")
         if st.button("Delete", disabled=not sure):
-            for n in picked:
-                delete_run(Run.open(n))
-            st.session_state.pop("run", None)
-            st.rerun()
+            try:
+                for n in picked:
+                    Run.open(n).delete()
+            except RunError as exc:  # it started training or evaluating since the table was drawn
+                st.error(str(exc))
+            else:
+                st.session_state.pop("run", None)
+                st.rerun()

@@ -4,13 +4,22 @@ import dataclasses
 
 import streamlit as st
 
-from infogan.config import DEVICES, FIELD_GROUPS, PRECISIONS, Config, ConfigError, preset
+from infogan.config import DEVICES, IMAGE_SIZES, PRECISIONS, Config, ConfigError, preset
 from infogan.figures import recent_rate
-from infogan.runs import RunError, list_runs
-from infogan.train import effective_state
+from infogan.runs import RunError, effective_state, list_runs
 from pages.common import frame, job_manager, select_run, use_router
 
 use_router()
+
+# how the form groups Config's fields; a test checks that every field appears exactly once
+FIELD_GROUPS = {
+    "Data": ("dataset", "data_dir", "download", "subset", "image_size", "channels"),
+    "Latent layout": ("noise_dim", "cat_codes", "n_cont", "fixed_sigma"),
+    "Objective": ("lambda_cat", "lambda_cont", "lambda_cat_jitter"),
+    "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "batch_size", "epochs", "max_steps", "seed",
+                     "device", "precision"),
+    "Logging and checkpoints": ("log_every", "sample_every", "ckpt_every", "keep_checkpoints"),
+}
 
 st.title("Train a new run")
 PRESETS = {"mnist": "MNIST (62 noise, Cat(10), 3 continuous; the paper has 2)", "fashion-mnist": "Fashion-MNIST",
@@ -21,7 +30,7 @@ choice = st.selectbox("Dataset and preset", list(PRESETS), format_func=PRESETS.g
                       help="Picking a dataset loads that dataset's paper defaults into the form.")
 base = preset(choice if choice != "folder:" else "folder:data/images")
 base = dataclasses.replace(base, data_dir=st.session_state.get("data_dir", ""))
-SELECTS = {"image_size": [28, 32, 64], "channels": [1, 3], "device": list(DEVICES),
+SELECTS = {"image_size": list(IMAGE_SIZES), "channels": [1, 3], "device": list(DEVICES),
            "precision": list(PRECISIONS)}
 
 
@@ -75,7 +84,7 @@ if submitted:
 @st.fragment(run_every=2)
 def jobs_panel() -> None:
     manager = job_manager()
-    running = manager.running()
+    running = manager.training()
     st.subheader(f"Jobs · {len(running)} training now")
     for job in running:
         st_ = job.run.status()
@@ -92,7 +101,7 @@ def jobs_panel() -> None:
             manager.stop(job.run.name)
             st.toast(f"Stopping {job.run.name} (it saves a checkpoint first)")
     for job in manager.jobs():
-        if not job.alive and job.error:
+        if job.training and not job.alive and job.error:
             st.error(f"{job.run.name} failed: {job.error}")
     # status.json and the checkpoint list only: this panel reruns every 2 s
     resumable = [(run, status) for run, status in ((x, x.status()) for x in list_runs())

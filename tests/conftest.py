@@ -1,4 +1,5 @@
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -27,3 +28,22 @@ def tiny_mnist(mnist_root) -> Config:
     return Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 320,
                              "batch_size": 32, "epochs": 2, "log_every": 5, "sample_every": 10,
                              "ckpt_every": 10, "download": False})
+
+
+# wall-clock limits in tests are generous bounds on "it happened at all", never speed checks
+# (benchmarks/ measure speed); a slow machine raises them all with one factor
+TIME_SCALE = float(os.environ.get("INFOGAN_TEST_TIME_SCALE", "1"))
+
+
+def wait_until(predicate, timeout: float, what: str, poll: float = 0.2) -> None:
+    """Poll `predicate` until true; fail naming what was awaited when `timeout` (scaled) runs out."""
+    limit = timeout * TIME_SCALE
+    deadline = time.monotonic() + limit
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {limit:.0f} s waiting for {what}"
+        time.sleep(poll)
+
+
+def joined(thread, timeout: float, what: str) -> None:
+    thread.join(timeout * TIME_SCALE)
+    assert not thread.is_alive(), f"timed out after {timeout * TIME_SCALE:.0f} s waiting for {what}"

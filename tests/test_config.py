@@ -30,6 +30,58 @@ def test_dataset_presets_apply_when_only_dataset_is_named():
     assert preset("folder:/tmp/x").image_size == 64
 
 
+@pytest.mark.parametrize("dataset", ["folder:/tmp/faces", "dsprites:4", "fashion-mnist", "svhn", "mnist"])
+def test_one_dataset_name_means_one_preset_for_the_cli_a_file_and_the_form(dataset):
+    from infogan.cli import build_parser, config_from_args
+
+    cli = config_from_args(build_parser().parse_args(["train", "--dataset", dataset]))
+    assert Config.from_dict({"dataset": dataset}) == cli == preset(dataset)
+    if dataset.startswith("folder:"):  # the CelebA layout, not MNIST's
+        assert (cli.image_size, cli.channels, cli.noise_dim, cli.cat_codes, cli.n_cont) == (64, 3, 128, (10,) * 10, 0)
+
+
+def test_importing_the_config_loads_no_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, infogan.config, infogan.files, infogan.dsprites; print(sorted(m for m in sys.modules " \
+           "if m.split('.')[0] in ('torch', 'torchvision')))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         cwd=__import__("pathlib").Path(__file__).parents[1])
+    assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_the_package_has_no_import_circle():
+    """Every import of the package's own modules, at module level or inside a function (a
+    deferred import is still a dependency): a cycle among them is what made `import
+    infogan.config` load torch before."""
+    import ast
+    from pathlib import Path
+
+    pkg = Path(__file__).parents[1] / "infogan"
+    graph = {}
+    for f in pkg.glob("*.py"):
+        tree = ast.parse(f.read_text())
+        graph[f.stem] = {(n.module or "").split(".")[0] or a.name for n in ast.walk(tree)
+                         if isinstance(n, ast.ImportFrom) and n.level == 1 for a in n.names}
+    graph = {k: {m for m in v if m in graph and m != k} for k, v in graph.items()}
+    done, path = set(), []
+
+    def visit(node):
+        assert node not in path, " -> ".join(path[path.index(node):] + [node])
+        if node in done:
+            return
+        path.append(node)
+        for nxt in graph[node]:
+            visit(nxt)
+        path.pop()
+        done.add(node)
+
+    for node in graph:
+        visit(node)
+    assert graph["config"] == set() and graph["files"] == set() and graph["dsprites"] == set()
+
+
 @pytest.mark.parametrize("values,field,text", [
     ({"cat_codes": [10, 1]}, "cat_codes", "K >= 2"),
     ({"batch_size": -4}, "batch_size", "between 2"),

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from infogan.config import Config, ConfigError
-from infogan.dsprites import FACTOR_NAMES, factor_sizes, generate, load_dsprites
+from infogan.data import load_dsprites
+from infogan.dsprites import FACTOR_NAMES, factor_sizes, generate
 from infogan.evaluate import evaluate_run
+from infogan.metrics import ALL
 from infogan.train import train
 
 
@@ -55,7 +57,7 @@ def test_config_accepts_stride_variants():
         Config.from_dict({"dataset": "dsprites:9"})
 
 
-def test_tiny_dsprites_run_reports_mig(tmp_path):
+def test_tiny_dsprites_run_reports_mig_and_then_every_metric(tmp_path):
     cfg = Config.from_dict({"dataset": "dsprites:8", "data_dir": str(tmp_path), "batch_size": 32, "max_steps": 6,
                             "log_every": 3, "ckpt_every": 6, "sample_every": 6})
     run = train(cfg, "ds", tmp_path / "runs")
@@ -64,3 +66,16 @@ def test_tiny_dsprites_run_reports_mig(tmp_path):
     assert 0.0 <= f["mig"] <= 1.0 and len(f["mig_per_factor"]) == 5
     assert np.asarray(f["normalized_mi"]).shape == (5, 5)
     assert f["factor_names"] == list(FACTOR_NAMES) and f["code_names"] == ["c1", "c2", "c3", "c4", "c5"]
+    assert "factor_vae" not in f  # basic: MIG only
+    stages = []
+    out = evaluate_run(run, metrics="all", scale=0.01, progress=lambda what, done: stages.append((what, done)))
+    f = out["factors"]
+    for key in ("mig", "factor_vae", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
+                "modularity", "explicitness"):
+        assert 0.0 <= f[key] <= 1.0, key
+    assert np.asarray(f["dci_importance"]).shape == (5, 5) and f["scale"] == 0.01
+    # progress names every metric as it starts, in order, and ends done
+    names = [w for w, _ in stages if "of 5)" in w]
+    assert names == [f"{fn.__name__} ({i + 1} of 5)" for i, fn in enumerate(ALL)]
+    assert [d for _, d in stages] == sorted(d for _, d in stages) and stages[-1] == ("done", 1.0)
+    assert run.eval_result(6)["factors"]["factor_vae"] == f["factor_vae"]  # saved by step

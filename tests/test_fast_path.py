@@ -78,7 +78,9 @@ def test_fast_step_matches_the_plain_step(tmp_path, jitter_weight):
     gen = torch.Generator().manual_seed(cfg.seed)  # the trainer's draws: c, then each jitter
     c = latent.sample(cfg, 32, "cpu", gen)
     ref, d_grads = plain_step(cfg, g, d, opt_d, opt_g, x.contiguous(), c, gen)
-    fast = t.step(x)[:3].tolist()
+    stats = t.step(x)
+    assert list(stats)[:5] == ["loss_d", "loss_g", "loss_info", "d_real", "d_fake"]
+    fast = [stats[k].item() for k in ("loss_d", "loss_g", "loss_info")]
     assert fast == pytest.approx(ref, rel=1e-5, abs=1e-6)  # loss_d, loss_g, loss_info
     for name, p in t.D.named_parameters():  # D's grads from the D step (frozen during the G step)
         assert torch.allclose(p.grad, d_grads[name], rtol=1e-3, atol=1e-6), name
@@ -95,7 +97,7 @@ def test_bf16_option_tracks_the_fp32_step_and_keeps_fp32_weights(tmp_path):
         cfg = Config.from_dict({"batch_size": 32, "seed": 3, "precision": prec, "max_steps": 4,
                                 "log_every": 2, "ckpt_every": 4})
         t = Trainer(cfg, Run.create(cfg, prec, tmp_path), ImageData(images))
-        stats[prec] = t.step(t.images.batch(torch.arange(32)))
+        stats[prec] = torch.stack(list(t.step(t.images.batch(torch.arange(32))).values()))
         assert stats[prec].dtype == torch.float32
         assert all(p.dtype == torch.float32 for p in [*t.G.parameters(), *t.D.parameters()])
         t.fit()

@@ -1,45 +1,45 @@
 """The job manager: each job is a child process that stops with a checkpoint when asked, or
-when the server that started it dies, and reports how it ended."""
+when the server that started it dies, and reports how it ended; evaluations run the same way."""
 
 import json
 import subprocess
 import sys
 import time
 
+import pytest
+
 from infogan.config import Config
 from infogan.jobs import JobManager
-from infogan.runs import Run
-from infogan.train import effective_state
-from tests.conftest import ROOT
+from infogan.runs import Run, RunError
+from infogan.train import train
+from tests.conftest import ROOT, joined, wait_until
 
 
 def _long(cfg: Config) -> Config:
     return cfg.replace(epochs=100, ckpt_every=1000)
 
 
-def _wait(predicate, timeout: float = 90) -> None:
-    deadline = time.time() + timeout
-    while not predicate():
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.2)
+def _step(job, above: int):
+    return lambda: job.run.status().get("state") == "running" and job.run.status().get("step", 0) > above
 
 
 def test_stop_ends_the_child_with_a_checkpoint(tiny_mnist, tmp_path):
     manager = JobManager(str(tmp_path))
     job = manager.start(_long(tiny_mnist), "stoppable")
-    _wait(lambda: job.run.status().get("state") == "running" and job.run.status().get("step", 0) > 3)
+    wait_until(_step(job, 3), 90, "the child to pass step 3")
     assert job.run.status()["pid"] == job.process.pid  # training runs outside the server process
+    assert job.run.is_busy()  # what the Runs page asks before rename or delete
     assert manager.stop("stoppable") and manager.is_running("stoppable")
-    job.thread.join(60)
+    joined(job.thread, 60, "the stopped child to exit")
     status = job.run.status()
     assert status["state"] == "stopped" and job.error is None
     assert job.run.checkpoint_steps() == [status["step"]]
     assert not manager.stop("stoppable")  # nothing left to stop
     # resume continues from the stopped step in a new child
     again = manager.resume(job.run)
-    _wait(lambda: job.run.status().get("step", 0) > status["step"] + 2)
+    wait_until(lambda: job.run.status().get("step", 0) > status["step"] + 2, 90, "the resumed child to train on")
     manager.stop("stoppable")
-    again.thread.join(60)
+    joined(again.thread, 60, "the resumed child to exit")
     steps = [json.loads(line)["step"] for line in (job.run.path / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps))
 
@@ -53,14 +53,14 @@ def test_children_stop_with_a_checkpoint_when_the_server_dies(tiny_mnist, tmp_pa
               "import os; os._exit(0)\n")
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120)
     run = Run(tmp_path / "orphan")
-    _wait(lambda: effective_state(run.status()) != "running")
+    wait_until(lambda: run.state() != "running", 90, "the orphaned child to stop")
     assert run.status()["state"] == "stopped" and run.checkpoint_steps() == [run.status()["step"]]
 
 
 def test_a_job_that_cannot_start_says_why(tiny_mnist, tmp_path):
     manager = JobManager(str(tmp_path))
     job = manager.start(tiny_mnist.replace(data_dir=str(tmp_path / "nowhere")), "nodata")
-    job.thread.join(90)
+    joined(job.thread, 90, "the child without data to exit")
     assert job.run.status()["state"] == "failed"
     assert "nowhere" in job.error and "\n" not in job.error
     assert not manager.running()
@@ -70,13 +70,48 @@ def test_cores_are_resplit_as_jobs_start_and_end(tiny_mnist, tmp_path, monkeypat
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     manager = JobManager(str(tmp_path))
     first = manager.start(_long(tiny_mnist), "first")
-    _wait(lambda: first.run.status().get("step", 0) > 5)
+    wait_until(lambda: first.run.status().get("step", 0) > 5, 90, "the first job to pass step 5")
     second = manager.start(_long(tiny_mnist).replace(seed=1), "second")
-    _wait(lambda: "using 1 CPU threads" in first.log_path.read_text())
+    wait_until(lambda: "using 1 CPU threads" in first.log_path.read_text(), 90, "the first job to drop to 1 thread")
     manager.stop("second")
-    second.thread.join(60)
-    _wait(lambda: first.log_path.read_text().count("using 2 CPU threads") == 2)  # alone again
+    joined(second.thread, 60, "the second job to exit")
+    wait_until(lambda: first.log_path.read_text().count("using 2 CPU threads") == 2, 90,
+               "the first job to take both cores again")  # alone again
     assert second.log_path.read_text().splitlines()[0] == "using 1 CPU threads"
     manager.stop("first")
-    first.thread.join(60)
+    joined(first.thread, 60, "the first job to exit")
     assert first.run.status()["state"] == second.run.status()["state"] == "stopped"
+
+
+def test_evaluation_runs_in_a_child_with_progress_and_one_at_a_time(tiny_mnist, tmp_path):
+    run = train(tiny_mnist.replace(epochs=1), "ev", tmp_path)
+    manager = JobManager(str(tmp_path))
+    job = manager.evaluate(run, 10)
+    assert job.process.pid != __import__("os").getpid() and run.eval_busy()
+    with pytest.raises(RunError, match="is already being evaluated"):  # a second click
+        manager.evaluate(run, 10)
+    with pytest.raises(RunError, match="is already being evaluated"):  # another server's click
+        JobManager(str(tmp_path)).evaluate(run, 10)
+    with pytest.raises(RunError, match="being evaluated; wait"):
+        run.delete()
+    stages = set()
+    while job.alive:
+        stages.add((run.eval_job() or {}).get("stage"))
+        time.sleep(0.05)
+    joined(job.thread, 120, "the evaluation child to exit")
+    assert job.error is None, job.error
+    ev = run.eval_job()
+    assert ev["state"] == "completed" and ev["stage"] == "done" and ev["done"] == 1.0 and not run.eval_busy()
+    assert "categorical accuracy (Q on the test images)" in stages
+    assert run.eval_result(10)["categorical"]["n_images"] == 10_000
+    again = manager.evaluate(run, 10)  # a finished evaluation does not block the next
+    joined(again.thread, 120, "the second evaluation to exit")
+
+
+def test_a_failed_evaluation_says_why(tiny_mnist, tmp_path):
+    run = train(tiny_mnist.replace(epochs=1), "evbad", tmp_path)
+    job = JobManager(str(tmp_path)).evaluate(run, 3)  # no checkpoint at step 3
+    joined(job.thread, 120, "the evaluation child to exit")
+    ev = run.eval_job()
+    assert ev["state"] == "failed" and "no checkpoint at step 3" in ev["error"] and job.error == ev["error"]
+    assert not run.eval_busy()

@@ -115,3 +115,56 @@ def test_hungarian_accuracy_on_known_confusion():
     assert acc == pytest.approx(0.8)
     assert conf.tolist() == [[1, 0, 3], [2, 1, 0], [0, 3, 0]]
     assert order == [1, 2, 0]  # label 0 <- code 1, label 1 <- code 2, label 2 <- code 0
+
+
+def test_a_reused_pid_does_not_make_a_dead_run_look_alive(tmp_path):
+    run = Run.create(Config(), "reuse", tmp_path)
+    run.set_status("running", pid=os.getpid())  # this process: alive, start time recorded
+    st = run.status()
+    assert st["pid_started"] > 0 and run.state() == "running" and run.is_busy()
+    # the same pid with another start time: the writer died and the number was given again
+    st["pid_started"] -= 1000
+    (run.path / "status.json").write_text(json.dumps(st))
+    assert run.state() == "interrupted" and not run.is_busy()
+    st["pid"] = 2**22 + 12345  # above pid_max: no such process
+    (run.path / "status.json").write_text(json.dumps(st))
+    assert run.state() == "interrupted"
+
+
+def test_rename_and_delete_and_their_refusal_while_a_cli_run_trains(tiny_mnist, tmp_path):
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT, wait_until
+
+    run = Run.create(Config(), "a", tmp_path)
+    assert run.is_busy()  # queued by this live process: its job is about to start
+    run.set_status("stopped")
+    b = run.rename("b")
+    assert b.name == "b" and not run.path.exists() and (tmp_path / "b" / "config.json").is_file()
+    with pytest.raises(RunError, match="invalid run name"):
+        b.rename("../escape")
+    Run.create(Config(), "c", tmp_path).set_status("stopped")
+    with pytest.raises(RunError, match="run 'c' already exists"):
+        b.rename("c")
+    b.delete()
+    assert not (tmp_path / "b").exists()
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infogan", "--runs-dir", str(tmp_path), "train", "--run-name", "live",
+         "--data-dir", tiny_mnist.data_dir, "--subset", "320", "--batch-size", "32", "--epochs", "100",
+         "--quiet", "--no-download"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        live = Run(tmp_path / "live")
+        wait_until(lambda: live.path.exists() and live.status().get("pid") == proc.pid
+                   and live.status().get("state") == "running", 90, "the CLI run to start training")
+        for act in (lambda: live.rename("moved"), live.delete):
+            with pytest.raises(RunError, match=rf"run 'live' is training \(pid {proc.pid}\); stop it"):
+                act()
+        assert live.path.is_dir() and not (tmp_path / "moved").exists()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert live.state() == "interrupted"
+    live.delete()  # its process is gone: now it may go
+    assert not live.path.exists()

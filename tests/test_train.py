@@ -3,13 +3,15 @@ import math
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
 
+from infogan.data import load
 from infogan.evaluate import evaluate_run, load_model, traversal_grid
-from infogan.runs import Run, RunError
-from infogan.train import Trainer, extend, resume, train
+from infogan.runs import KEEP_STATES, Run, RunError
+from infogan.train import Trainer, resume, train
 
 
 def test_tiny_real_mnist_run_writes_every_file(tiny_mnist, tmp_path):
@@ -30,7 +32,12 @@ def test_tiny_real_mnist_run_writes_every_file(tiny_mnist, tmp_path):
     img = Image.open(run.path / "samples/step_000020.png")
     assert img.size == (10 * 30 + 2, 8 * 30 + 2)  # 8 noise seeds (rows) x the 10 values of c1
     out = evaluate_run(run, test_data=None)
-    assert 0.1 < out["categorical"]["accuracy"] <= 1.0
+    cat = out["categorical"]
+    conf = np.asarray(cat["codes"]["c1"]["confusion"])
+    assert conf.shape == (10, 10) and conf.sum() == cat["n_images"] == 10_000
+    assert conf.sum(0).tolist() == np.bincount(load(tiny_mnist, train=False).labels.numpy()).tolist()
+    # the reported accuracy is the Hungarian-matched diagonal of that confusion matrix
+    assert cat["accuracy"] == pytest.approx(conf[cat["codes"]["c1"]["label_to_code"], range(10)].sum() / 10_000)
     effects = out["continuous"]
     assert list(effects["codes"]) == ["c2", "c3", "c4"] and set(effects["best"]) == {"slant", "width"}
     for code, corr in effects["codes"].items():
@@ -66,8 +73,8 @@ def test_extending_a_finished_run_equals_training_longer(tiny_mnist, tmp_path):
     full = train(cfg, "full", tmp_path)  # 2 epochs of 10 steps
     short = train(cfg.replace(epochs=1), "short", tmp_path)
     with pytest.raises(RunError, match="already has epochs = 1; ask for more"):
-        extend(short, 1)
-    assert extend(short, "2").epochs == 2 and short.status()["state"] == "stopped"
+        short.extend(1)
+    assert short.extend("2").epochs == 2 and short.status()["state"] == "stopped"
     assert short.status()["total_steps"] == 20
     assert short.config() == full.config()
     resume(short)
@@ -78,6 +85,12 @@ def test_extending_a_finished_run_equals_training_longer(tiny_mnist, tmp_path):
     assert [r["step"] for r in short.metrics()[0]] == [r["step"] for r in full.metrics()[0]]
 
 
+def _poison(t: Trainer) -> None:
+    with torch.no_grad():
+        for p in t.G.parameters():
+            p.fill_(float("nan"))
+
+
 def test_non_finite_loss_fails_with_reason_and_keeps_checkpoint(tiny_mnist, tmp_path):
     cfg = tiny_mnist.replace(ckpt_every=5)
     run = Run.create(cfg, "nan", tmp_path)
@@ -85,15 +98,61 @@ def test_non_finite_loss_fails_with_reason_and_keeps_checkpoint(tiny_mnist, tmp_
     t.total_steps = 5
     t.fit()
     t.total_steps = 20
-    with torch.no_grad():
-        for p in t.G.parameters():
-            p.fill_(float("nan"))
+    _poison(t)
     with pytest.raises(FloatingPointError, match="non-finite"):
         t.fit()
     st = run.status()
     assert st["state"] == "failed" and "non-finite" in st["error"]
     assert run.checkpoint_steps() == [5]
     load_model(run)  # the last good checkpoint still loads
+
+
+def test_non_finite_weights_are_never_checkpointed_between_log_steps(tiny_mnist, tmp_path):
+    """ckpt_every 3 with log_every 100: no log step comes before the checkpoint, so the save
+    itself must refuse, and the good checkpoints must not be pruned by a bad one."""
+    cfg = tiny_mnist.replace(log_every=100, ckpt_every=3, sample_every=3, keep_checkpoints=2)
+    run = Run.create(cfg, "nan3", tmp_path)
+    t = Trainer(cfg, run)
+    t.total_steps = 6
+    t.fit()
+    assert run.checkpoint_steps() == [3, 6]
+    t.total_steps = 20
+    _poison(t)
+    with pytest.raises(FloatingPointError, match=r"non-finite weights \(G\..*\) at step 9"):
+        t.fit()
+    assert run.checkpoint_steps() == [3, 6] and [p.name for p in run.sample_paths()][-1] == "step_000006.png"
+    assert run.status()["state"] == "failed"
+    for s in (3, 6):
+        g = run.load_checkpoint(s)[0]
+        assert all(torch.isfinite(v).all() for v in g.values() if v.is_floating_point())
+
+
+def test_pruning_keeps_a_spare_resume_state_and_resume_falls_back_to_it(tiny_mnist, tmp_path):
+    cfg = tiny_mnist.replace(log_every=2, ckpt_every=4, sample_every=100, keep_checkpoints=3)
+    full = train(cfg, "full", tmp_path)
+    part = Run.create(cfg, "part", tmp_path)
+    t = Trainer(cfg, part)
+    t.total_steps = 18  # checkpoints at 4, 8, 12, 16 and the stop at 18
+    t.fit()
+    part.set_status("stopped")
+    assert part.checkpoint_steps() == [12, 16, 18]  # keep_checkpoints weight files
+    assert sorted(p.name for p in (part.path / "ckpt").glob("*.pt")) == ["step_000016.pt", "step_000018.pt"]
+    assert KEEP_STATES == 2 and part.resume_steps() == [18, 16]
+    # damage the newest pair: resume must go on from step 16, with the metrics after it dropped
+    part.weights_path(18).write_bytes(part.weights_path(18).read_bytes()[:-100])
+    part.state_path(18).write_bytes(b"garbage")
+    resume(part)
+    assert part.status()["state"] == "completed" and part.checkpoint_steps()[-1] == 20
+    a, b = full.metrics()[0], part.metrics()[0]
+    assert [r["step"] for r in a] == [r["step"] for r in b]
+    for ra, rb in zip(a, b):  # the same numbers as an uninterrupted run: no step lost or repeated
+        assert rb["loss_g"] == pytest.approx(ra["loss_g"], rel=1e-4, abs=1e-5), ra["step"]
+    # with no usable pair left, resume says so in one line
+    part.set_status("stopped")
+    for s in part.resume_steps():
+        part.state_path(s).write_bytes(b"")
+    with pytest.raises(RunError, match="has no usable checkpoint to resume from"):
+        resume(part)
 
 
 def test_traversal_grid_from_a_checkpoint(tiny_mnist, tmp_path):
@@ -158,3 +217,27 @@ def test_missing_dataset_names_folder_and_files(tmp_path):
     assert r.returncode == 2
     assert "mnist: the files are missing" in r.stderr and "train-images-idx3-ubyte" in r.stderr
     assert str(tmp_path / "empty" / "MNIST" / "raw") in r.stderr and len(r.stderr.splitlines()) == 1
+
+
+def test_cli_config_file_and_folder_dataset_use_the_folder_preset(tmp_path):
+    images = tmp_path / "imgs"
+    images.mkdir()
+    for i in range(8):
+        Image.new("RGB", (40, 48), (i * 30, 90, 200 - i * 20)).save(images / f"{i}.png")
+    (tmp_path / "my.json").write_text(json.dumps({"dataset": f"folder:{images}", "batch_size": 4, "seed": 3,
+                                                  "max_steps": 2, "log_every": 1}))
+    r = cli("train", "--config", "my.json", "--seed", "4", "--run-name", "f", "--quiet", cwd=tmp_path)
+    assert r.returncode == 0 and "f: completed at step 2" in r.stdout, r.stderr
+    saved = json.loads((tmp_path / "checkpoints" / "f" / "config.json").read_text())
+    # the folder preset (64x64 RGB, 128 noise, 10 x Cat(10)), the file's fields, then the flags
+    assert (saved["image_size"], saved["channels"], saved["noise_dim"]) == (64, 3, 128)
+    assert saved["cat_codes"] == [10] * 10 and saved["n_cont"] == 0 and saved["lambda_cat_jitter"] == 0.0
+    assert (saved["batch_size"], saved["seed"], saved["max_steps"]) == (4, 4, 2)
+    assert Image.open(tmp_path / "checkpoints" / "f" / "samples" / "step_000002.png").mode == "RGB"
+    for content, reason in [('{"batch_size": "lots"}', "batch_size: expected a whole number"),
+                            ("[1, 2]", "my.json must hold a JSON object"), ("{oops", "my.json is not valid JSON")]:
+        (tmp_path / "my.json").write_text(content)
+        r = cli("train", "--config", "my.json", cwd=tmp_path)
+        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and reason in r.stderr, r.stderr
+    r = cli("train", "--config", "nope.json", cwd=tmp_path)
+    assert r.returncode == 2 and "nope.json is missing" in r.stderr

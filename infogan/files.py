@@ -1,0 +1,63 @@
+"""Atomic file writes and JSON reading. Imports nothing of the package, so every module
+(config, data, runs) can use it without an import circle.
+
+Every write goes to a temp file in the same folder, is fsynced, then renamed over the target:
+a kill at any moment leaves either the old or the new file, never a torn one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+class FileError(Exception):
+    """A file is missing or unreadable; the message names it and says why."""
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide run files from other users of a shared folder
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_via_temp(path: Path, writer: Callable[[str], None]) -> None:
+    """For libraries that write to a filename (safetensors, torch.save): a temp name that
+    carries the writer's pid, so a later writer can tell a dead process's leftovers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        writer(str(tmp))
+        with open(tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write(path, json.dumps(obj, indent=2).encode())
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileError(f"{path} is missing") from None
+    except IsADirectoryError:
+        raise FileError(f"{path} is a folder, not a JSON file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise FileError(f"{path} is not valid JSON ({exc})") from None

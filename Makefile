@@ -11,7 +11,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	touch $@
 
 run: $(VENV)/.installed
-	$(VENV)/bin/streamlit run dashboard.py
+	$(VENV)/bin/streamlit run dashboard.py --server.address localhost
 
 test: $(VENV)/.installed
 	$(PY) -m ruff check .

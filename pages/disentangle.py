@@ -28,9 +28,10 @@ scale = c3.number_input("Sample scale", 0.01, 1.0, 0.1, 0.05, help="1.0 = disent
 if basic or full:
     try:  # a background job: other tabs and the Monitor keep answering while it runs
         job_manager().evaluate(run, step, "all" if full else "basic", scale if full else 1.0)
-        busy = True
     except RunError as exc:
         st.error(str(exc))
+    else:
+        st.rerun()  # draw the page again with the buttons disabled and the progress bar
 
 
 @st.fragment(run_every=1)

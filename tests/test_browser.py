@@ -5,12 +5,12 @@ when INFOGAN_REQUIRE_BROWSER is set (as .ci/run does)."""
 
 import json
 import os
-import time
 from pathlib import Path
 
 import pytest
 
 from benchmarks.dashboard_driver import CHROMIUM, CHROMIUM_ARGS, chart_points, start_job, start_server, stop_server
+from tests.conftest import TIME_SCALE, wait_until
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 FORM = {"subset": "3200", "batch size": "32", "log every": "2", "epochs": "20"}
@@ -56,21 +56,15 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
     shot(page, "03_train_started")
 
     page.goto(f"{url}/monitor?run=browser-job")
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60000 * TIME_SCALE)
     first = chart_points(page)
-    deadline = time.time() + 60
-    while chart_points(page) <= first and time.time() < deadline:
-        page.wait_for_timeout(1000)
-    assert chart_points(page) > first, "the Monitor chart did not gain points while training"
+    wait_until(lambda: chart_points(page) > first, 60, "the Monitor chart to gain points while training", poll=1)
     shot(page, "04_monitor_live")
 
     page.goto(f"{url}/train")
     page.get_by_role("button", name="Stop").first.click(timeout=30000)
     status = runs / "browser-job" / "status.json"
-    deadline = time.time() + 60
-    while '"stopped"' not in status.read_text() and time.time() < deadline:
-        time.sleep(0.5)
-    assert '"stopped"' in status.read_text()
+    wait_until(lambda: '"stopped"' in status.read_text(), 60, "the job to stop")
     page.get_by_role("button", name="Resume").wait_for(timeout=30000)
     shot(page, "05_train_stopped")
 
@@ -86,7 +80,9 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
 
     page.goto(f"{url}/disentangle?run=browser-job")
     page.get_by_role("button", name="Run evaluation for this checkpoint").click(timeout=30000)
-    page.get_by_text("Unsupervised accuracy of c1").first.wait_for(timeout=60000)
+    page.get_by_text("in the background").first.wait_for(timeout=30000)  # the progress bar, at once
+    shot(page, "08_disentanglement_running")
+    page.get_by_text("Unsupervised accuracy of c1").first.wait_for(timeout=120000 * TIME_SCALE)
     shot(page, "08_disentanglement")
 
     page.goto(f"{url}/?run=browser-job")
@@ -105,21 +101,16 @@ def test_stop_restart_server_resume_keeps_metrics_continuous(browser, server):
     finally:
         shot(page, "11_restart_job_form")
     run = server["runs"] / "restart-job"
-    deadline = time.time() + 60
-    while _steps(run)[-1:] < [6] and time.time() < deadline:
-        time.sleep(0.3)
+    wait_until(lambda: _steps(run)[-1:] >= [6], 60, "the job to log step 6")
     page.goto(f"{server['url']}/train")
     page.locator(".st-key-stop_restart-job button").click(timeout=30000)
-    while '"stopped"' not in (run / "status.json").read_text() and time.time() < deadline + 60:
-        time.sleep(0.3)
+    wait_until(lambda: '"stopped"' in (run / "status.json").read_text(), 60, "the job to stop")
     stopped_at = json.loads((run / "status.json").read_text())["step"]
     stop_server(server["proc"])
     server["proc"], server["url"] = start_server(server["runs"], server["data"])
     page.goto(f"{server['url']}/train")
     page.locator(".st-key-resume_restart-job button").click(timeout=30000)
-    deadline = time.time() + 90
-    while _steps(run)[-1] < stopped_at + 6 and time.time() < deadline:
-        time.sleep(0.3)
+    wait_until(lambda: _steps(run)[-1] >= stopped_at + 6, 90, "the resumed run to continue")
     page.goto(f"{server['url']}/train")
     page.locator(".st-key-stop_restart-job button").click(timeout=30000)
     steps = _steps(run)
@@ -127,6 +118,21 @@ def test_stop_restart_server_resume_keeps_metrics_continuous(browser, server):
     assert steps == sorted(set(steps)), "duplicate or out-of-order steps"
     assert {s for s in range(2, steps[-1] + 1, 2)} <= set(steps), "missing steps"
     assert stopped_at in steps
+
+
+def test_a_deep_link_as_a_fresh_servers_first_request_goes_through_the_router(browser, server):
+    """Streamlit starts in its legacy pages/ mode; the page hands itself to st.navigation (a
+    public API) and reruns through dashboard.py, so the sidebar and page titles are the app's."""
+    stop_server(server["proc"])
+    server["proc"], server["url"] = start_server(server["runs"], server["data"])
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(f"{server['url']}/monitor?run=browser-job")
+    page.get_by_text("browser-job · stopped").first.wait_for(timeout=60000 * TIME_SCALE)
+    nav = page.locator("[data-testid='stSidebarNav']")
+    assert nav.get_by_text("Disentanglement", exact=True).count() == 1  # dashboard.py's page titles
+    assert nav.get_by_text("common", exact=True).count() == 0  # not the legacy list of pages/*.py
+    assert page.get_by_text("Runs folder:").count() == 1  # the shared sidebar, drawn once
+    shot(page, "12_deep_link_fresh_server")
 
 
 def _steps(run: Path) -> list[int]:

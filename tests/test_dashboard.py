@@ -3,7 +3,6 @@
 import json
 import math
 import os
-import time
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from infogan.config import Config
 from infogan.figures import metrics_frame, monitor_figures
 from infogan.runs import Run
 from infogan.train import train
+from tests.conftest import joined, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -82,7 +82,12 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
                                                    "c3 · continuous (trained on -1..1)"]
     if page == "pages/disentangle.py":
         at.button[0].click().run()
-        assert not at.exception
+        assert not at.exception and not at.error, [e.value for e in at.error]
+        done = Run(root / "done")
+        # a background job: the script run returned at once with a progress bar, not the results
+        assert done.eval_busy() and not at.metric and at.button[0].disabled
+        wait_until(lambda: not done.eval_busy(), 120, "the evaluation job to finish")
+        at.run()
         assert not at.error, [e.value for e in at.error]
         assert "Unsupervised accuracy of c1" in at.metric[0].label
         charts = at.get("plotly_chart")
@@ -107,12 +112,10 @@ def running_root(tmp_path, mnist_root):
     manager = job_manager()
     manager.root = str(tmp_path)
     job = manager.start(cfg, "live")
-    deadline = time.time() + 60
-    while len(job.run.checkpoint_steps()) < 1 and time.time() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: job.run.checkpoint_steps(), 90, "the live job's first checkpoint")
     yield tmp_path
     manager.stop("live")
-    job.thread.join(30)
+    joined(job.thread, 60, "the live job to stop")
     manager.root = None
 
 
@@ -148,16 +151,14 @@ def test_train_form_rejects_bad_input_and_starts_and_stops_a_job(monkeypatch, tm
     at.button[0].click().run()
     assert not at.exception and "Started **formjob**" in at.success[0].value
     run = Run(tmp_path / "formjob")
-    deadline = time.time() + 60
-    while not run.metrics()[0] and time.time() < deadline:
-        time.sleep(0.5)
-    assert run.metrics()[0], "the background job logged nothing"
+    wait_until(lambda: run.metrics()[0], 90, "the form's job to log its first metrics")
     at.run()
     assert "1 training now" in " ".join(s.value for s in at.subheader)
     at.button(key="stop_formjob").click().run()
-    deadline = time.time() + 60
-    while run.status()["state"] == "running" and time.time() < deadline:
-        time.sleep(0.2)
+    wait_until(lambda: run.status()["state"] != "running", 60, "the form's job to stop")
+    from pages.common import job_manager
+
+    joined(next(j for j in job_manager().jobs() if j.run.name == "formjob").thread, 60, "the form's child to exit")
     st = run.status()
     assert st["state"] == "stopped" and run.checkpoint_steps()[-1] == st["step"]
     assert json.loads((run.path / "config.json").read_text())["subset"] == 2048
@@ -188,9 +189,44 @@ def test_train_page_trains_a_finished_run_longer(monkeypatch, tmp_path, finished
     next(b for b in at.button if b.label == "Train longer").click().run()
     assert not at.exception and "**done** continues to 3 epochs" in at.success[0].value
     run = Run(tmp_path / "done")
-    deadline = time.time() + 90
-    while run.status()["state"] != "completed" and time.time() < deadline:
-        time.sleep(0.5)
+    wait_until(lambda: run.status()["state"] == "completed", 120, "the extended run to complete")
     assert run.status()["step"] == 24 and run.checkpoint_steps()[-1] == 24  # 8 steps per epoch
     steps = [r["step"] for r in run.metrics()[0]]
     assert steps == sorted(set(steps)) and steps[-1] == 24
+
+
+def test_the_train_form_has_every_config_field_once(monkeypatch, tmp_path):
+    at = visit(app(monkeypatch, tmp_path), "pages/train.py")
+    keys = [w.key for kind in ("text_input", "number_input", "selectbox", "checkbox") for w in at.get(kind)
+            if w.key and w.key.startswith("form_mnist_")]
+    assert sorted(k[len("form_mnist_"):] for k in keys) == sorted(Config.__dataclass_fields__)
+
+
+def test_a_cli_run_shows_as_running_on_the_runs_page(monkeypatch, tmp_path, mnist_root):
+    """The table's state (what the rename/delete guard uses) comes from the run's status.json and
+    its live pid, so a run the dashboard did not start still counts as training."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "infogan", "--runs-dir", str(tmp_path), "train", "--run-name", "cli",
+         "--data-dir", str(mnist_root), "--subset", "320", "--batch-size", "32", "--epochs", "100",
+         "--quiet", "--no-download"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        wait_until(lambda: Run(tmp_path / "cli").state() == "running", 90, "the CLI run to start")
+        at = visit(app(monkeypatch, tmp_path), "pages/runs.py")
+        assert at.dataframe[0].value.set_index("name").loc["cli", "state"] == "running"
+    finally:
+        proc.kill()
+        proc.wait()
+    at.run()
+    assert at.dataframe[0].value.set_index("name").loc["cli", "state"] == "interrupted"
+
+
+def test_the_dashboard_listens_on_localhost_and_reports_nothing():
+    import tomllib
+
+    cfg = tomllib.loads((ROOT / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["address"] == "localhost"
+    assert cfg["browser"]["gatherUsageStats"] is False
+    assert "--server.address localhost" in (ROOT / "Makefile").read_text()

@@ -20,6 +20,7 @@ from infogan.config import Config, ConfigError
 from infogan.evaluate import load_model
 from infogan.runs import Run
 from infogan.train import Trainer
+from tests.conftest import wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 FIELDS = list(Config.__dataclass_fields__)
@@ -140,13 +141,15 @@ def test_sigkill_at_random_moments_never_loses_the_run(tmp_path, mnist_root):
     kills, mid_write, last_step = 0, 0, 0
     for i in range(20):
         proc = _child(args if i == 0 else base + ["--resume", "k", "--quiet"], env)
-        deadline = time.time() + 60
         # wait for this process's first new checkpoint (status names it once written and pruned),
         # so every kill has something to lose
-        while time.time() < deadline and not (run.path.exists() and run.status().get("pid") == proc.pid
-                                              and run.status().get("checkpoint", 0) > last_step):
+
+        def checkpointed(proc=proc, last_step=last_step) -> bool:
             assert proc.poll() is None, proc.stderr.read().decode()
-            time.sleep(0.05)
+            return run.path.exists() and run.status().get("pid") == proc.pid \
+                and run.status().get("checkpoint", 0) > last_step
+
+        wait_until(checkpointed, 60, f"restart {i}'s first new checkpoint", poll=0.05)
         stale = [p.name for p in (run.path / "ckpt").glob(".*.tmp") if f".{proc.pid}." not in p.name]
         assert not stale, stale  # temp files of killed writers are removed at the next checkpoint
         time.sleep(rng.uniform(0, 0.6))

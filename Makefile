@@ -5,9 +5,9 @@ PY := $(VENV)/bin/python
 export INFOGAN_DATA ?= $(abspath ../shared/data)
 
 .PHONY: run test lint bench clean
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	$(PY) -m pip install -q --disable-pip-version-check -e ".[dev]"  # the package, editable, with its deps
 	touch $@
 
 run: $(VENV)/.installed

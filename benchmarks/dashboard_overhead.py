@@ -17,11 +17,12 @@ import time
 from pathlib import Path
 
 from benchmarks.dashboard_driver import CHROMIUM, CHROMIUM_ARGS, ROOT, start_job, start_server, stop_server
+from infogan.config import smoke
 
 
 def _rate(run: Path) -> float:
     recs = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
-    return statistics.median(r["images_per_s"] for r in recs[2:])  # skip warm-up windows
+    return statistics.median(r["images_per_s"] for r in recs[2:] or recs)  # skip warm-up windows
 
 
 def cli_rate(data: Path, steps: int, log_every: int) -> float:
@@ -61,6 +62,8 @@ def main() -> None:
     p.add_argument("--page", default="monitor?run=dash", help="page the browser watches while the job trains")
     p.add_argument("--data", type=Path, default=Path(os.environ.get("INFOGAN_DATA", "data")))
     a = p.parse_args()
+    if smoke():  # 20 steps per run, one round
+        a.steps, a.rounds = 20, 1
     cli, dash = [], []
     for _ in range(a.rounds):
         cli.append(cli_rate(a.data, a.steps, a.log_every))

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from infogan.config import Config
+from infogan.config import Config, smoke
 from infogan.data import load
 from infogan.evaluate import Model, categorical_accuracy
 from infogan.runs import Run
@@ -31,6 +31,8 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--set", nargs="*", default=[], help="extra config fields, key=value")
     a = p.parse_args()
+    if smoke():  # seconds instead of minutes: one evaluation
+        a.budget, a.eval_every = 2.0, 1.0
     cfg = Config.from_dict({"dataset": "mnist", "seed": a.seed, "device": a.device, "epochs": 1000,
                             "log_every": 20, "sample_every": 10**9, "ckpt_every": 10**9,
                             **dict(kv.split("=", 1) for kv in a.set)})

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from infogan.config import Config
+from infogan.config import Config, smoke
 from infogan.data import load
 from infogan.models import build
 from infogan.runs import Run
@@ -127,6 +127,8 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--device", default="auto")
     a = p.parse_args()
+    if smoke():  # one short window per loop: it runs, it measures nothing
+        a.steps, a.windows, a.warmup = 2, 1, 1
     defaults = Config.from_dict({"dataset": "mnist", "batch_size": a.batch_size, "device": a.device})
     cfg = defaults.replace(lambda_cat_jitter=0.0)
     device = resolve_device(cfg.device)

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import Config, ConfigError
+from .config import SMOKE_LIMITS, Config, ConfigError, smoke
 from .data import DataError
 from .files import FileError, read_json
 from .runs import Run, list_runs, new_name, runs_root
@@ -55,7 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("traverse", help="save a latent traversal grid as PNG")
     v.add_argument("run")
-    v.add_argument("--code", required=True, help="code name, e.g. c1")
+    v.add_argument("--code", help="code name, e.g. c1 (default: every code, one labelled block each)")
     v.add_argument("--out", required=True, type=Path)
     v.add_argument("--step", type=int)
     v.add_argument("--rows", type=int, default=8, help="number of noise seeds (rows)")
@@ -89,6 +89,10 @@ def config_from_args(args: argparse.Namespace) -> Config:
         values.update(loaded)
     values.update({f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
                    if hasattr(args, f.name)})
+    if smoke():
+        print(f"INFOGAN_SMOKE is set: a tiny budget ({', '.join(f'{k}={v}' for k, v in SMOKE_LIMITS.items())})",
+              file=sys.stderr)
+        values.update(SMOKE_LIMITS)
     return Config.from_dict(values)
 
 
@@ -147,6 +151,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = Run.open(args.run, args.runs_dir)
     if not 0 < args.metric_scale <= 10:
         raise ConfigError({"metric_scale": "must be in (0, 10]"})
+    if smoke():
+        args.metric_scale = min(args.metric_scale, 0.01)
     from tqdm import tqdm
 
     with tqdm(total=100, desc="eval", disable=None, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}|") as bar:
@@ -175,14 +181,21 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_traverse(args: argparse.Namespace) -> int:
     import torch
 
-    from .evaluate import load_model, save_grid_png, traversal_grid
+    from .evaluate import all_codes_png, load_model, save_grid_png, traversal_grid
+    from .files import atomic_write
 
     if args.rows < 1 or args.steps < 2:
         raise ConfigError({"rows/steps": "need --rows >= 1 and --steps >= 2"})
     model = load_model(Run.open(args.run, args.runs_dir), args.step)
     values = torch.linspace(args.min, args.max, args.steps).tolist()
+    seeds = list(range(args.rows))
+    if args.code is None:
+        atomic_write(args.out, all_codes_png(model, seeds, values))
+        print(f"wrote {args.out}: every code ({', '.join(model.cfg.code_names)}), {args.rows} seeds each "
+              f"(step {model.step})")
+        return 0
     try:
-        grid, values = traversal_grid(model, args.code, list(range(args.rows)), values)
+        grid, values = traversal_grid(model, args.code, seeds, values)
     except ValueError as exc:
         raise ConfigError({"code": str(exc)}) from None
     save_grid_png(grid, args.out)

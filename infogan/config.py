@@ -20,6 +20,16 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("fp32", "bf16")
 
 
+# INFOGAN_SMOKE=1: every command runs on a tiny budget, so the suite can run each command the
+# README shows as written (tests/test_readme.py); the CLI and the benchmarks honour it
+SMOKE_LIMITS = {"subset": 256, "batch_size": 32, "max_steps": 4, "log_every": 2, "sample_every": 4,
+                "ckpt_every": 4}
+
+
+def smoke() -> bool:
+    return os.environ.get("INFOGAN_SMOKE", "0") not in ("", "0")
+
+
 _DSPRITES = re.compile(r"^dsprites(?::([1-8]))?$")
 
 

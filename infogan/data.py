@@ -125,7 +125,7 @@ def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> Ima
 
 def load_dsprites(root: Path, stride: int = 1) -> ImageData:
     """The generated dSprites-style set with its factors; drawn on first use (no network) and
-    cached bit-packed under <root>/dsprites/ (the full set: 737,280 images in 377 MB)."""
+    cached bit-packed under <root>/dsprites/ (the full set: 737,280 images in 360 MiB)."""
     path = root / "dsprites" / f"dsprites_stride{stride}.npy"
     sizes = dsprites.factor_sizes(stride)
     n = int(np.prod(sizes))

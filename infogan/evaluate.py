@@ -217,6 +217,32 @@ def traversal_grid(model: Model, code: str, seeds: list[int] | None = None,
     return make_grid(imgs, nrow=len(values), padding=2, pad_value=0.5), values
 
 
+def all_codes_png(model: Model, seeds: list[int], values: list[float], scale: int = 2) -> bytes:
+    """Every code's traversal in one picture, one labelled block per code (the categorical ones
+    over all their values, the continuous ones over `values`), for the CLI and Explore's download."""
+    from io import BytesIO
+
+    from PIL import Image, ImageDraw
+
+    from .data import to_pil
+
+    blocks = []
+    for code in latent.codes_of(model.cfg):
+        grid, vals = traversal_grid(model, code.name, seeds, values)
+        what = f"categorical, K={code.k}" if code.kind == "cat" else f"continuous, {vals[0]:g} to {vals[-1]:g}"
+        label = Image.new("RGB", (grid.shape[2] * scale, 18), "white")
+        ImageDraw.Draw(label).text((4, 3), f"{code.name}: {what} (rows: noise seeds)", fill="black")
+        blocks += [label, to_pil(grid, scale).convert("RGB")]
+    out = Image.new("RGB", (max(b.width for b in blocks), sum(b.height for b in blocks)), "white")
+    y = 0
+    for b in blocks:
+        out.paste(b, (0, y))
+        y += b.height
+    buf = BytesIO()
+    out.save(buf, format="png")
+    return buf.getvalue()
+
+
 def generate_one(model: Model, seed: int, cat: dict[str, int], cont: dict[str, float]) -> torch.Tensor:
     """One image (C, H, W) in [0, 1] for the interactive generator."""
     dev = next(model.G.parameters()).device

@@ -76,7 +76,7 @@ class JobManager:
         """Evaluate one checkpoint in a child process that writes eval.json; one at a time per run."""
         with self._lock:
             job = self._jobs.get((run.name, False))
-            if (job is not None and job.alive) or run.eval_busy():
+            if (job is not None and (job.alive or job.process is None)) or run.eval_busy():  # running or starting
                 raise RunError(f"run {run.name!r} is already being evaluated; wait for it to finish")
             job = Job(run, "eval")
             self._jobs[(run.name, False)] = job  # claimed under the lock: a second click is refused

@@ -5,7 +5,7 @@ import torch
 
 from infogan import latent
 from infogan.data import png_bytes, to_pil
-from infogan.evaluate import generate_one, traversal_grid
+from infogan.evaluate import all_codes_png, generate_one, traversal_grid
 from infogan.runs import RunError
 from pages.common import model, require_checkpoint, require_run, use_router
 
@@ -45,6 +45,8 @@ with trav_tab:
                        help="The prior is U(-1, 1); the paper shows -2..2 to test generalisation")
     n = c3.slider("Columns (continuous codes)", 3, 15, 9)
     values = torch.linspace(lo, hi, n).tolist()
+    st.download_button("Download every code in one picture (PNG)", all_codes_png(m, list(range(rows)), values),
+                       f"{run.name}_codes_step{m.step}.png", "image/png", key="dl_all")
     for c in codes:
         grid, vals = traversal_grid(m, c.name, list(range(rows)), values)
         what = f"categorical, K={c.k}" if c.kind == "cat" else f"continuous, {lo:g} → {hi:g}"

@@ -1,6 +1,7 @@
 import json
 import os
 import pickle
+import random
 
 import pytest
 import torch
@@ -43,7 +44,7 @@ def test_damaged_checkpoint_gives_clear_error(tmp_path, damage):
     p = tmp_path / "w.safetensors"
     save_weights(p, g, d, cfg, step=1)
     raw = p.read_bytes()
-    p.write_bytes({"truncate": raw[: len(raw) // 2], "zero": b"", "garbage": os.urandom(500),
+    p.write_bytes({"truncate": raw[: len(raw) // 2], "zero": b"", "garbage": random.Random(0).randbytes(500),
                    "flip_header": _flip(raw, 20), "flip_data": _flip(raw, len(raw) - 1000)}[damage])
     with pytest.raises(RunError, match=r"w\.safetensors (is unreadable|has bad metadata|is corrupt)"):
         load_weights(p)

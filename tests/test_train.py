@@ -208,6 +208,10 @@ def test_cli_train_eval_traverse_runs(tiny_mnist, tmp_path):
     r = cli("traverse", "c", "--code", "c3", "--out", "g.png", "--rows", "2", "--steps", "5", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert Image.open(tmp_path / "g.png").size == (5 * 30 + 2, 2 * 30 + 2)
+    r = cli("traverse", "c", "--out", "all.png", "--rows", "2", "--steps", "5", cwd=tmp_path)
+    assert r.returncode == 0 and "every code (c1, c2, c3, c4)" in r.stdout, r.stderr
+    block = 18 + 2 * (2 * 30 + 2)  # a label strip, then 2 rows of the grid at twice the size
+    assert Image.open(tmp_path / "all.png").size == (2 * (10 * 30 + 2), 4 * block)  # c1's 10 values widest
     r = cli("runs", cwd=tmp_path)
     assert r.returncode == 0 and r.stdout.splitlines()[1].split()[:4] == ["c", "mnist", "completed", "6"]
 

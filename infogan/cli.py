@@ -30,8 +30,8 @@ def _add_config_flags(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m infogan", description="InfoGAN Explorer",
-                                allow_abbrev=False)
+    prog = "infogan" if Path(sys.argv[0]).name == "infogan" else "python -m infogan"  # console script or -m
+    p = argparse.ArgumentParser(prog=prog, description="InfoGAN Explorer", allow_abbrev=False)
     p.add_argument("--runs-dir", default=None, help="run folders (default ./checkpoints or $INFOGAN_RUNS)")
     sub = p.add_subparsers(dest="command", required=True)
 

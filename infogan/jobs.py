@@ -89,11 +89,17 @@ class JobManager:
 
     def _launch(self, job: Job, *extra: str) -> Job:
         path = os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
-        with open(job.log_path, "ab") as log:
-            job.process = subprocess.Popen(
-                [sys.executable, "-m", "infogan.jobs", job.kind, str(job.run.path.resolve()),
-                 str(_share(len(self.running()) + 1)), *extra],
-                stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": path})
+        try:
+            with open(job.log_path, "ab") as log:
+                job.process = subprocess.Popen(
+                    [sys.executable, "-m", "infogan.jobs", job.kind, str(job.run.path.resolve()),
+                     str(_share(len(self.running()) + 1)), *extra],
+                    stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
+                    env={**os.environ, "PYTHONPATH": path})
+        except OSError as exc:  # no child: say so, or a queued run would read busy while this server lives
+            if job.training:
+                job.run.set_status("failed", error=f"could not start the training process: {exc}"[:500])
+            raise RunError(f"could not start a process for run {job.run.name!r}: {exc}") from None
         if not job.training:  # written before the child runs, so every reader sees the claim at once
             job.run.set_eval_job(state="running", pid=job.process.pid, pid_started=process_started(job.process.pid),
                                  step=int(extra[0]), metrics=extra[1], stage="starting", done=0.0,

@@ -115,3 +115,16 @@ def test_a_failed_evaluation_says_why(tiny_mnist, tmp_path):
     ev = run.eval_job()
     assert ev["state"] == "failed" and "no checkpoint at step 3" in ev["error"] and job.error == ev["error"]
     assert not run.eval_busy()
+
+
+def test_a_child_that_cannot_start_fails_the_run_instead_of_leaving_it_queued(tiny_mnist, tmp_path, monkeypatch):
+    def no_fork(*args, **kwargs):
+        raise OSError(11, "Resource temporarily unavailable")
+
+    monkeypatch.setattr("subprocess.Popen", no_fork)
+    manager = JobManager(str(tmp_path))
+    with pytest.raises(RunError, match="could not start a process for run 'nofork'"):
+        manager.start(tiny_mnist, "nofork")
+    run = Run(tmp_path / "nofork")
+    assert run.state() == "failed" and not run.is_busy() and "Resource temporarily" in run.status()["error"]
+    assert not manager.running()

@@ -62,7 +62,7 @@ def scratch(mnist_root):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.mark.parametrize("doc,cmd", TO_RUN, ids=[cmd[:70] for _, cmd in TO_RUN])
+@pytest.mark.parametrize("doc,cmd", TO_RUN, ids=[cmd[:100] for _, cmd in TO_RUN])
 def test_documented_command_runs_as_written(scratch, doc, cmd):
     folder, env = scratch
     r = subprocess.run(["bash", "-c", cmd], cwd=folder, env=env, capture_output=True, text=True,

@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -26,12 +27,12 @@ def _rate(run: Path) -> float:
 
 
 def cli_rate(data: Path, steps: int, log_every: int) -> float:
-    runs = Path(tempfile.mkdtemp(prefix="ovh-cli-"))
-    subprocess.run([sys.executable, "-m", "infogan", "--runs-dir", str(runs), "train", "--run-name", "cli",
-                    "--data-dir", str(data), "--subset", "6400", "--max-steps", str(steps),
-                    "--log-every", str(log_every), "--quiet"],
-                   cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
-    return _rate(runs / "cli")
+    with tempfile.TemporaryDirectory(prefix="ovh-cli-") as runs:  # the rate is the result, not the run
+        subprocess.run([sys.executable, "-m", "infogan", "--runs-dir", runs, "train", "--run-name", "cli",
+                        "--data-dir", str(data), "--subset", "6400", "--max-steps", str(steps),
+                        "--log-every", str(log_every), "--quiet"],
+                       cwd=ROOT, check=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        return _rate(Path(runs) / "cli")
 
 
 def dashboard_rate(data: Path, steps: int, log_every: int, page_path: str = "monitor?run=dash") -> float:
@@ -49,9 +50,10 @@ def dashboard_rate(data: Path, steps: int, log_every: int, page_path: str = "mon
             while '"completed"' not in status.read_text():
                 time.sleep(1)
             browser.close()
+        return _rate(runs / "dash")
     finally:
         stop_server(proc)
-    return _rate(runs / "dash")
+        shutil.rmtree(runs, ignore_errors=True)
 
 
 def main() -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import tempfile
 import threading
 import time
 
@@ -37,8 +36,7 @@ def main() -> None:
                             "log_every": 20, "sample_every": 10**9, "ckpt_every": 10**9,
                             **dict(kv.split("=", 1) for kv in a.set)})
     test = load(cfg, train=False)
-    root = tempfile.mkdtemp(prefix="bench-")
-    t = Trainer(cfg, Run.create(cfg, "bench", root))
+    t = Trainer(cfg, Run.create(cfg))  # an ordinary run folder in ./checkpoints (or $INFOGAN_RUNS)
     print(json.dumps({"machine": platform.node(), "cpu_threads": torch.get_num_threads(),
                       "device": str(t.device), "config": cfg.to_dict()}), flush=True)
     stop, eval_s, last_eval = threading.Event(), 0.0, 0.0

@@ -1,7 +1,7 @@
 """Seed sweep of the MNIST defaults: accuracy of the categorical code after every epoch, per seed.
 
     python benchmarks/mnist_seeds.py --seeds 0 1 2 3 4 --epochs 20 [--until 0.95] [--set lr_g=2e-4 ...]
-    python benchmarks/mnist_seeds.py --seeds --extend /tmp/tmpXXXX/seed1 --epochs 10   # train a seed on
+    python benchmarks/mnist_seeds.py --seeds --extend checkpoints/mnist-...-s1 --epochs 10   # train a seed on
 
 One JSON line per evaluated epoch, then one summary line per seed (final and best accuracy,
 the epoch it first reached 95%, wall-clock minutes to 90% and 95%, the slant/width codes, every
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import json
 import platform
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -82,7 +81,7 @@ def main() -> None:
         print(json.dumps({"summary": sweep_one(t, test, a.until), "extended": True}), flush=True)
     for seed in a.seeds:
         cfg = base.replace(seed=seed)
-        t = Trainer(cfg, Run.create(cfg, f"seed{seed}", tempfile.mkdtemp()))
+        t = Trainer(cfg, Run.create(cfg))  # an ordinary run folder in ./checkpoints (or $INFOGAN_RUNS)
         print(json.dumps({"summary": sweep_one(t, test, a.until)}), flush=True)
 
 

@@ -31,6 +31,7 @@ from infogan.models import build
 from infogan.runs import Run
 from infogan.train import Trainer, epoch_permutation, resolve_device
 
+_SCRATCH = tempfile.TemporaryDirectory(prefix="throughput-")  # the trainers' run folders, removed at exit
 
 class ReferenceLoop:
     """A straightforward InfoGAN loop, as commonly written (kept here, not in the product)."""
@@ -92,7 +93,7 @@ class ProjectLoop:
 
     def __init__(self, cfg: Config, device: torch.device):
         data = load(cfg)
-        self.t = Trainer(cfg, Run.create(cfg, "bench", tempfile.mkdtemp()), data)
+        self.t = Trainer(cfg, Run.create(cfg, "bench", tempfile.mkdtemp(dir=_SCRATCH.name)), data)
         self.perm = epoch_permutation(cfg.seed, 0, len(data)).to(self.t.device)
         self.i = 0
 

@@ -14,18 +14,20 @@ import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image, ImageDraw
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import mutual_info_score
 from torchvision.utils import make_grid
 
 from . import latent
 from .config import Config, dsprites_stride
-from .data import ImageData, has_test_split, load, png_bytes, to_float
+from .data import ImageData, has_test_split, load, png_bytes, to_float, to_pil
 from .files import atomic_write
 from .metrics import GroundTruth, discretize, evaluate_all, mig
 from .models import Discriminator, Generator, QOut, build, generate
@@ -220,12 +222,6 @@ def traversal_grid(model: Model, code: str, seeds: list[int] | None = None,
 def all_codes_png(model: Model, seeds: list[int], values: list[float], scale: int = 2) -> bytes:
     """Every code's traversal in one picture, one labelled block per code (the categorical ones
     over all their values, the continuous ones over `values`), for the CLI and Explore's download."""
-    from io import BytesIO
-
-    from PIL import Image, ImageDraw
-
-    from .data import to_pil
-
     blocks = []
     for code in latent.codes_of(model.cfg):
         grid, vals = traversal_grid(model, code.name, seeds, values)

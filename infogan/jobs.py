@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config
-from .runs import Run, RunError, process_started
+from .runs import Run, RunError
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 
@@ -101,9 +101,8 @@ class JobManager:
                 job.run.set_status("failed", error=f"could not start the training process: {exc}"[:500])
             raise RunError(f"could not start a process for run {job.run.name!r}: {exc}") from None
         if not job.training:  # written before the child runs, so every reader sees the claim at once
-            job.run.set_eval_job(state="running", pid=job.process.pid, pid_started=process_started(job.process.pid),
-                                 step=int(extra[0]), metrics=extra[1], stage="starting", done=0.0,
-                                 started=time.time(), error=None)
+            job.run.set_eval_job(state="running", pid=job.process.pid, step=int(extra[0]), metrics=extra[1],
+                                 stage="starting", done=0.0, started=time.time(), error=None)
         job.thread = threading.Thread(target=self._watch, args=(job,), name=f"job-{job.run.name}", daemon=True)
         with self._lock:
             self._jobs[(job.run.name, job.training)] = job

@@ -271,9 +271,9 @@ class Run:
         shutil.rmtree(self.path)
 
     def _refuse_if_busy(self, what: str) -> None:
-        if self.is_busy():
-            raise RunError(f"run {self.name!r} is training (pid {self.status().get('pid')}); "
-                           f"stop it before it can be {what}")
+        status = self.status()
+        if effective_state(status) in LIVE:
+            raise RunError(f"run {self.name!r} is training (pid {status.get('pid')}); stop it before it can be {what}")
         if self.eval_busy():
             raise RunError(f"run {self.name!r} is being evaluated; wait for it before it can be {what}")
 
@@ -394,10 +394,14 @@ class Run:
         return job if isinstance(job, dict) else None
 
     def set_eval_job(self, **fields: Any) -> None:
+        """Merge `fields` into eval_job.json; a `pid` is stored with its start time, as in status.json."""
+        if "pid" in fields:
+            fields["pid_started"] = process_started(fields["pid"])
         write_json(self.path / "eval_job.json", {**(self.eval_job() or {}), **fields, "updated": time.time()})
 
-    def eval_busy(self) -> bool:
-        job = self.eval_job()
+    def eval_busy(self, job: dict[str, Any] | None = None) -> bool:
+        """Is an evaluation process at work? `job`: eval_job.json already read by the caller."""
+        job = self.eval_job() if job is None else job
         return bool(job) and job.get("state") == "running" and pid_alive(job.get("pid"), job.get("pid_started"))
 
 

@@ -164,7 +164,8 @@ class Trainer:
 
     def _loop(self, stop: threading.Event | None, on_log: LogFn | None) -> str:
         cfg = self.cfg
-        totals: dict[str, torch.Tensor] = {}
+        names: list[str] = []  # the statistics' names, from the first step
+        totals: torch.Tensor | None = None  # their sums over the logging window, on the device
         n, t_window, start = 0, time.perf_counter(), time.perf_counter() - self.elapsed
         perm = None
         try:
@@ -173,7 +174,9 @@ class Trainer:
                 if perm is None or pos == 0:
                     perm = epoch_permutation(cfg.seed, epoch, len(self.images)).to(self.device)
                 stats = self.step(self.images.batch(perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]))
-                totals = {k: totals[k] + v for k, v in stats.items()} if totals else stats
+                names = names or list(stats)
+                vector = torch.stack(list(stats.values()))
+                totals = vector if totals is None else totals + vector
                 n += 1
                 self.step_no += 1
                 s, last = self.step_no, self.step_no == self.total_steps
@@ -181,8 +184,8 @@ class Trainer:
                 if s % cfg.log_every == 0 or last or stopping:
                     now = time.perf_counter()
                     self.elapsed = now - start
-                    self._log_window(totals, n, now - t_window, on_log)
-                    totals, n, t_window = {}, 0, now
+                    self._log_window(dict(zip(names, totals.div(n).tolist())), n, now - t_window, on_log)
+                    totals, n, t_window = None, 0, now
                 self.save(samples=s % cfg.sample_every == 0 or last or stopping,
                           checkpoint=s % cfg.ckpt_every == 0 or last or stopping)
                 if stopping:
@@ -195,14 +198,13 @@ class Trainer:
         self.run.set_status("completed", step=self.step_no, finished=time.time())
         return "completed"
 
-    def _log_window(self, totals: dict[str, torch.Tensor], n: int, seconds: float, on_log: LogFn | None) -> None:
-        """Average the window's statistics (one host sync), check them, append one metrics line."""
+    def _log_window(self, means: dict[str, float], n: int, seconds: float, on_log: LogFn | None) -> None:
+        """Check the window's mean statistics (read back in one host sync) and append one metrics line."""
         cfg = self.cfg
-        means = torch.stack(list(totals.values())).div(n).tolist()
         rec: dict[str, Any] = {"step": self.step_no, "epoch": self.step_no / self.steps_per_epoch,
                                "time": round(self.elapsed, 3),
                                "images_per_s": n * cfg.batch_size / max(seconds, 1e-9)}
-        rec.update(zip(totals, means))
+        rec.update(means)
         codes = latent.codes_of(cfg)
         ce = [rec[f"ce_{c.name}"] for c in codes if c.kind == "cat"]
         nll = [rec[f"nll_{c.name}"] for c in codes if c.kind == "cont"]

@@ -37,7 +37,7 @@ if basic or full:
 @st.fragment(run_every=1)
 def eval_progress() -> None:
     job = run.eval_job() or {}
-    if run.eval_busy():
+    if run.eval_busy(job):
         st.progress(min(max(float(job.get("done") or 0), 0.0), 1.0),
                     text=f"Evaluating step {job.get('step')} in the background: {job.get('stage', '…')}")
         return

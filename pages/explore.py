@@ -45,8 +45,8 @@ with trav_tab:
                        help="The prior is U(-1, 1); the paper shows -2..2 to test generalisation")
     n = c3.slider("Columns (continuous codes)", 3, 15, 9)
     values = torch.linspace(lo, hi, n).tolist()
-    st.download_button("Download every code in one picture (PNG)", all_codes_png(m, list(range(rows)), values),
-                       f"{run.name}_codes_step{m.step}.png", "image/png", key="dl_all")
+    st.download_button("Download every code in one picture (PNG)", lambda: all_codes_png(m, list(range(rows)), values),
+                       f"{run.name}_codes_step{m.step}.png", "image/png", key="dl_all")  # drawn on click only
     for c in codes:
         grid, vals = traversal_grid(m, c.name, list(range(rows)), values)
         what = f"categorical, K={c.k}" if c.kind == "cat" else f"continuous, {lo:g} → {hi:g}"

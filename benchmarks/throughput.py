@@ -3,11 +3,14 @@
 Same architecture (the paper's MNIST nets from infogan.models), same data (real MNIST), same
 batch size and device. The reference is the loop most ports write: a torchvision dataset
 through a DataLoader, a D step and a G+Q step, `.item()` on every loss every step. Windows
-alternate (ref, ours, ref, ours, ...) after warm-up so machine noise hits both alike; the
-median of the windows is reported, with the ratio. The ratio compares like with like: the
-project's step without the jitter-invariance term, which the reference loop does not have;
-the MNIST defaults' full step (with that term) is timed as a third loop, "project_defaults",
-and the like-for-like step with precision=bf16 (autocast) as a fourth, "project_bf16".
+alternate (ref, ours, ref, ours, ...) after warm-up so machine noise hits all alike; the
+median of the windows is reported, with each loop's ratio to the reference. Like for like:
+the project's step without the jitter-invariance term (which the reference loop does not have)
+in every precision candidate: "fp32", "bf16" (autocast), "auto" (what precision=auto picks
+here, probe included) and "fp32_compiled" (G and D under torch.compile; its compile time and
+first-step difference from eager are reported too). "defaults" is the MNIST defaults' full step
+(with the jitter term, precision auto), and the probe's share of a default 10-epoch run is
+computed from its rate.
 
     python benchmarks/throughput.py --batch-size 128 --windows 5 --steps 20"""
 
@@ -89,18 +92,29 @@ class ReferenceLoop:
 
 
 class ProjectLoop:
-    """The project's Trainer, stepped exactly as its fit() does (minus logging and files)."""
+    """The project's Trainer, stepped exactly as its fit() does (minus logging and files).
+    precision "auto" runs the probe on the first step, as a run does before its first step;
+    `compiled` wraps G and D's stacked pass in torch.compile (timed from its second step on)."""
 
-    def __init__(self, cfg: Config, device: torch.device):
+    def __init__(self, cfg: Config, device: torch.device, compiled: bool = False):
         data = load(cfg)
         self.t = Trainer(cfg, Run.create(cfg, "bench", tempfile.mkdtemp(dir=_SCRATCH.name)), data)
         self.perm = epoch_permutation(cfg.seed, 0, len(data)).to(self.t.device)
         self.i = 0
+        self.first: dict[str, float] = {}
+        self.compile_s = 0.0
+        if compiled:
+            self.t.nets.G = torch.compile(self.t.G)
+            self.t.D.parts = torch.compile(self.t.D.parts)
 
     def step(self) -> None:
         t, b = self.t, self.t.cfg.batch_size
         pos = self.i % t.steps_per_epoch
+        t0 = time.perf_counter()
         self.acc = t.step(t.images.batch(self.perm[pos * b:(pos + 1) * b]))
+        if self.i == 0:  # the first step compiles (or probes): its time and statistics
+            self.first = {k: float(v) for k, v in self.acc.items()}
+            self.compile_s = time.perf_counter() - t0
         self.i += 1
 
     def sync(self) -> None:
@@ -133,9 +147,12 @@ def main() -> None:
     defaults = Config.from_dict({"dataset": "mnist", "batch_size": a.batch_size, "device": a.device})
     cfg = defaults.replace(lambda_cat_jitter=0.0)
     device = resolve_device(cfg.device)
-    loops = {"reference": ReferenceLoop(cfg, device), "project": ProjectLoop(cfg, device),
-             "project_defaults": ProjectLoop(defaults, device),
-             "project_bf16": ProjectLoop(cfg.replace(precision="bf16"), device)}
+    loops = {"reference": ReferenceLoop(cfg, device), "fp32": ProjectLoop(cfg.replace(precision="fp32"), device),
+             "bf16": ProjectLoop(cfg.replace(precision="bf16"), device),
+             "auto": ProjectLoop(cfg.replace(precision="auto"), device),
+             "defaults": ProjectLoop(defaults, device)}
+    if not smoke():  # torch.compile takes most of a minute to compile on 2 CPU cores
+        loops["fp32_compiled"] = ProjectLoop(cfg.replace(precision="fp32"), device, compiled=True)
     for loop in loops.values():
         timed(loop, a.warmup, a.batch_size, device)
     rates: dict[str, list[float]] = {k: [] for k in loops}
@@ -143,18 +160,28 @@ def main() -> None:
         for name, loop in loops.items():
             rates[name].append(timed(loop, a.steps, a.batch_size, device))
     med = {k: statistics.median(v) for k, v in rates.items()}
-    print(json.dumps({
+    auto, defaults_loop = loops["auto"].t, loops["defaults"].t
+    probe = auto.run.status()["precision_probe"]
+    # a default MNIST run (10 epochs) at the defaults' measured rate, for the probe's share of it
+    default_run_s = defaults.epochs * defaults_loop.steps_per_epoch * a.batch_size / med["defaults"]
+    out = {
         "machine": platform.node(), "device": str(device),
         "device_name": torch.cuda.get_device_name(0) if device.type == "cuda" else platform.processor() or "cpu",
         "torch": torch.__version__, "threads": torch.get_num_threads(), "batch_size": a.batch_size,
         "steps_per_window": a.steps, "windows": a.windows,
-        "reference_images_per_s": round(med["reference"], 1), "project_images_per_s": round(med["project"], 1),
-        "ratio": round(med["project"] / med["reference"], 3),
-        "project_defaults_images_per_s": round(med["project_defaults"], 1),
-        "project_bf16_images_per_s": round(med["project_bf16"], 1),
-        "bf16_vs_fp32": round(med["project_bf16"] / med["project"], 3),
-        "windows_images_per_s": {k: [round(x, 1) for x in v] for k, v in rates.items()}}))
-
+        "images_per_s": {k: round(v, 1) for k, v in med.items()},
+        "vs_reference": {k: round(v / med["reference"], 3) for k, v in med.items() if k != "reference"},
+        "bf16_vs_fp32": round(med["bf16"] / med["fp32"], 3),
+        "auto_choice": auto.precision, "auto_reason": probe["reason"], "probe_s": probe["seconds"],
+        "defaults_choice": defaults_loop.precision,
+        "probe_share_of_default_run": round(
+            defaults_loop.run.status()["precision_probe"]["seconds"] / default_run_s, 4),
+        "windows_images_per_s": {k: [round(x, 1) for x in v] for k, v in rates.items()}}
+    if "fp32_compiled" in loops:
+        c, e = loops["fp32_compiled"], loops["fp32"]
+        out |= {"compile_s": round(c.compile_s, 1), "compiled_vs_fp32": round(med["fp32_compiled"] / med["fp32"], 3),
+                "compiled_first_step_max_diff": max(abs(c.first[k] - e.first[k]) for k in e.first)}
+    print(json.dumps(out))
 
 if __name__ == "__main__":
     main()

@@ -17,7 +17,7 @@ IMAGE_SIZES = (28, 32, 64)
 # fields added after run folders were first written, with the value that reproduces older runs
 ADDED_LATER = {"lambda_cat_jitter": 0.0}
 DEVICES = ("auto", "cpu", "cuda", "mps")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "bf16")
 
 
 # INFOGAN_SMOKE=1: every command runs on a tiny budget, so the suite can run each command the
@@ -81,8 +81,9 @@ class Config:
     seed: int = 0
     device: str = "auto"
     # bf16: forward passes under torch.autocast (weights, optimiser state and checkpoints stay fp32);
-    # an option, not the default: benchmarks/throughput.py measures whether it pays on a CPU
-    precision: str = "fp32"
+    # auto: time fp32 and bf16 on the run's first batches and keep the fastest whose losses agree
+    # with fp32's (precision.py); whether bf16 pays depends on the CPU
+    precision: str = "auto"
     # bookkeeping
     log_every: int = 50
     sample_every: int = 500

@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from . import latent
+from . import latent, precision
 from .augment import jitter
 from .config import Config
 from .data import DataError, ImageData, load, png_bytes
@@ -53,10 +53,12 @@ def jitter_ce(q_jit: list[QOut], c: Latent) -> list[torch.Tensor]:
     return [sum(cat_ces(q_jit[0], c))] if q_jit else []
 
 
-def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator) -> dict[str, torch.Tensor]:
-    """One D step and one G step on the real batch x; the step's statistics, detached, by name."""
+def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, precision: str
+               ) -> dict[str, torch.Tensor]:
+    """One D step and one G step on the real batch x; the step's statistics, detached, by name.
+    `precision` is "fp32" or "bf16" (forward passes under autocast), never "auto"."""
     c = latent.sample(cfg, x.shape[0], x.device, gen)
-    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+    autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     with autocast:
         fake = nets.G(c.vector(cfg.cat_codes))
 
@@ -145,9 +147,35 @@ class Trainer:
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         self.step_no = 0
         self.elapsed = 0.0
+        # "auto" is settled by a probe when training starts, or by the checkpoint a run resumes from
+        self.precision: str | None = None if cfg.precision == "auto" else cfg.precision
 
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return train_step(self.nets, x, self.cfg, self.gen)
+        if self.precision is None:
+            self.choose_precision()
+        return train_step(self.nets, x, self.cfg, self.gen, self.precision)
+
+    def choose_precision(self) -> str:
+        """Settle precision "auto" by timing each candidate on this run's first batches
+        (precision.py); the choice and every candidate's images/s go to status.json, and one
+        line to stderr (the CLI's first line, the dashboard job's log)."""
+        names = precision.candidates(self.device)
+        t0 = time.perf_counter()
+        if len(names) == 1:
+            self.precision, reason, trials = "fp32", f"fp32: the only precision on {self.device.type}", []
+        elif precision.probe_steps(len(names)) > precision.MAX_SHARE * self.total_steps:
+            self.precision, trials = "fp32", []
+            reason = f"fp32: {self.total_steps} steps are too few to pay for a probe"
+        else:
+            b, n = self.cfg.batch_size, precision.WARMUP + precision.TIMED
+            perm = epoch_permutation(self.cfg.seed, 0, len(self.images)).to(self.device)
+            batches = [self.images.batch(perm[i * b:(i + 1) * b]) for i in range(min(n, self.steps_per_epoch))]
+            trials = precision.measure(train_step, self.nets, batches, self.cfg, self.gen, names)
+            self.precision, reason = precision.choose(trials)
+        self.run.set_status("running", precision=self.precision, precision_probe=precision.summary(
+            trials, self.precision, reason, time.perf_counter() - t0))
+        print(f"precision {reason}", file=sys.stderr)
+        return self.precision
 
     # ----- the loop -----
     def fit(self, stop: threading.Event | None = None, on_log: LogFn | None = None) -> str:
@@ -155,8 +183,11 @@ class Trainer:
 
         Failures are recorded in status.json with a one-line reason and re-raised."""
         self.run.set_status("running", step=self.step_no, total_steps=self.total_steps, pid=os.getpid(),
-                            epoch=self.step_no // self.steps_per_epoch, device=str(self.device))
+                            epoch=self.step_no // self.steps_per_epoch, device=str(self.device),
+                            precision=self.precision)
         try:
+            if self.precision is None:  # before the clock starts: the probe is not training time
+                self.choose_precision()
             return self._loop(stop, on_log)
         except Exception as exc:
             self.run.set_status("failed", step=self.step_no, error=f"{type(exc).__name__}: {exc}"[:500])
@@ -232,7 +263,8 @@ class Trainer:
             self.run.save_samples(self.step_no, png_bytes(generate(self.G, self.cfg, grid), nrow=len(values)))
         if checkpoint:
             self.run.save_checkpoint(self.step_no, self.G, self.D, self.cfg, {
-                "step": self.step_no, "elapsed": self.elapsed, "opt_d": self.nets.opt_d.state_dict(),
+                "step": self.step_no, "elapsed": self.elapsed, "precision": self.precision,
+                "opt_d": self.nets.opt_d.state_dict(),
                 "opt_g": self.nets.opt_g.state_dict(), "gen": self.gen.get_state()})
 
     def _check_finite(self) -> None:
@@ -262,6 +294,8 @@ class Trainer:
             if errors:
                 print(f"resuming from step {s}: newer checkpoint unusable ({errors[0]})", file=sys.stderr)
             self.step_no, self.elapsed = int(st["step"]), float(st["elapsed"])
+            if self.cfg.precision == "auto":  # keep what the probe chose (older states: probe again)
+                self.precision = st.get("precision")
             self.run.truncate_metrics(self.step_no)
             return self.step_no
         why = f" ({errors[0]})" if errors else ""

@@ -37,7 +37,11 @@ def live() -> None:
     total = status.get("total_steps")
     st.markdown(f"**{run.name}** · {state} · step {status.get('step', 0)}"
                 + (f" / {total}" if total else "")
-                + (f" · {recent_rate(df):.0f} images/s" if "images_per_s" in df else ""))
+                + (f" · {recent_rate(df):.0f} images/s" if "images_per_s" in df else "")
+                + (f" · {status['precision']}" if isinstance(status.get("precision"), str) else ""))
+    probe = status.get("precision_probe")
+    if isinstance(probe, dict) and probe.get("reason"):
+        st.caption(f"Precision chosen at the start (precision = auto): {probe['reason']}")
     if status.get("error"):
         st.error(status["error"])
     if df.empty:

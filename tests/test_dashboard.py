@@ -125,6 +125,11 @@ def test_every_page_renders_with_a_running_run(monkeypatch, running_root, page):
     text = " ".join(m.value for m in at.markdown)
     if page == "pages/monitor.py":
         assert "**live** · running" in text and len(at.get("plotly_chart")) == 4
+        # 3,200 steps pay for the precision probe: what it chose and each candidate's speed
+        st = Run.open("live", running_root).status()
+        assert f"· {st['precision']}" in text and st["precision"] in ("fp32", "bf16")
+        assert f"precision = auto): {st['precision']}: " in " ".join(c.value for c in at.caption)
+        assert "images/s: fp32" in st["precision_probe"]["reason"]
     if page == "pages/train.py":
         assert "1 training now" in " ".join(s.value for s in at.subheader)
     if page == "pages/runs.py":

@@ -84,6 +84,7 @@ def test_hostile_run_files_give_one_line_cli_errors(tmp_path, tiny_mnist, capsys
 
     run = train(tiny_mnist.replace(epochs=1, ckpt_every=10), "victim", tmp_path)
     run.set_status("stopped")
+    capsys.readouterr()  # the training's own line ("precision fp32: ..."), not the CLI's
     ckpt, state = run.weights_path(10), run.state_path(10)
     traverse = ["traverse", "victim", "--code", "c1", "--out", str(tmp_path / "x.png")]
     resume = ["train", "--resume", "victim"]

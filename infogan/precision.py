@@ -1,0 +1,120 @@
+"""precision = "auto": try each way of running the training step on the run's own config and
+first batches, check it against fp32, and keep the fastest that agrees.
+
+Why measure rather than look the CPU up: bf16 autocast ran at 0.65x fp32 on one 2-core EPYC and
+1.67x on another with `avx512_bf16` (docs/results.md), so only a timing on the user's machine
+says which pays. Every candidate runs on a copy of the run's freshly built nets, optimisers and
+random generator, so the run itself starts from the same state whatever is chosen: a run with
+"auto" that picks bf16 trains exactly like one started with "bf16".
+
+torch.compile is not a candidate: `benchmarks/throughput.py` measured it on the 2-core CPU (G and
+D's stacked pass compiled, the same first-step losses as eager to 1e-6), and after a 23 s compile
+it ran at 0.94x eager fp32, so it never pays back (docs/results.md)."""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+
+# per candidate and round: untimed steps, then timed steps; rounds alternate the candidates so
+# machine noise hits them alike, and the best round counts
+WARMUP, TIMED, ROUNDS = 2, 6, 2
+# a lower precision must beat fp32 by this factor, so timing noise never trades accuracy for nothing
+MARGIN = 1.05
+# a candidate's first-step statistics (same weights, batch and codes as fp32's) must agree with
+# fp32's within ATOL + RTOL * |fp32|: bf16 autocast differed by at most 0.004 on the MNIST and
+# dSprites presets (3 seeds each, every statistic), so this leaves a 5x margin
+ATOL, RTOL = 0.02, 0.02
+# the probe may cost at most this share of the run's steps; a shorter run keeps fp32
+MAX_SHARE = 0.05
+
+Step = Callable[..., dict[str, torch.Tensor]]  # train_step(nets, x, cfg, gen, precision)
+
+
+def candidates(device: torch.device) -> list[str]:
+    """fp32 first (the reference), then what autocast supports on this device."""
+    return ["fp32", "bf16"] if device.type in ("cpu", "cuda") else ["fp32"]
+
+
+def probe_steps(n_candidates: int) -> int:
+    return ROUNDS * n_candidates * (WARMUP + TIMED)
+
+
+@dataclass
+class Trial:
+    """One candidate's measurement: its speed, and why it was refused ("" when it agrees)."""
+
+    name: str
+    images_per_s: float
+    first_step: dict[str, float] = field(default_factory=dict)
+    refused: str = ""
+
+
+def disagreement(reference: dict[str, float], got: dict[str, float]) -> str:
+    """Why `got` does not match fp32's statistics on the same step ("" when it does)."""
+    for k, ref in reference.items():
+        v = got.get(k, math.nan)
+        if not math.isfinite(v):
+            return f"{k} is {v} (fp32: {ref:.4g})"
+        if abs(v - ref) > ATOL + RTOL * abs(ref):
+            return f"{k} = {v:.4g} vs fp32 {ref:.4g} (tolerance {ATOL} + {RTOL:.0%})"
+    return ""
+
+
+def choose(trials: list[Trial]) -> tuple[str, str]:
+    """The fastest candidate that agrees with fp32, and a one-line reason.
+
+    fp32 is the reference and always agrees; another candidate must be MARGIN times faster."""
+    fp32 = next(t for t in trials if t.name == "fp32")
+    ok = [t for t in trials if not t.refused and (t is fp32 or t.images_per_s >= MARGIN * fp32.images_per_s)]
+    best = max(ok, key=lambda t: t.images_per_s)
+    speeds = ", ".join(f"{t.name} {t.images_per_s:.0f}" for t in trials)
+    refused = "; ".join(f"{t.name} refused: {t.refused}" for t in trials if t.refused)
+    if best is fp32:
+        why = refused or f"nothing beat fp32 by {MARGIN - 1:.0%}"
+    else:
+        why = f"{best.images_per_s / fp32.images_per_s:.2f}x fp32, losses agree"
+    return best.name, f"{best.name}: {why} (images/s: {speeds})"
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(step: Step, nets: object, batches: list[torch.Tensor], cfg: object, gen: torch.Generator,
+            names: list[str]) -> list[Trial]:
+    """Time each candidate (alternating, best round) on copies of `nets` and `gen`; check each
+    candidate's first step against fp32's. `nets` and `gen` are left untouched."""
+    device = batches[0].device
+    rates: dict[str, list[float]] = {n: [] for n in names}
+    first: dict[str, dict[str, float]] = {}
+    for _ in range(ROUNDS):
+        for name in names:
+            trial_nets, trial_gen = copy.deepcopy(nets), torch.Generator(device)
+            trial_gen.set_state(gen.get_state())
+            stats = step(trial_nets, batches[0], cfg, trial_gen, name)
+            first.setdefault(name, {k: float(v) for k, v in stats.items()})
+            for i in range(1, WARMUP):
+                step(trial_nets, batches[i % len(batches)], cfg, trial_gen, name)
+            _sync(device)
+            t0 = time.perf_counter()
+            for i in range(WARMUP, WARMUP + TIMED):
+                stats = step(trial_nets, batches[i % len(batches)], cfg, trial_gen, name)
+            torch.stack(list(stats.values())).tolist()  # what the loop's logging waits for
+            _sync(device)
+            rates[name].append(TIMED * len(batches[0]) / (time.perf_counter() - t0))
+    return [Trial(n, max(rates[n]), first[n], disagreement(first["fp32"], first[n]) if n != "fp32" else "")
+            for n in names]
+
+
+def summary(trials: list[Trial], chosen: str, reason: str, seconds: float) -> dict[str, object]:
+    """What status.json records about the choice (Monitor shows it)."""
+    return {"chosen": chosen, "reason": reason, "seconds": round(seconds, 2),
+            "images_per_s": {t.name: round(t.images_per_s, 1) for t in trials},
+            "refused": {t.name: t.refused for t in trials if t.refused}}

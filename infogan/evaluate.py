@@ -29,7 +29,7 @@ from . import latent
 from .config import Config, dsprites_stride
 from .data import ImageData, has_test_split, load, png_bytes, to_float, to_pil
 from .files import atomic_write
-from .metrics import GroundTruth, discretize, evaluate_all, mig
+from .metrics import GroundTruth, Pool, discretize, evaluate_all, mig
 from .models import Discriminator, Generator, QOut, build, generate
 from .runs import Run, RunError, load_weights
 
@@ -255,24 +255,29 @@ def factor_truth(data: ImageData) -> GroundTruth:
 
 
 def factor_metrics(model: Model, data: ImageData, which: str = "basic", seed: int = 0,
-                   scale: float = 1.0, on_metric: Callable[[str, int, int], None] | None = None) -> dict[str, Any]:
+                   scale: float = 1.0, on_metric: Callable[[str, int, int], None] | None = None,
+                   estimator: str = "fast") -> dict[str, Any]:
     """MIG (basic) or every metric in `metrics` (all), with Q's point estimates as the codes."""
     truth = factor_truth(data)
     q_net = encoder_for(model, data)
     represent = lambda imgs: code_values(model.cfg, encode(q_net, imgs))[1]
-    res = evaluate_all(represent, truth, seed, scale, on_metric) if which == "all" else \
-        mig(represent, truth, np.random.default_rng(seed), num_train=max(int(10_000 * scale), 64))
+    if which == "all":
+        res = evaluate_all(represent, truth, seed, scale, on_metric, estimator)
+    else:
+        n = max(int(10_000 * scale), 64)
+        res = mig(Pool(represent, truth, np.random.default_rng(seed), n), num_train=n)
     return {**res, "factor_names": list(truth.names), "code_names": model.cfg.code_names}
 
 
 def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scale: float = 1.0,
                  device: str = "cpu", test_data: ImageData | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
+                 progress: Progress | None = None, estimator: str = "fast") -> dict[str, Any]:
     """Everything that applies to this run's dataset; merged into the run's eval.json.
 
     Labelled test split: categorical accuracy and code/label NMI. Ground-truth factors: MIG
-    and the normalised MI matrix (basic), or all disentanglement metrics (all). `progress`
-    hears the name of each stage as it starts (the CLI's bar, the dashboard's job file)."""
+    and the normalised MI matrix (basic), or all disentanglement metrics (all) with the "fast" or
+    "reference" estimator (metrics.evaluate_all). `progress` hears the name of each stage as it
+    starts (the CLI's bar, the dashboard's job file)."""
     say = progress or (lambda what, done: None)
     say("loading the checkpoint", 0.0)
     model = load_model(run, step, device)
@@ -292,8 +297,8 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
     elif dsprites_stride(cfg.dataset):
         say("loading the factor grid", 0.05)
         data = load(cfg.replace(subset=0))
-        out["factors"] = factor_metrics(model, data, metrics, scale=scale, on_metric=lambda name, i, n: say(
-            f"{name} ({i + 1} of {n})", 0.1 + 0.9 * i / n))
+        out["factors"] = factor_metrics(model, data, metrics, scale=scale, estimator=estimator,
+                                        on_metric=lambda name, i, n: say(f"{name} ({i + 1} of {n})", 0.1 + 0.9 * i / n))
     run.save_eval(out)
     say("done", 1.0)
     return out

@@ -72,7 +72,8 @@ class JobManager:
         run.check_resumable()  # here too, so the page hears of it at once and not from a dead child
         return self._launch(Job(run, "resume"))
 
-    def evaluate(self, run: Run, step: int, metrics: str = "basic", scale: float = 1.0) -> Job:
+    def evaluate(self, run: Run, step: int, metrics: str = "basic", scale: float = 1.0,
+                 estimator: str = "fast") -> Job:
         """Evaluate one checkpoint in a child process that writes eval.json; one at a time per run."""
         with self._lock:
             job = self._jobs.get((run.name, False))
@@ -81,7 +82,7 @@ class JobManager:
             job = Job(run, "eval")
             self._jobs[(run.name, False)] = job  # claimed under the lock: a second click is refused
         try:
-            return self._launch(job, str(step), metrics, str(scale))
+            return self._launch(job, str(step), metrics, str(scale), estimator)
         except BaseException:
             with self._lock:
                 self._jobs.pop((run.name, False), None)
@@ -210,7 +211,7 @@ def _child(kind: str, path: str, threads: int, *extra: str) -> None:
     print(f"using {threads} CPU threads", flush=True)
     run = Run(Path(path))
     if kind == "eval":
-        _evaluate(run, stop, int(extra[0]), extra[1], float(extra[2]))
+        _evaluate(run, stop, int(extra[0]), extra[1], float(extra[2]), extra[3])
         return
 
     def on_log(_: dict) -> None:
@@ -223,7 +224,7 @@ def _child(kind: str, path: str, threads: int, *extra: str) -> None:
     (train_run if kind == "train" else resume)(run, stop, on_log)
 
 
-def _evaluate(run: Run, stop: threading.Event, step: int, metrics: str, scale: float) -> None:
+def _evaluate(run: Run, stop: threading.Event, step: int, metrics: str, scale: float, estimator: str) -> None:
     """An evaluation has no checkpoint to save: a stop (or the server's end) ends it at once."""
     from .evaluate import evaluate_run
 
@@ -234,7 +235,8 @@ def _evaluate(run: Run, stop: threading.Event, step: int, metrics: str, scale: f
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        evaluate_run(run, step, metrics, scale, progress=lambda what, done: run.set_eval_job(stage=what, done=done))
+        evaluate_run(run, step, metrics, scale, estimator=estimator,
+                     progress=lambda what, done: run.set_eval_job(stage=what, done=done))
     except Exception as exc:
         run.set_eval_job(state="failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise

@@ -74,8 +74,9 @@ def test_tiny_dsprites_run_reports_mig_and_then_every_metric(tmp_path):
                 "modularity", "explicitness"):
         assert 0.0 <= f[key] <= 1.0, key
     assert np.asarray(f["dci_importance"]).shape == (5, 5) and f["scale"] == 0.01
-    # progress names every metric as it starts, in order, and ends done
-    names = [w for w, _ in stages if "of 5)" in w]
-    assert names == [f"{fn.__name__} ({i + 1} of 5)" for i, fn in enumerate(ALL)]
+    # progress names the encoding pass, then every metric as it starts, in order, and ends done
+    names = [w for w, _ in stages if "of 6)" in w]
+    assert names == ["encoding 164 images (1 of 6)"] + [f"{fn.__name__} ({i + 2} of 6)" for i, fn in enumerate(ALL)]
+    assert f["estimator"] == "fast"
     assert [d for _, d in stages] == sorted(d for _, d in stages) and stages[-1] == ("done", 1.0)
     assert run.eval_result(6)["factors"]["factor_vae"] == f["factor_vae"]  # saved by step

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import SMOKE_LIMITS, Config, ConfigError, smoke
+from .config import ESTIMATORS, SMOKE_LIMITS, Config, ConfigError, smoke
 from .data import DataError
 from .files import FileError, read_json
 from .runs import Run, list_runs, new_name, runs_root
@@ -50,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--device", default="cpu")
     e.add_argument("--metrics", choices=["basic", "all"], default="basic",
                    help="all: every disentanglement metric on ground-truth factors")
-    e.add_argument("--estimator", choices=["fast", "reference"], default="fast",
+    e.add_argument("--estimator", choices=ESTIMATORS, default=ESTIMATORS[0],
                    help="fast: images encoded once and shared, DCI on histogram trees; reference: "
                         "disentanglement_lib's procedure (minutes on a CPU)")
     e.add_argument("--metric-scale", type=float, default=1.0,

@@ -18,6 +18,7 @@ IMAGE_SIZES = (28, 32, 64)
 ADDED_LATER = {"lambda_cat_jitter": 0.0}
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
+ESTIMATORS = ("fast", "reference")  # of the disentanglement metrics (metrics.evaluate_all)
 
 
 # INFOGAN_SMOKE=1: every command runs on a tiny budget, so the suite can run each command the

@@ -22,6 +22,8 @@ from sklearn.metrics import mutual_info_score, roc_auc_score
 from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.svm import LinearSVC
 
+from .config import ESTIMATORS
+
 Represent = Callable[[Any], np.ndarray]
 
 
@@ -284,7 +286,6 @@ def modularity_explicitness(obs: Fresh, num_train: int = 10_000, num_test: int =
 ALL = (mig, factor_vae, dci, sap, modularity_explicitness)
 
 
-ESTIMATORS = ("fast", "reference")
 # how far "fast" may fall from "reference" on the same representation (absolute): the largest
 # gap measured on known answers and a trained dSprites run (docs/results.md) with a margin; the
 # two estimators draw different observations, so these include each metric's sampling noise.

@@ -17,7 +17,7 @@ import copy
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -51,7 +51,6 @@ class Trial:
 
     name: str
     images_per_s: float
-    first_step: dict[str, float] = field(default_factory=dict)
     refused: str = ""
 
 
@@ -109,8 +108,7 @@ def measure(step: Step, nets: object, batches: list[torch.Tensor], cfg: object, 
             torch.stack(list(stats.values())).tolist()  # what the loop's logging waits for
             _sync(device)
             rates[name].append(TIMED * len(batches[0]) / (time.perf_counter() - t0))
-    return [Trial(n, max(rates[n]), first[n], disagreement(first["fp32"], first[n]) if n != "fp32" else "")
-            for n in names]
+    return [Trial(n, max(rates[n]), disagreement(first["fp32"], first[n]) if n != "fp32" else "") for n in names]
 
 
 def summary(trials: list[Trial], chosen: str, reason: str, seconds: float) -> dict[str, object]:

@@ -2,8 +2,8 @@
 
 import streamlit as st
 
+from infogan.config import ESTIMATORS
 from infogan.figures import confusion_figure, factor_figures, heatmap, metric_table
-from infogan.metrics import ESTIMATORS
 from infogan.runs import RunError
 from pages.common import job_manager, require_checkpoint, require_run, use_router
 

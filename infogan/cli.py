@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import signal
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,9 @@ from typing import Any
 from .config import ESTIMATORS, SMOKE_LIMITS, Config, ConfigError, smoke
 from .data import DataError
 from .files import FileError, read_json
-from .runs import Run, list_runs, new_name, runs_root
+from .runs import Run, RunError, list_runs, new_name, runs_root
 from .summary import run_summary
+from .sweeps import EVALUATE, MAX_AXES, Sweep, final_table, parse_axis, parse_seeds
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -66,15 +68,37 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--max", type=float, default=2.0, help="continuous codes: last value")
     v.add_argument("--steps", type=int, default=9, help="continuous codes: number of columns")
 
-    sub.add_parser("runs", help="list run folders")
+    w = sub.add_parser("sweep", allow_abbrev=False,
+                       help="train many seeds and settings at once on Ray (embedded, or a cluster by address)")
+    w.add_argument("--seeds", default="0-3", help="seeds like 0-7 or 0,3,5 (default 0-3)")
+    w.add_argument("--grid", action="append", default=[], metavar="FIELD=V1,V2",
+                   help=f"a config field and its values (up to {MAX_AXES}; ';' separates values holding commas)")
+    w.add_argument("--parallel", type=int, default=None,
+                   help="trials at once (default: CPU cores // threads here; 0 = as many as the cluster places)")
+    w.add_argument("--threads", type=int, default=1, help="CPU threads (Ray CPUs) per trial")
+    w.add_argument("--gpus", type=float, default=0.0, help="GPUs per trial (0.5: two trials share one)")
+    w.add_argument("--ray-address", help="an existing Ray cluster (default: $INFOGAN_RAY_ADDRESS, else embedded)")
+    w.add_argument("--run-name", help="the sweep's name; members are NAME-POINT-sSEED")
+    w.add_argument("--resume", metavar="SWEEP", help="run a stopped or interrupted sweep's unfinished members")
+    w.add_argument("--evaluate", choices=EVALUATE, default="all",
+                   help="checkpoints each finished member evaluates, where labels exist (accuracy, code effects)")
+    w.add_argument("--no-rank", action="store_true", help="skip ModelCentrality at the end")
+    w.add_argument("--config", dest="config_file", help="JSON file of base config fields")
+    _add_config_flags(w)
+
+    s = sub.add_parser("select", help="rank a sweep's members without labels (ModelCentrality) and print it")
+    s.add_argument("sweep")
+
+    r = sub.add_parser("runs", help="list run folders")
+    r.add_argument("--sweep", help="only this sweep's members, with their grid point, seed and node")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return {"train": cmd_train, "eval": cmd_eval, "traverse": cmd_traverse,
-                "runs": cmd_runs}[args.command](args)
+        return {"train": cmd_train, "eval": cmd_eval, "traverse": cmd_traverse, "sweep": cmd_sweep,
+                "select": cmd_select, "runs": cmd_runs}[args.command](args)
     except (ConfigError, FileError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -84,6 +108,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
+    return Config.from_dict(config_values(args))
+
+
+def config_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The config fields the user gave (file, then flags), unvalidated: a sweep validates them per member."""
     values: dict[str, Any] = {}
     if args.config_file:
         loaded = read_json(Path(args.config_file))
@@ -96,7 +125,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         print(f"INFOGAN_SMOKE is set: a tiny budget ({', '.join(f'{k}={v}' for k, v in SMOKE_LIMITS.items())})",
               file=sys.stderr)
         values.update(SMOKE_LIMITS)
-    return Config.from_dict(values)
+    return values
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -208,22 +237,86 @@ def cmd_traverse(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    import os
+
+    from .ray_runner import run_sweep, shutdown
+
+    if args.resume:
+        sweep = Sweep.open(args.resume, args.runs_dir)
+        if sweep.state() == "running":
+            raise RunError(f"sweep {sweep.name!r} is running (pid {sweep.info().get('pid')}); stop it first")
+    else:
+        values = config_values(args)
+        seeds = parse_seeds(args.seeds)
+        grid = dict(parse_axis(a) for a in args.grid)
+        if smoke():  # the README's command, on a tiny budget: two seeds, two values per axis
+            seeds, grid = seeds[:2], {k: v[:2] for k, v in grid.items()}
+        parallel = args.parallel if args.parallel is not None else max(1, (os.cpu_count() or 1) // max(1, args.threads))
+        name = args.run_name or new_name(Config.from_dict({"dataset": values.get("dataset", "mnist")}), "sweep-", False)
+        sweep = Sweep.create(name, values, seeds, grid, parallel=parallel, threads=args.threads, gpus=args.gpus,
+                             ray_address=args.ray_address, evaluate=args.evaluate, root=args.runs_dir)
+        print(f"{sweep.name}: {len(sweep.members())} members in {sweep.root.resolve()}", flush=True)
+    # Ctrl-C (and a TERM from a process manager) stops every trial with a checkpoint, even when
+    # this process was started from a shell that ignores SIGINT for background jobs
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        state = run_sweep(sweep, args.ray_address, say=lambda line: print(line, flush=True), rank=not args.no_rank)
+    finally:
+        shutdown()
+    _print_table(final_table(sweep).to_dict("records"),
+                 ["member", "point", "seed", "state", "step", "mi", "accuracy", "node", "attempts", "problem"])
+    return 0 if state in ("completed", "stopped") else 1
+
+
+def cmd_select(args: argparse.Namespace) -> int:
+    from .ray_runner import select
+
+    sweep = Sweep.open(args.sweep, args.runs_dir)
+    res = select(sweep, say=lambda line: print(line, file=sys.stderr))
+    if "error" in res:
+        raise RunError(res["error"])
+    acc = dict(final_table(sweep)[["member", "accuracy"]].itertuples(index=False))
+    rows = sorted(({"rank": 0, "member": n, "centrality": c, "accuracy": acc.get(n)}
+                   for n, c in zip(res["names"], res["centrality"])), key=lambda r: -r["centrality"])
+    for i, row in enumerate(rows):
+        row["rank"] = i + 1
+    _print_table(rows, ["rank", "member", "centrality", "accuracy"])
+    print(f"most central: {res['pick']}")
+    a = res.get("accuracy")
+    if a:
+        print(f"by accuracy (labels, not used to pick): pick {a['pick']:.4f}, best {a['best']:.4f} "
+              f"({a['best_member']}), median {a['median']:.4f} of {a['n']}")
+    return 0
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
+    if args.sweep:
+        sweep = Sweep.open(args.sweep, args.runs_dir)
+        print(f"sweep {sweep.name}: {sweep.state()}")
+        _print_table(final_table(sweep).to_dict("records"),
+                     ["member", "point", "seed", "state", "step", "images_per_s", "mi", "accuracy", "node",
+                      "attempts", "problem"])
+        return 0
     rows = [run_summary(r) for r in list_runs(args.runs_dir)]
     if not rows:
         print("no runs yet: python -m infogan train --dataset mnist")
         return 0
-    cols = ["name", "dataset", "state", "step", "loss_d", "loss_g", "mi", "accuracy", "problem"]
+    _print_table(rows, ["name", "dataset", "state", "step", "loss_d", "loss_g", "mi", "accuracy", "problem"])
+    return 0
+
+
+def _print_table(rows: list[dict[str, Any]], cols: list[str]) -> None:
     table = [[_fmt(r.get(c)) for c in cols] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in table)) for i, c in enumerate(cols)]
     print("  ".join(c.ljust(w) for c, w in zip(cols, widths)))
     for row in table:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths)))
-    return 0
 
 
 def _fmt(v: Any) -> str:
-    if v is None:
+    if v is None or (isinstance(v, float) and v != v):
         return "-"
     if isinstance(v, float):
         return f"{v:.3f}"

@@ -105,14 +105,16 @@ def hungarian_accuracy(pred: np.ndarray, labels: np.ndarray, k: int, n_labels: i
     return float(conf[rows, cols].sum() / max(len(labels), 1)), conf, order
 
 
-def categorical_accuracy(model: Model, data: ImageData, code: str | None = None) -> dict[str, Any]:
-    """Unsupervised accuracy of a categorical code used as a classifier on labelled data."""
+def categorical_accuracy(model: Model, data: ImageData, code: str | None = None, q: QOut | None = None
+                         ) -> dict[str, Any]:
+    """Unsupervised accuracy of a categorical code used as a classifier on labelled data
+    (`q`: Q's outputs on `data` when the caller has them already)."""
     codes = [c for c in latent.codes_of(model.cfg) if c.kind == "cat"]
     if not codes:
         raise RunError("this run has no categorical code to use as a classifier")
     if data.labels is None:
         raise RunError("this dataset has no labels, so accuracy cannot be measured")
-    q = encode(encoder_for(model, data), data.images)
+    q = q or encode(encoder_for(model, data), data.images)
     labels = data.labels.numpy()
     n_labels = int(labels.max()) + 1
     results = {}
@@ -131,9 +133,9 @@ def code_values(cfg: Config, q: QOut) -> tuple[list[str], np.ndarray]:
     return cfg.code_names, np.stack(cols, 1)
 
 
-def code_label_nmi(model: Model, data: ImageData) -> dict[str, Any]:
+def code_label_nmi(model: Model, data: ImageData, q: QOut | None = None) -> dict[str, Any]:
     """I(code; label) / H(label) for every code: continuous codes in 20 equal-width bins."""
-    q = encode(encoder_for(model, data), data.images)
+    q = q or encode(encoder_for(model, data), data.images)
     names, values = code_values(model.cfg, q)
     values[:, len(model.cfg.cat_codes):] = discretize(values[:, len(model.cfg.cat_codes):])
     labels = data.labels.numpy()
@@ -286,11 +288,13 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
     if test_data is not None or has_test_split(cfg):
         say("loading the test images", 0.05)
         data = test_data if test_data is not None else load(cfg, train=False)
+        say("encoding the test images", 0.15)
+        q = encode(encoder_for(model, data), data.images)  # once, for both measures
         if cfg.cat_codes:
-            say("categorical accuracy (Q on the test images)", 0.15)
-            out["categorical"] = categorical_accuracy(model, data)
-        say("code/label mutual information", 0.45)
-        out["code_label_nmi"] = code_label_nmi(model, data)
+            say("categorical accuracy (Q on the test images)", 0.5)
+            out["categorical"] = categorical_accuracy(model, data, q=q)
+        say("code/label mutual information", 0.55)
+        out["code_label_nmi"] = code_label_nmi(model, data, q=q)
         if cfg.channels == 1 and cfg.n_cont:
             say("continuous code effects (slant, width, thickness)", 0.75)
             out["continuous"] = continuous_code_effects(model)

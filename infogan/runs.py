@@ -59,9 +59,10 @@ def check_name(name: str) -> str:
     return name
 
 
-def new_name(cfg: Config) -> str:
+def new_name(cfg: Config, prefix: str = "", seed: bool = True) -> str:
+    """dataset-time-sSEED (a run), or with prefix "sweep-" and no seed (a sweep)."""
     ds = re.sub(r"[^A-Za-z0-9]+", "-", cfg.dataset.split("/")[-1]).strip("-") or "data"
-    return f"{ds}-{time.strftime('%Y%m%d-%H%M%S')}-s{cfg.seed}"
+    return f"{prefix}{ds}-{time.strftime('%Y%m%d-%H%M%S')}" + (f"-s{cfg.seed}" if seed else "")
 
 
 # ----- processes -----
@@ -409,5 +410,7 @@ def list_runs(root: str | os.PathLike | None = None) -> list[Run]:
     base = runs_root(root)
     if not base.is_dir():
         return []
-    return sorted((Run(p) for p in base.iterdir() if p.is_dir() and _NAME.match(p.name)),
+    # a sweep's folder (sweep.json, sweeps.py) is not a run; its members are
+    return sorted((Run(p) for p in base.iterdir()
+                   if p.is_dir() and _NAME.match(p.name) and not (p / "sweep.json").exists()),
                   key=lambda r: r.name)

@@ -102,7 +102,7 @@ def test_evaluation_runs_in_a_child_with_progress_and_one_at_a_time(tiny_mnist, 
     assert job.error is None, job.error
     ev = run.eval_job()
     assert ev["state"] == "completed" and ev["stage"] == "done" and ev["done"] == 1.0 and not run.eval_busy()
-    assert "categorical accuracy (Q on the test images)" in stages
+    assert "encoding the test images" in stages  # the long stage (accuracy and NMI then read its codes)
     assert run.eval_result(10)["categorical"]["n_images"] == 10_000
     again = manager.evaluate(run, 10)  # a finished evaluation does not block the next
     joined(again.thread, 120, "the second evaluation to exit")

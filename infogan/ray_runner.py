@@ -1,0 +1,268 @@
+"""Running a sweep's trials on Ray: an embedded local instance by default, any cluster by address.
+
+Ray core tasks, one per member, rather than Ray Tune: a trial is "train this run folder to its
+end", and the run folder, not Ray's result directory, is the record. Ray places each task by its
+CPU/GPU needs and re-runs it when its worker or node dies (`RETRIES`); the re-run resumes from
+the member's newest checkpoint (our resume), so a lost node costs at most `ckpt_every` steps,
+and the resumed run's metrics.jsonl has no duplicate or missing steps (resume truncates it to
+the checkpoint). An error in training itself is not retried: it is the member's one-line
+reason. Stopping is sweep.json's flag, polled by every trial (sweeps.py).
+
+The embedded instance is sized to the sweep (parallel x threads CPUs), has no dashboard, a small
+object store, quiet logs, and listens on loopback only (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0,
+read when ray is imported; tests/test_sweeps.py checks the listeners). A cluster address is the
+user's explicit choice (--ray-address, INFOGAN_RAY_ADDRESS, the dashboard's sidebar); its nodes
+must see the runs folder and the data at the same paths, and each trial checks that first."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from .runs import STATES, Run, RunError, effective_state
+from .sweeps import Sweep
+
+RETRIES = 3  # re-runs of a trial whose worker process or node died
+OBJECT_STORE = 80 * 2**20  # bytes; trials pass file paths, never tensors, through Ray
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
+
+
+class TrialError(RuntimeError):
+    """A trial cannot run on its node; the message says which node and why."""
+
+
+def cluster_address(explicit: str | None = None) -> str | None:
+    """The cluster to use, if the user named one (flag or sidebar first, then the environment)."""
+    return (explicit or os.environ.get("INFOGAN_RAY_ADDRESS") or "").strip() or None
+
+
+def connect(address: str | None, cpus: int, gpus: float = 0.0) -> Any:
+    """Start the embedded instance (address None) or connect to a cluster; returns the ray module."""
+    if address is None and "ray" not in sys.modules:
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback only
+    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
+    import ray
+
+    if ray.is_initialized():
+        return ray
+    opts: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
+    try:
+        if address is None:
+            ray.init(address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False,
+                     object_store_memory=OBJECT_STORE, **opts)
+        else:
+            ray.init(address=address, **opts)
+    except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "the embedded Ray instance"
+        raise RunError(f"could not start or reach {where}: {str(exc).strip().splitlines()[0][:200]}") from None
+    return ray
+
+
+def node_label() -> str:
+    import ray
+
+    return f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
+
+
+def run_trial(root: str, name: str, sweep_dir: str, threads: int, data_dir: str | None, evaluate: str) -> str:
+    """One member, in a Ray worker: check the runs folder is visible here, train the run folder
+    to its end (resuming from its newest checkpoint when it has one), evaluate it; returns its state."""
+    import torch
+
+    path = Path(root) / name
+    if not (path / "config.json").is_file():
+        raise TrialError(f"node {socket.gethostname()} cannot see the runs folder {root}: every node must "
+                         "mount it at the same path (a shared filesystem)")
+    if data_dir and "INFOGAN_DATA" not in os.environ:
+        os.environ["INFOGAN_DATA"] = data_dir
+    torch.set_num_threads(threads)
+    run = Run(path)
+    with open(path / "job.log", "a", buffering=1) as log, contextlib.redirect_stdout(log), \
+            contextlib.redirect_stderr(log):
+        if effective_state(run.status()) != "completed":  # else only its evaluation was cut short
+            _train(run, Sweep(Path(sweep_dir)), threads)
+        if effective_state(run.status()) == "completed":
+            evaluate_checkpoints(run, evaluate)
+    return effective_state(run.status())
+
+
+def _train(run: Run, sweep: Sweep, threads: int) -> None:
+    """Train or resume one member, following the sweep's stop flag; every attempt is recorded
+    in its status.json (the node it ran on, the step it resumed from)."""
+    from .train import resume, train_run
+
+    status, stop = run.status(), threading.Event()
+
+    def watch() -> None:  # the sweep's stop flag, read from the shared folder
+        while not stop.wait(1.0):
+            if sweep.stop_requested():
+                stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    attempts, node = int(status.get("attempts") or 0) + 1, node_label()
+    state = status.get("state") if status.get("state") in STATES else "queued"
+    run.set_status(state, node=node, nodes=[*status.get("nodes", []), node], attempts=attempts)
+    print(f"trial attempt {attempts} on {node} with {threads} thread(s)", flush=True)
+    try:
+        if run.resume_steps():
+            step = run.resume_steps()[0]
+            print(f"resuming from the checkpoint at step {step}", flush=True)
+            run.set_status(state, resumed_from=[*status.get("resumed_from", []), step])
+            resume(run, stop)
+        else:
+            run.truncate_metrics(0)  # an attempt that died before its first checkpoint starts over
+            train_run(run, stop)
+    finally:
+        stop.set()
+
+
+def evaluate_checkpoints(run: Run, which: str = "all") -> None:
+    """Accuracy and code effects of the kept checkpoints ("all" or the "last"), where the dataset
+    has labels: the sweep's spread of accuracy over training reads them."""
+    from .data import load
+    from .evaluate import evaluate_run
+
+    todo = evaluation_todo(run, which)
+    data = load(run.config(), train=False) if todo else None
+    for step in todo:
+        print(f"evaluating the checkpoint at step {step}", flush=True)
+        evaluate_run(run, step, test_data=data)
+
+
+def evaluation_todo(run: Run, which: str) -> list[int]:
+    """The checkpoints `which` asks to evaluate that have no evaluation yet."""
+    from .data import has_test_split
+
+    if which == "none" or not has_test_split(run.config()):
+        return []
+    steps = run.checkpoint_steps()[-1:] if which == "last" else run.checkpoint_steps()
+    return [s for s in steps if run.eval_result(s) is None]
+
+
+def run_sweep(sweep: Sweep, address: str | None = None, data_dir: str | None = None,
+              say: Callable[[str], None] = print, rank: bool = True) -> str:
+    """The driver: keep up to `parallel` trials in flight until every member has ended or the
+    sweep is stopped; record each member's failure by name; returns the sweep's final state."""
+    info = sweep.info()
+    threads, gpus, parallel = info["threads"], float(info.get("gpus") or 0), info["parallel"]
+    address = cluster_address(address or info.get("ray_address"))
+    t0 = time.perf_counter()
+    sweep.update(state="running", pid=os.getpid(), started=time.time(), stop_requested=False, error=None,
+                 finished=None, ray=address or "embedded")
+    try:
+        ray = connect(address, cpus=max(1, parallel) * threads, gpus=gpus * max(1, parallel))
+    except RunError as exc:
+        sweep.update(state="failed", error=str(exc))
+        raise
+    say(f"{sweep.name}: Ray {'at ' + address if address else 'embedded'} ready in {time.perf_counter() - t0:.1f} s")
+    task = ray.remote(run_trial).options(num_cpus=threads, num_gpus=gpus, max_retries=RETRIES,
+                                         retry_exceptions=False)
+    pending = [r for r in sweep.runs()
+               if effective_state(r.status()) != "completed" or evaluation_todo(r, info.get("evaluate", "all"))]
+    limit = parallel or len(pending)
+    in_flight: dict[Any, Run] = {}
+    failed: list[str] = []
+    data = str(Path(data_dir).resolve()) if data_dir else None
+    while pending or in_flight:
+        stopping = sweep.stop_requested()
+        while pending and len(in_flight) < limit and not stopping:
+            run = pending.pop(0)
+            in_flight[task.remote(str(sweep.root.resolve()), run.name, str(sweep.path.resolve()), threads, data,
+                                  info.get("evaluate", "all"))] = run
+        if stopping and pending:
+            for run in pending:
+                if effective_state(run.status()) in ("queued", "interrupted"):
+                    run.set_status("stopped")
+            pending = []
+        if not in_flight:
+            break
+        try:
+            done, _ = ray.wait(list(in_flight), num_returns=1, timeout=1.0)
+        except KeyboardInterrupt:  # Ctrl-C: every trial stops with a checkpoint; a second one abandons them
+            if sweep.stop_requested():
+                raise
+            sweep.request_stop()
+            say(f"{sweep.name}: stopping; each trial saves a checkpoint first (Ctrl-C again to abandon them)")
+            continue
+        for ref in done:
+            run = in_flight.pop(ref)
+            try:
+                say(f"{run.name}: {ray.get(ref)}")
+            except Exception as exc:  # RayTaskError (the trial's own), or a node lost RETRIES times
+                why = _reason(exc)
+                failed.append(run.name)
+                if effective_state(run.status()) != "failed" or not run.status().get("error"):
+                    run.set_status("failed", error=why[:500])
+                say(f"{run.name}: failed: {why}")
+    states = sweep.member_states()
+    state = ("stopped" if sweep.stop_requested() or any(s == "stopped" for s in states.values()) else
+             "failed" if failed else "completed")
+    sweep.update(state=state, finished=time.time(), error=f"{len(failed)} member(s) failed" if failed else None)
+    if rank and state == "completed" and len(states) > 1:
+        select(sweep, say)
+    say(f"{sweep.name}: {state} in {time.perf_counter() - t0:.0f} s "
+        f"({sum(s == 'completed' for s in states.values())} of {len(states)} members completed)")
+    return state
+
+
+def _reason(exc: BaseException) -> str:
+    """One line: the trial's own exception when Ray wraps one, else Ray's message."""
+    cause = getattr(exc, "cause", None)
+    if isinstance(cause, BaseException):
+        exc = cause
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:500]
+
+
+def shutdown() -> None:
+    if "ray" in sys.modules:
+        import ray
+
+        ray.shutdown()
+
+
+def select(sweep: Sweep, say: Callable[[str], None] = print, **counts: int) -> dict[str, Any]:
+    """ModelCentrality over the members with a checkpoint (`counts`: votes, batch, n_free for
+    selection.model_centrality); stored in sweep.json as `selection`."""
+    from .selection import model_centrality
+
+    runs = [r for r in sweep.runs() if r.checkpoint_steps()]
+    t0 = time.perf_counter()
+    say(f"{sweep.name}: ranking {len(runs)} members by ModelCentrality")
+    try:
+        result = model_centrality(runs, **counts)
+    except (RunError, ValueError, RuntimeError) as exc:
+        result = {"error": f"{type(exc).__name__}: {exc}"[:500]}
+    result["seconds"] = round(time.perf_counter() - t0, 1)
+    if "pick" in result:
+        result.update(against_labels(sweep, result))
+    sweep.update(selection=result)
+    say(f"{sweep.name}: " + (f"most central member {result['pick']}" if "pick" in result else result["error"]))
+    return result
+
+
+def against_labels(sweep: Sweep, result: dict[str, Any]) -> dict[str, Any]:
+    """Where members have an accuracy (labels), how the label-free pick compares: its accuracy,
+    the best and the median member's, and the Spearman correlation of centrality and accuracy."""
+    from scipy.stats import spearmanr
+
+    from .sweeps import final_table
+
+    table = final_table(sweep).set_index("member")
+    acc = table["accuracy"].dropna().astype(float) if "accuracy" in table else None
+    if acc is None or len(acc) < 2 or result["pick"] not in acc:
+        return {}
+    cent = dict(zip(result["names"], result["centrality"]))
+    names = [n for n in acc.index if n in cent]
+    rho = spearmanr([cent[n] for n in names], [acc[n] for n in names]).statistic if len(names) > 2 else None
+    return {"accuracy": {"pick": float(acc[result["pick"]]), "best": float(acc.max()), "best_member": acc.idxmax(),
+                         "median": float(acc.median()), "n": len(acc),
+                         "spearman_centrality_accuracy": None if rho is None or rho != rho else round(float(rho), 4)}}

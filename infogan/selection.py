@@ -1,0 +1,166 @@
+"""Label-free model selection over a sweep's members: ModelCentrality (InfoGAN-CR, Lin et al.,
+ICML 2020, section 5: "InfoGAN-CR: Disentangling generative adversarial networks with
+contrastive regularizers").
+
+The idea: good disentangled models agree with each other up to a permutation of their codes;
+bad ones each fail in their own way. For members i and j, member i's generator makes a labelled
+set (votes: batches with one of i's codes held fixed, the label being that code), and member j's
+Q encodes it; `cross[i, j]` is the FactorVAE-metric score of j's codes on i's set (Kim & Mnih
+2018: per batch, the code with the least spread relative to its spread over free samples of i's
+generator votes for the fixed code; a majority-vote classifier maps j's codes to i's codes; the
+score is its accuracy on the same votes, no split, as in the authors' code). The score is
+invariant to how j orders its codes, so a permuted copy of a good model scores as high as the
+model itself. S = (cross + cross.T) / 2; a member's centrality is its mean S over the others.
+
+Categorical codes (the paper's dSprites models have none) enter through Q's argmax: their spread
+is the share of a batch that disagrees with the batch's most common category, normalised by the
+same share over free samples, so a held category counts like a held continuous value.
+
+Defaults, chosen for CPUs: 300 votes of 32 images and 2,000 free images per member (InfoGAN-CR's
+FactorVAE metric used larger counts); Q's BatchNorm statistics re-estimated on 2,000 real images
+of the member's dataset, as every other evaluation here does (evaluate.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import latent
+from .data import load
+from .evaluate import encode, load_model, real_data_encoder
+from .models import generate
+from .runs import Run
+
+VOTES, BATCH, FREE, REFERENCE = 300, 32, 2_000, 2_000
+
+
+@dataclass
+class Candidate:
+    """What ModelCentrality needs of a model: its codes' kinds, a way to draw images with one
+    code held fixed per batch, and an encoder from images to one point estimate per code."""
+
+    name: str
+    kinds: list[str]  # "cat" or "cont", per code, in the encoder's column order
+    fixed: Callable[[int, int, np.random.Generator], tuple[np.ndarray, torch.Tensor]]  # -> (codes held, images)
+    free: Callable[[int, np.random.Generator], torch.Tensor]
+    encode: Callable[[torch.Tensor], np.ndarray]  # images -> (N, codes)
+
+
+def spreads(values: np.ndarray, kinds: list[str], axis: int) -> np.ndarray:
+    """Per code along `axis`: variance for a continuous code, for a categorical one the share
+    of values that differ from the most common value."""
+    out = []
+    for d, kind in enumerate(kinds):
+        v = np.take(values, d, axis=-1)
+        if kind == "cont":
+            out.append(np.var(v, axis=axis, ddof=1))
+        else:
+            v = np.moveaxis(v.astype(np.int64), axis, -1)
+            counts = (v[..., None] == np.arange(int(values[..., d].max()) + 1)).sum(-2)
+            out.append(1.0 - counts.max(-1) / v.shape[-1])
+    return np.stack(out, -1)
+
+
+def factor_vae_score(held: np.ndarray, batches: np.ndarray, free: np.ndarray, kinds: list[str],
+                     n_held: int) -> float:
+    """held (V,) codes held fixed; batches (V, B, D) an encoder's codes; free (N, D) the same
+    encoder's codes on free samples. Codes that never vary (collapsed) cannot vote."""
+    glob = spreads(free, kinds, axis=0)
+    active = glob > 0
+    if not active.any():
+        return 0.0
+    local = spreads(batches, kinds, axis=1)[:, active] / glob[active]
+    votes = np.zeros((int(active.sum()), n_held), dtype=np.int64)
+    np.add.at(votes, (np.argmin(local, axis=1), held), 1)
+    return float(votes.max(axis=1).sum() / max(votes.sum(), 1))
+
+
+def cross_scores(members: list[Candidate], seed: int = 0, votes: int = VOTES, batch: int = BATCH,
+                 n_free: int = FREE, progress: Callable[[str, float], None] | None = None) -> np.ndarray:
+    """cross[i, j]: member j's codes scored on member i's labelled set (see the module doc)."""
+    n = len(members)
+    cross = np.zeros((n, n))
+    for i, mi in enumerate(members):
+        rng = np.random.default_rng([seed, i])
+        held, images = mi.fixed(votes, batch, rng)
+        free = mi.free(n_free, rng)
+        for j, mj in enumerate(members):
+            if progress:
+                progress(f"{mj.name} on {mi.name}'s images", (i * n + j) / (n * n))
+            codes = mj.encode(torch.cat([images, free]))
+            cross[i, j] = factor_vae_score(held, codes[:len(images)].reshape(votes, batch, -1),
+                                           codes[len(images):], mj.kinds, len(mi.kinds))
+    return cross
+
+
+def centrality(cross: np.ndarray) -> np.ndarray:
+    """Each member's mean symmetrised score against the others."""
+    s = (cross + cross.T) / 2
+    n = len(s)
+    return (s.sum(1) - np.diag(s)) / max(n - 1, 1)
+
+
+def _uint8(images: torch.Tensor) -> torch.Tensor:
+    return (images * 255).round().to(torch.uint8)
+
+
+def run_candidate(run: Run, reference: torch.Tensor, step: int | None = None) -> Candidate:
+    """A member's newest (or given) checkpoint as a Candidate; `reference`: real uint8 images
+    for Q's BatchNorm statistics."""
+    model = load_model(run, step)
+    cfg, codes = model.cfg, latent.codes_of(model.cfg)
+    q_net = real_data_encoder(model.D, reference)
+
+    def draw(n: int, rng: np.random.Generator) -> latent.Latent:
+        return latent.sample(cfg, n, generator=torch.Generator().manual_seed(int(rng.integers(2**62))))
+
+    def images(lat: latent.Latent) -> torch.Tensor:
+        return torch.cat([_uint8(generate(model.G, cfg, latent.Latent(lat.z[k:k + 1000], lat.cat[k:k + 1000],
+                                                                       lat.cont[k:k + 1000])))
+                          for k in range(0, len(lat.z), 1000)])
+
+    def fixed(votes: int, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, torch.Tensor]:
+        held = rng.integers(0, len(codes), votes)
+        lat, anchor = draw(votes * batch, rng), draw(votes, rng)
+        rows = torch.arange(votes * batch) // batch
+        for k, code in enumerate(codes):
+            pick = torch.from_numpy(held[rows.numpy()] == k)
+            field, value = (lat.cat, anchor.cat) if code.kind == "cat" else (lat.cont, anchor.cont)
+            field[pick, code.index] = value[rows[pick], code.index]
+        return held, images(lat)
+
+    def encode_codes(imgs: torch.Tensor) -> np.ndarray:
+        q = encode(q_net, imgs)
+        return np.concatenate([np.stack([lg.argmax(1).numpy() for lg in q.logits], 1).reshape(len(imgs), -1),
+                               q.mu.numpy()], 1)
+
+    return Candidate(run.name, [c.kind for c in codes], fixed, lambda n, rng: images(draw(n, rng)), encode_codes)
+
+
+def model_centrality(runs: list[Run], seed: int = 0, progress: Callable[[str, float], None] | None = None,
+                     votes: int = VOTES, batch: int = BATCH, n_free: int = FREE) -> dict[str, Any]:
+    """Rank runs by ModelCentrality (their newest checkpoints); the most central is the pick."""
+    if len(runs) < 2:
+        raise ValueError("ModelCentrality needs at least two members with a checkpoint")
+    references: dict[tuple, torch.Tensor] = {}
+    members = []
+    for run in runs:
+        cfg = run.config()
+        key = (cfg.dataset, cfg.data_dir, cfg.image_size)
+        if key not in references:  # the same real images for every member of a dataset
+            data = load(cfg.replace(subset=0))
+            idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:REFERENCE]
+            references[key] = data.images[idx]
+        members.append(run_candidate(run, references[key]))
+    cross = cross_scores(members, seed, votes, batch, n_free, progress)
+    cent = centrality(cross)
+    order = np.argsort(-cent, kind="stable")
+    return {"method": "ModelCentrality (InfoGAN-CR), FactorVAE-metric cross scores",
+            "names": [r.name for r in runs], "steps": [run.checkpoint_steps()[-1] for run in runs],
+            "cross": cross.round(4).tolist(), "centrality": cent.round(4).tolist(),
+            "ranking": [runs[i].name for i in order], "pick": runs[int(order[0])].name, "seed": seed,
+            "counts": {"votes": votes, "batch": batch, "free": n_free}}

@@ -1,0 +1,310 @@
+"""Sweeps: many runs of one base config over seeds and a grid of settings, read as a distribution.
+
+checkpoints/<sweep>/sweep.json   the definition (base values, seeds, grid axes, how to run it),
+                                  the member run names, the state and the driver's pid
+checkpoints/<member>/            one ordinary run folder per (grid point, seed): every page and
+                                  command that reads a run reads a member unchanged; its
+                                  status.json names the sweep, the Ray node and its attempts
+
+Every member's config is validated before anything is written; all bad fields of all points are
+reported at once. Execution (ray_runner.py) only reads this file and the member folders, so a
+sweep whose driver died resumes from the files alone. Stopping is a flag in sweep.json that
+every trial polls: a trial on any node stops with a checkpoint."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .config import Config, ConfigError
+from .files import FileError, read_json, write_json
+from .runs import Run, RunError, check_name, effective_state, pid_alive, process_started, runs_root
+
+FORMAT = "infogan-explorer/sweep/1"
+MAX_AXES = 3
+MAX_MEMBERS = 1000
+STATES = ("created", "running", "completed", "stopped", "failed")
+# which checkpoints of a completed member a trial evaluates (labelled datasets: accuracy, code effects)
+EVALUATE = ("all", "last", "none")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'0-7' -> 0..7, '0,3,5' -> [0, 3, 5], '1-3,9' -> [1, 2, 3, 9]."""
+    seeds: list[int] = []
+    try:
+        for part in filter(None, (p.strip() for p in str(text).split(","))):
+            lo, _, hi = part.partition("-")
+            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+    except ValueError:
+        raise ConfigError({"seeds": f"expected seeds like 0-7 or 0,3,5, got {text!r}"}) from None
+    if not seeds:
+        raise ConfigError({"seeds": "need at least one seed"})
+    if len(set(seeds)) != len(seeds):
+        raise ConfigError({"seeds": f"a seed is listed twice in {text!r}"})
+    return seeds
+
+
+def parse_axis(text: str) -> tuple[str, list[str]]:
+    """'lr_g=1e-3,5e-4' -> ('lr_g', ['1e-3', '5e-4']); values holding commas (cat_codes) are
+    separated by ';' instead: 'cat_codes=10;10,5'."""
+    name, eq, values = str(text).partition("=")
+    name = name.strip().replace("-", "_")
+    if not eq or not name:
+        raise ConfigError({"grid": f"expected FIELD=V1,V2,..., got {text!r}"})
+    sep = ";" if ";" in values else ","
+    vals = [v.strip() for v in values.split(sep) if v.strip()]
+    if not vals:
+        raise ConfigError({f"grid {name}": "needs at least one value"})
+    return name, vals
+
+
+@dataclass(frozen=True)
+class Member:
+    name: str
+    seed: int
+    point: dict[str, Any]  # grid field -> value (as given) for this member
+    point_index: int  # 0-based index of the grid point
+
+
+def point_label(point: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in point.items()) or "base"
+
+
+def expand(name: str, base: dict[str, Any], seeds: list[int], grid: dict[str, list[Any]]
+           ) -> tuple[list[Member], dict[str, Config]]:
+    """Every (grid point, seed) as a member with its validated Config; every bad field of every
+    point raises one ConfigError naming the field and the point."""
+    check_name(name)
+    errors: dict[str, str] = {}
+    if len(grid) > MAX_AXES:
+        errors["grid"] = f"at most {MAX_AXES} axes, got {len(grid)} ({', '.join(grid)})"
+    for field in grid:
+        if field == "seed":
+            errors["grid"] = "seeds are the sweep's own axis: use --seeds"
+    points = [dict(zip(grid, values)) for values in itertools.product(*grid.values())] or [{}]
+    if len(points) * len(seeds) > MAX_MEMBERS:
+        errors["sweep"] = f"{len(points) * len(seeds)} members; at most {MAX_MEMBERS}"
+    if errors:
+        raise ConfigError(errors)
+    members, configs = [], {}
+    for j, point in enumerate(points):
+        for seed in seeds:
+            member = Member(f"{name}-{j + 1}-s{seed}" if grid else f"{name}-s{seed}", seed, point, j)
+            try:
+                check_name(member.name)
+                configs[member.name] = Config.from_dict({**base, **point, "seed": seed})
+            except ConfigError as exc:
+                where = f"grid point {j + 1} ({point_label(point)})" if grid else f"seed {seed}"
+                for field, why in exc.errors.items():
+                    errors.setdefault(f"{field} at {where}", why)
+            except RunError as exc:
+                errors["name"] = str(exc)
+            members.append(member)
+    if errors:
+        raise ConfigError(errors)
+    return members, configs
+
+
+@dataclass
+class Sweep:
+    path: Path
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+    # ----- creation and reading -----
+    @classmethod
+    def create(cls, name: str, base: dict[str, Any], seeds: list[int], grid: dict[str, list[Any]],
+               parallel: int = 2, threads: int = 1, gpus: float = 0.0, ray_address: str | None = None,
+               evaluate: str = "all", root: str | os.PathLike | None = None) -> Sweep:
+        """Validate every member, then write sweep.json and every member's run folder (queued)."""
+        errors: dict[str, str] = {}
+        if not isinstance(parallel, int) or parallel < 0:
+            errors["parallel"] = "must be a whole number >= 0 (0 = as many as Ray can place)"
+        if not isinstance(threads, int) or threads < 1:
+            errors["threads"] = "must be a whole number >= 1"
+        if not isinstance(gpus, (int, float)) or not (0 <= gpus <= 64):
+            errors["gpus"] = "must be between 0 and 64 (GPUs per trial; fractions share one)"
+        if evaluate not in EVALUATE:
+            errors["evaluate"] = f"must be one of {', '.join(EVALUATE)}"
+        if errors:
+            raise ConfigError(errors)
+        members, configs = expand(name, base, seeds, grid)
+        base_dir = runs_root(root)
+        taken = [n for n in [name, *configs] if (base_dir / n).exists()]
+        if taken:
+            raise RunError(f"cannot create sweep {name!r}: {', '.join(taken[:3])} already exist(s) in {base_dir}")
+        sweep = cls(base_dir / name)
+        sweep.path.mkdir(parents=True)
+        write_json(sweep.file, {
+            "format": FORMAT, "name": name, "base": base, "seeds": seeds, "grid": grid,
+            "parallel": parallel, "threads": threads, "gpus": gpus, "ray_address": ray_address or None,
+            "evaluate": evaluate,
+            "members": [{"name": m.name, "seed": m.seed, "point": m.point, "point_index": m.point_index}
+                        for m in members],
+            "state": "created", "created": time.time(), "stop_requested": False})
+        for m in members:
+            Run.create(configs[m.name], m.name, base_dir).set_status("queued", sweep=name)
+        return sweep
+
+    @classmethod
+    def open(cls, name: str, root: str | os.PathLike | None = None) -> Sweep:
+        path = runs_root(root) / check_name(name)
+        if not (path / "sweep.json").is_file():
+            raise RunError(f"no sweep named {name!r} in {path.parent}")
+        sweep = cls(path)
+        sweep.info()  # a damaged sweep.json is reported here, by name
+        return sweep
+
+    @property
+    def file(self) -> Path:
+        return self.path / "sweep.json"
+
+    def info(self) -> dict[str, Any]:
+        try:
+            info = read_json(self.file)
+        except FileError as exc:
+            raise RunError(str(exc)) from None
+        if not isinstance(info, dict) or info.get("format") != FORMAT or not isinstance(info.get("members"), list):
+            raise RunError(f"{self.file} is not a sweep file of InfoGAN Explorer")
+        return info
+
+    def update(self, **fields: Any) -> None:
+        """Merge `fields` into sweep.json; a `pid` is stored with its start time (as runs do)."""
+        if "pid" in fields:
+            fields["pid_started"] = process_started(fields["pid"])
+        write_json(self.file, {**self.info(), **fields, "updated": time.time()})
+
+    def members(self) -> list[Member]:
+        return [Member(m["name"], m["seed"], m.get("point") or {}, m.get("point_index", 0))
+                for m in self.info()["members"]]
+
+    def runs(self) -> list[Run]:
+        return [Run(self.root / m.name) for m in self.members()]
+
+    def state(self) -> str:
+        """'running' written by a driver that no longer exists reads 'interrupted'."""
+        info = self.info()
+        state = info.get("state", "created")
+        if state == "running" and not pid_alive(info.get("pid"), info.get("pid_started")):
+            return "interrupted"
+        return state
+
+    def stop_requested(self) -> bool:
+        try:
+            return bool(self.info().get("stop_requested"))
+        except RunError:
+            return False
+
+    def request_stop(self) -> None:
+        """Every trial polls this flag and stops with a checkpoint; the driver starts no more."""
+        self.update(stop_requested=True)
+
+    def member_states(self) -> dict[str, str]:
+        return {r.name: effective_state(r.status()) for r in self.runs()}
+
+
+def list_sweeps(root: str | os.PathLike | None = None) -> list[Sweep]:
+    base = runs_root(root)
+    if not base.is_dir():
+        return []
+    return sorted((Sweep(p) for p in base.iterdir() if (p / "sweep.json").is_file()), key=lambda s: s.name)
+
+
+# ----- reading a sweep as a distribution -----
+EVAL_METRICS = ("accuracy", "slant_rho", "width_rho")  # from eval.json, per evaluated checkpoint
+
+
+def eval_series(run: Run) -> pd.DataFrame:
+    """Per evaluated checkpoint: accuracy and the matched slant/width |Spearman rho| (MNIST)."""
+    try:
+        by_step = (run.eval_results() or {}).get("by_step") or {}
+    except RunError:
+        by_step = {}
+    rows = []
+    for step, res in by_step.items():
+        if not isinstance(res, dict) or not str(step).isdigit():
+            continue
+        row: dict[str, Any] = {"step": int(step)}
+        cat = res.get("categorical")
+        if isinstance(cat, dict):
+            row["accuracy"] = cat.get("accuracy")
+        for measure, best in ((res.get("continuous") or {}).get("best") or {}).items():
+            if measure in ("slant", "width") and isinstance(best, dict):
+                row[f"{measure}_rho"] = abs(best.get("spearman", math.nan))
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values("step") if rows else pd.DataFrame(columns=["step"])
+
+
+def member_series(run: Run, metric: str) -> pd.Series:
+    """One member's metric against epoch: a training metric as its mean over each epoch
+    (x = the epoch it ends, partial epochs included), an evaluation metric per checkpoint."""
+    if metric in EVAL_METRICS:
+        ev = eval_series(run)
+        if metric not in ev or ev.empty:
+            return pd.Series(dtype=float)
+        status = run.status()
+        per_epoch = max(1, int(status.get("total_steps") or 1) // max(1, run.config().epochs))
+        ev = ev.dropna(subset=[metric])
+        return pd.Series(ev[metric].to_numpy(float), index=(ev["step"] / per_epoch).round(2).to_numpy())
+    records, _ = run.metrics()
+    rows = [(math.ceil(r["epoch"] - 1e-9), r[metric]) for r in records
+            if isinstance(r.get(metric), (int, float)) and isinstance(r.get("epoch"), (int, float))]
+    if not rows:
+        return pd.Series(dtype=float)
+    df = pd.DataFrame(rows, columns=["epoch", metric])
+    return df.groupby("epoch")[metric].mean()
+
+
+def spread(sweep: Sweep, metric: str) -> pd.DataFrame:
+    """Median and min-max over seeds, per grid point and epoch, with the number of seeds behind
+    each value and the members holding the min and the max (a band's edges are real runs)."""
+    rows = []
+    for m, run in zip(sweep.members(), sweep.runs()):
+        try:
+            series = member_series(run, metric)
+        except RunError:
+            continue  # a damaged member is missing from the band, never fatal
+        rows += [{"point": point_label(m.point), "member": m.name, "epoch": float(e), "value": float(v)}
+                 for e, v in series.items() if np.isfinite(v)]
+    if not rows:
+        return pd.DataFrame(columns=["point", "epoch", "median", "min", "max", "n", "min_member", "max_member"])
+    df = pd.DataFrame(rows)
+    g = df.groupby(["point", "epoch"])["value"]
+    out = g.agg(median="median", min="min", max="max", n="count").reset_index()
+    lo, hi = df.loc[g.idxmin()], df.loc[g.idxmax()]
+    out["min_member"], out["max_member"] = lo["member"].to_numpy(), hi["member"].to_numpy()
+    return out
+
+
+def final_table(sweep: Sweep) -> pd.DataFrame:
+    """One row per member: its grid values, seed and final numbers (for the parallel
+    coordinates chart, the members table and the selection report)."""
+    from .summary import run_summary
+
+    rows = []
+    for m, run in zip(sweep.members(), sweep.runs()):
+        summary = run_summary(run)
+        st = run.status()
+        ev = eval_series(run)
+        last = ev.iloc[-1].to_dict() if not ev.empty else {}
+        rows.append({"member": m.name, "point": point_label(m.point), **m.point, "seed": m.seed,
+                     "state": summary["state"], "step": summary["step"], "progress": summary.get("progress"),
+                     "images_per_s": summary.get("images_per_s"), "mi": summary.get("mi"),
+                     "loss_d": summary.get("loss_d"), "loss_g": summary.get("loss_g"),
+                     **{k: last.get(k) for k in EVAL_METRICS}, "node": st.get("node"),
+                     "attempts": int(st.get("attempts") or 0), "problem": summary.get("problem")})
+    return pd.DataFrame(rows)

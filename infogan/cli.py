@@ -246,6 +246,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         sweep = Sweep.open(args.resume, args.runs_dir)
         if sweep.state() == "running":
             raise RunError(f"sweep {sweep.name!r} is running (pid {sweep.info().get('pid')}); stop it first")
+        if sweep.state() == "completed":
+            print(f"{sweep.name}: completed; nothing to resume")
+            return 0
     else:
         values = config_values(args)
         seeds = parse_seeds(args.seeds)
@@ -278,11 +281,9 @@ def cmd_select(args: argparse.Namespace) -> int:
     if "error" in res:
         raise RunError(res["error"])
     acc = dict(final_table(sweep)[["member", "accuracy"]].itertuples(index=False))
-    rows = sorted(({"rank": 0, "member": n, "centrality": c, "accuracy": acc.get(n)}
-                   for n, c in zip(res["names"], res["centrality"])), key=lambda r: -r["centrality"])
-    for i, row in enumerate(rows):
-        row["rank"] = i + 1
-    _print_table(rows, ["rank", "member", "centrality", "accuracy"])
+    cent = dict(zip(res["names"], res["centrality"]))
+    _print_table([{"rank": i + 1, "member": n, "centrality": cent[n], "accuracy": acc.get(n)}
+                  for i, n in enumerate(res["ranking"])], ["rank", "member", "centrality", "accuracy"])
     print(f"most central: {res['pick']}")
     a = res.get("accuracy")
     if a:

@@ -122,3 +122,54 @@ def factor_figures(res: dict[str, Any]) -> dict[str, go.Figure]:
 def metric_table(res: dict[str, Any]) -> pd.DataFrame:
     """The scalar metrics that were computed, in a fixed order."""
     return pd.DataFrame([{"metric": k, "score": res[k]} for k in METRIC_KEYS if k in res])
+
+
+def _rgba(hex_colour: str, alpha: float) -> str:
+    r, g, b = (int(hex_colour[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def spread_figure(band: pd.DataFrame, metric: str) -> go.Figure:
+    """A sweep's metric over training as distributions: per grid point, the median over seeds
+    as a line and the min-max over seeds as a shaded band; hover names the members at the edges
+    and the number of seeds behind each point (sweeps.spread builds `band`)."""
+    fig = go.Figure()
+    for i, (point, df) in enumerate(band.groupby("point", sort=True)):
+        colour = PALETTE[i % len(PALETTE)]
+        df = df.sort_values("epoch")
+        n = int(df["n"].max())
+        fig.add_trace(go.Scatter(x=pd.concat([df["epoch"], df["epoch"][::-1]]),
+                                 y=pd.concat([df["max"], df["min"][::-1]]), fill="toself", mode="lines",
+                                 line={"width": 0}, fillcolor=_rgba(colour, 0.18), hoverinfo="skip",
+                                 legendgroup=point, showlegend=False))
+        fig.add_trace(go.Scatter(
+            x=df["epoch"], y=df["median"], mode="lines+markers", name=f"{point} (median of {n} seeds)",
+            line={"color": colour}, legendgroup=point,
+            customdata=np.stack([df["min"], df["max"], df["n"], df["min_member"], df["max_member"]], 1),
+            hovertemplate="epoch %{x}<br>median %{y:.4g}<br>min %{customdata[0]:.4g} (%{customdata[3]})"
+                          "<br>max %{customdata[1]:.4g} (%{customdata[4]})<br>%{customdata[2]} seeds<extra></extra>"))
+    fig.update_layout(title=f"{metric} over seeds: median and min-max band per setting", xaxis_title="epoch",
+                      yaxis_title=metric, height=380, margin={"l": 50, "r": 20, "t": 50, "b": 40},
+                      legend={"orientation": "h", "y": -0.2}, uirevision=f"spread-{metric}")
+    return fig
+
+
+def parallel_figure(table: pd.DataFrame, axes: list[str], metric: str) -> go.Figure:
+    """One line per member through its grid values (and seed) to a final metric, coloured by it.
+    Text values (e.g. a dataset) become ticks in their order of appearance."""
+    dims = []
+    for col in [*axes, "seed", metric]:
+        values = table[col]
+        numeric = pd.to_numeric(values, errors="coerce")
+        if numeric.notna().all():
+            dims.append({"label": col, "values": numeric.to_numpy(float)})
+        else:
+            labels = list(dict.fromkeys(values.astype(str)))
+            dims.append({"label": col, "values": [labels.index(v) for v in values.astype(str)],
+                         "tickvals": list(range(len(labels))), "ticktext": labels})
+    colour = pd.to_numeric(table[metric], errors="coerce").to_numpy(float)
+    fig = go.Figure(go.Parcoords(dimensions=dims, line={"color": colour, "colorscale": "Viridis", "showscale": True,
+                                                        "colorbar": {"title": metric}}))
+    fig.update_layout(title=f"Grid settings against the final {metric}", height=380,
+                      margin={"l": 60, "r": 60, "t": 70, "b": 30}, uirevision=f"parallel-{metric}")
+    return fig

@@ -27,14 +27,15 @@ from pathlib import Path
 
 from .config import Config
 from .runs import Run, RunError
+from .sweeps import Sweep
 
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 
 
 @dataclass
 class Job:
-    run: Run
-    kind: str  # "train", "resume" or "eval"
+    run: Run  # for a sweep job: its folder (sweep.json), not a run
+    kind: str  # "train", "resume", "eval", "sweep" (the Ray driver) or "select" (ranking a sweep)
     started: float = field(default_factory=time.time)
     process: subprocess.Popen | None = None
     thread: threading.Thread | None = None  # waits for the process and records how it ended
@@ -46,11 +47,11 @@ class Job:
 
     @property
     def training(self) -> bool:
-        return self.kind != "eval"
+        return self.kind in ("train", "resume")
 
     @property
     def log_path(self) -> Path:
-        return self.run.path / ("eval.log" if self.kind == "eval" else "job.log")
+        return self.run.path / {"eval": "eval.log", "select": "select.log"}.get(self.kind, "job.log")
 
 
 class JobManager:
@@ -88,6 +89,25 @@ class JobManager:
                 self._jobs.pop((run.name, False), None)
             raise
 
+    def sweep(self, sweep: Sweep, address: str | None = None) -> Job:
+        """Drive a created (or stopped, or interrupted) sweep from a child process: the Ray driver.
+        Its trials run in Ray's workers; stop them all with `Sweep.request_stop`."""
+        state = sweep.state()
+        if state == "running" or self._alive(sweep.name, "sweep"):
+            raise RunError(f"sweep {sweep.name!r} is already running")
+        if state == "completed":
+            raise RunError(f"sweep {sweep.name!r} is completed")
+        return self._launch(Job(Run(sweep.path), "sweep"), address or "")
+
+    def rank(self, sweep: Sweep) -> Job:
+        """ModelCentrality over a sweep's members in a child process (a minute or more)."""
+        if self._alive(sweep.name, "select"):
+            raise RunError(f"sweep {sweep.name!r} is already being ranked")
+        return self._launch(Job(Run(sweep.path), "select"))
+
+    def _alive(self, name: str, kind: str) -> bool:
+        return any(j.run.name == name and j.kind == kind for j in self.running())
+
     def _launch(self, job: Job, *extra: str) -> Job:
         path = os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
         try:
@@ -101,12 +121,12 @@ class JobManager:
             if job.training:
                 job.run.set_status("failed", error=f"could not start the training process: {exc}"[:500])
             raise RunError(f"could not start a process for run {job.run.name!r}: {exc}") from None
-        if not job.training:  # written before the child runs, so every reader sees the claim at once
+        if job.kind == "eval":  # written before the child runs, so every reader sees the claim at once
             job.run.set_eval_job(state="running", pid=job.process.pid, step=int(extra[0]), metrics=extra[1],
                                  stage="starting", done=0.0, started=time.time(), error=None)
         job.thread = threading.Thread(target=self._watch, args=(job,), name=f"job-{job.run.name}", daemon=True)
         with self._lock:
-            self._jobs[(job.run.name, job.training)] = job
+            self._jobs[(job.run.name, job.kind if job.kind in ("sweep", "select") else job.training)] = job
         job.thread.start()
         self._rebalance()
         return job
@@ -114,6 +134,12 @@ class JobManager:
     def _watch(self, job: Job) -> None:
         rc = job.process.wait()
         self._rebalance(ending=job)
+        if job.kind in ("sweep", "select"):
+            sweep = Sweep(job.run.path)
+            if job.kind == "sweep" and rc and sweep.state() in ("running", "interrupted"):
+                job.error = f"sweep driver exited with code {rc}: {_last_line(job.log_path)}"
+                sweep.update(state="failed", error=job.error[:500])
+            return
         if job.training:
             status = job.run.status()
             if status.get("state") in ("completed", "stopped"):  # the trainer finished its work and said so
@@ -209,6 +235,9 @@ def _child(kind: str, path: str, threads: int, *extra: str) -> None:
 
     threading.Thread(target=listen, daemon=True).start()
     print(f"using {threads} CPU threads", flush=True)
+    if kind in ("sweep", "select"):
+        _sweep_child(kind, Sweep(Path(path)), stop, *extra)
+        return
     run = Run(Path(path))
     if kind == "eval":
         _evaluate(run, stop, int(extra[0]), extra[1], float(extra[2]), extra[3])
@@ -241,6 +270,29 @@ def _evaluate(run: Run, stop: threading.Event, step: int, metrics: str, scale: f
         run.set_eval_job(state="failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise
     run.set_eval_job(state="completed", finished=time.time())
+
+
+def _sweep_child(kind: str, sweep: Sweep, stop: threading.Event, address: str = "") -> None:
+    """The Ray driver (or a ranking). A stop line, or the server's end, asks every trial to stop
+    with a checkpoint; the driver then ends once they have."""
+    from .ray_runner import run_sweep, select, shutdown
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    if kind == "select":
+        select(sweep, say)
+        return
+
+    def watch() -> None:
+        stop.wait()
+        sweep.request_stop()
+
+    threading.Thread(target=watch, daemon=True).start()
+    try:
+        run_sweep(sweep, address or None, say=say)
+    finally:
+        shutdown()
 
 
 def demo_config(data_dir: str) -> Config:

@@ -26,6 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from .config import smoke
 from .runs import STATES, Run, RunError, effective_state
 from .sweeps import Sweep
 
@@ -147,10 +148,12 @@ def evaluation_todo(run: Run, which: str) -> list[int]:
     return [s for s in steps if run.eval_result(s) is None]
 
 
-def run_sweep(sweep: Sweep, address: str | None = None, data_dir: str | None = None,
-              say: Callable[[str], None] = print, rank: bool = True) -> str:
+def run_sweep(sweep: Sweep, address: str | None = None, say: Callable[[str], None] = print,
+              rank: bool = True) -> str:
     """The driver: keep up to `parallel` trials in flight until every member has ended or the
-    sweep is stopped; record each member's failure by name; returns the sweep's final state."""
+    sweep is stopped; record each member's failure by name; returns the sweep's final state.
+    Members whose data_dir is unset read this process's $INFOGAN_DATA, as an absolute path
+    (on a cluster, the path every node must see)."""
     info = sweep.info()
     threads, gpus, parallel = info["threads"], float(info.get("gpus") or 0), info["parallel"]
     address = cluster_address(address or info.get("ray_address"))
@@ -158,7 +161,8 @@ def run_sweep(sweep: Sweep, address: str | None = None, data_dir: str | None = N
     sweep.update(state="running", pid=os.getpid(), started=time.time(), stop_requested=False, error=None,
                  finished=None, ray=address or "embedded")
     try:
-        ray = connect(address, cpus=max(1, parallel) * threads, gpus=gpus * max(1, parallel))
+        slots = parallel or max(1, (os.cpu_count() or 1) // threads)  # the embedded instance's size
+        ray = connect(address, cpus=slots * threads, gpus=gpus * slots)
     except RunError as exc:
         sweep.update(state="failed", error=str(exc))
         raise
@@ -170,7 +174,7 @@ def run_sweep(sweep: Sweep, address: str | None = None, data_dir: str | None = N
     limit = parallel or len(pending)
     in_flight: dict[Any, Run] = {}
     failed: list[str] = []
-    data = str(Path(data_dir).resolve()) if data_dir else None
+    data = str(Path(os.environ["INFOGAN_DATA"]).resolve()) if os.environ.get("INFOGAN_DATA") else None
     while pending or in_flight:
         stopping = sweep.stop_requested()
         while pending and len(in_flight) < limit and not stopping:
@@ -234,6 +238,8 @@ def select(sweep: Sweep, say: Callable[[str], None] = print, **counts: int) -> d
     selection.model_centrality); stored in sweep.json as `selection`."""
     from .selection import model_centrality
 
+    if smoke():  # a documented command on a tiny budget
+        counts = {"votes": 20, "batch": 8, "n_free": 64, **counts}
     runs = [r for r in sweep.runs() if r.checkpoint_steps()]
     t0 = time.perf_counter()
     say(f"{sweep.name}: ranking {len(runs)} members by ModelCentrality")

@@ -26,6 +26,7 @@ def run_summary(run: Run) -> dict[str, Any]:
         problems.append(str(exc))
     st = run.status()
     row["state"] = effective_state(st)
+    row["sweep"] = st.get("sweep")
     if st.get("error"):
         problems.append(str(st["error"]))
     row["step"] = st.get("step", 0)

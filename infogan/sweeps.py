@@ -66,6 +66,14 @@ def parse_axis(text: str) -> tuple[str, list[str]]:
     return name, vals
 
 
+def parse_setting(text: str) -> tuple[str, str]:
+    """'batch_size=64' -> ('batch_size', '64'); Config.from_dict validates the value."""
+    name, eq, value = str(text).partition("=")
+    if not eq or not name.strip():
+        raise ConfigError({"settings": f"expected FIELD=VALUE, got {text!r}"})
+    return name.strip().replace("-", "_"), value.strip()
+
+
 @dataclass(frozen=True)
 class Member:
     name: str
@@ -250,8 +258,9 @@ def eval_series(run: Run) -> pd.DataFrame:
 
 
 def member_series(run: Run, metric: str) -> pd.Series:
-    """One member's metric against epoch: a training metric as its mean over each epoch
-    (x = the epoch it ends, partial epochs included), an evaluation metric per checkpoint."""
+    """One member's metric against epoch: a training metric as its mean over each epoch (x =
+    the epoch it ends; a run of under 10 epochs in tenths of its length, so a short sweep still
+    shows a curve), an evaluation metric per checkpoint."""
     if metric in EVAL_METRICS:
         ev = eval_series(run)
         if metric not in ev or ev.empty:
@@ -261,7 +270,8 @@ def member_series(run: Run, metric: str) -> pd.Series:
         ev = ev.dropna(subset=[metric])
         return pd.Series(ev[metric].to_numpy(float), index=(ev["step"] / per_epoch).round(2).to_numpy())
     records, _ = run.metrics()
-    rows = [(math.ceil(r["epoch"] - 1e-9), r[metric]) for r in records
+    per = max(1, 10 // run.config().epochs)  # bins per epoch
+    rows = [(math.ceil(r["epoch"] * per - 1e-9) / per, r[metric]) for r in records
             if isinstance(r.get(metric), (int, float)) and isinstance(r.get("epoch"), (int, float))]
     if not rows:
         return pd.Series(dtype=float)

@@ -43,6 +43,7 @@ def page_list() -> list:
         st.Page("pages/explore.py", title="Explore", icon=":material/tune:"),
         st.Page("pages/disentangle.py", title="Disentanglement", icon=":material/grid_on:"),
         st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/stacked_line_chart:"),
     ]
 
 
@@ -173,6 +174,11 @@ def sidebar() -> None:
             st.caption("No runs yet.")
         st.session_state.setdefault("data_dir", os.environ.get("INFOGAN_DATA", "data"))
         st.text_input("Data folder", key="data_dir", help="Where datasets live (torchvision layout). Used by new runs.")
+        st.session_state.setdefault("ray_address", os.environ.get("INFOGAN_RAY_ADDRESS", ""))
+        st.text_input("Ray cluster address", key="ray_address", placeholder="embedded (this machine)",
+                      help="Where new sweeps run. Empty: an embedded Ray on this machine. Else the address of a "
+                           "running cluster (ray start --head), e.g. 10.0.0.5:6379; its nodes must see the runs "
+                           "and data folders at the same paths.")
         dev = "cuda: " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
         st.caption(f"Device: **{dev}** · {torch.get_num_threads()} CPU threads")
         st.caption(f"Runs folder: `{runs_root().resolve()}`")

@@ -35,9 +35,16 @@ def thumb(path: str | None) -> str | None:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode() if path else None
 
 
+sweep_names = sorted({r["sweep"] for r in rows if r.get("sweep")})
+if sweep_names:
+    only = st.selectbox("Sweep", ["(all runs)", *sweep_names], help="Show one sweep's members only")
+    if only != "(all runs)":
+        rows = [r for r in rows if r.get("sweep") == only]
+
 table = pd.DataFrame([{
     "sample": thumb(r.get("thumbnail")), "name": r["name"], "dataset": r.get("dataset"),
-    "layout": r.get("layout"), "state": r["state"], "progress": r.get("progress"), "step": r["step"],
+    "layout": r.get("layout"), "sweep": r.get("sweep"), "state": r["state"], "progress": r.get("progress"),
+    "step": r["step"],
     "loss_d": r.get("loss_d"), "loss_g": r.get("loss_g"), "MI bounds": r.get("mi"),
     "accuracy": r.get("accuracy"), "problem": r.get("problem")} for r in rows])
 event = st.dataframe(

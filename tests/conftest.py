@@ -47,3 +47,21 @@ def wait_until(predicate, timeout: float, what: str, poll: float = 0.2) -> None:
 def joined(thread, timeout: float, what: str) -> None:
     thread.join(timeout * TIME_SCALE)
     assert not thread.is_alive(), f"timed out after {timeout * TIME_SCALE:.0f} s waiting for {what}"
+
+
+def app(monkeypatch, root, run=None, **params):
+    """The dashboard through streamlit's AppTest on runs folder `root`; `run` and `params` go in the URL."""
+    from streamlit.testing.v1 import AppTest
+
+    monkeypatch.setenv("INFOGAN_RUNS", str(root))
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=90)
+    for k, v in {"run": run, **params}.items():
+        if v:
+            at.query_params[k] = v
+    return at.run()
+
+
+def visit(at, page: str):
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at

@@ -140,3 +140,32 @@ def _steps(run: Path) -> list[int]:
     if not p.exists():
         return []
     return [json.loads(line)["step"] for line in p.read_text().splitlines() if line.strip()]
+
+
+def test_a_sweep_started_from_the_form_trains_two_members_and_stops_all(browser, server):
+    """The Sweeps form starts a 2-trial sweep on the embedded Ray; both members progress in the
+    members table; Stop all stops both with a checkpoint."""
+    url, runs = server["url"], server["runs"]
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{url}/sweeps")
+    page.get_by_role("button", name="Start sweep").wait_for(timeout=30000)
+    for label, value in {"Seeds": "0-1", "Epochs": "50", "Subset (0 = all images)": "3200",
+                         "Other settings": "batch_size=32 log_every=2 ckpt_every=20 precision=fp32",
+                         "Name": "browser-sweep"}.items():
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Tab")
+    page.get_by_role("button", name="Start sweep").click()
+    page.get_by_text("**browser-sweep** · running".replace("**", "")).first.wait_for(timeout=60000 * TIME_SCALE)
+    members = [runs / "browser-sweep-s0", runs / "browser-sweep-s1"]
+    wait_until(lambda: all(len(_steps(m)) >= 2 for m in members), 180, "both members to log steps", poll=1)
+    page.wait_for_timeout(3000)  # a refresh of the members table (every 2 s)
+    shot(page, "13_sweep_running")
+    page.get_by_role("button", name="Stop all").click(timeout=30000)
+    sweep_file = runs / "browser-sweep" / "sweep.json"
+    wait_until(lambda: json.loads(sweep_file.read_text())["state"] == "stopped", 120, "the sweep to stop", poll=1)
+    for m in members:
+        status = json.loads((m / "status.json").read_text())
+        assert status["state"] == "stopped" and status["checkpoint"] == status["step"] > 0
+    page.get_by_role("button", name="Resume all").wait_for(timeout=30000)
+    shot(page, "14_sweep_stopped")

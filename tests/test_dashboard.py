@@ -6,18 +6,17 @@ import os
 from pathlib import Path
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from infogan.config import Config
 from infogan.figures import metrics_frame, monitor_figures
 from infogan.runs import Run
 from infogan.train import train
-from tests.conftest import joined, wait_until
+from tests.conftest import app, joined, visit, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
 PAGES = ["pages/runs.py", "pages/train.py", "pages/monitor.py", "pages/explore.py", "pages/disentangle.py",
-         "pages/compare.py"]
+         "pages/compare.py", "pages/sweeps.py"]
 
 
 @pytest.fixture(scope="module")
@@ -28,20 +27,6 @@ def finished_root(tmp_path_factory, mnist_root):
     train(cfg, "done", root)
     train(cfg.replace(seed=1, cat_codes=[10, 3]), "done2", root)
     return root
-
-
-def app(monkeypatch, root, run=None) -> AppTest:
-    monkeypatch.setenv("INFOGAN_RUNS", str(root))
-    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=60)
-    if run:
-        at.query_params["run"] = run
-    return at.run()
-
-
-def visit(at: AppTest, page: str) -> AppTest:
-    at.switch_page(page).run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -1,0 +1,94 @@
+"""The Sweeps page through AppTest: a finished sweep (members table, spread, parallel
+coordinates, the pick), a running one, a damaged sweep.json beside them, and a form that
+refuses a bad grid value without creating anything. (Starting and stopping a real sweep from
+the form is the browser test's step.)"""
+
+import os
+
+import pytest
+
+from infogan.ray_runner import evaluate_checkpoints, select
+from infogan.runs import list_runs
+from infogan.sweeps import Sweep, list_sweeps
+from infogan.train import train_run
+from tests.conftest import app, visit
+
+
+def _base(mnist_root) -> dict:
+    return {"dataset": "mnist", "data_dir": str(mnist_root), "download": False, "subset": 256, "batch_size": 32,
+            "epochs": 2, "log_every": 4, "sample_every": 8, "ckpt_every": 8, "precision": "fp32"}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory, mnist_root):
+    """A 2x2 sweep whose members were trained here (no Ray: the page only reads the files)."""
+    root = tmp_path_factory.mktemp("sweeps")
+    sweep = Sweep.create("done", _base(mnist_root), [0, 1], {"lr_g": ["1e-3", "5e-4"]}, root=root)
+    for run in sweep.runs():
+        train_run(run)
+        evaluate_checkpoints(run, "last")
+    sweep.update(state="completed", started=1.0, finished=2.0)
+    select(sweep, say=lambda line: None, votes=40, batch=8, n_free=100)
+    return root
+
+
+def page(monkeypatch, root, sweep=None):
+    return visit(app(monkeypatch, root, sweep=sweep), "pages/sweeps.py")
+
+
+def text(at) -> str:
+    return " ".join(m.value for m in at.markdown)
+
+
+def test_a_finished_sweep_shows_members_spread_settings_and_the_pick(monkeypatch, finished):
+    at = page(monkeypatch, finished, "done")
+    assert "**done** · completed · 4 members" in text(at) and "grid lr_g = ['1e-3', '5e-4']" in text(at)
+    members = at.dataframe[0].value
+    assert list(members["member"]) == ["done-1-s0", "done-1-s1", "done-2-s0", "done-2-s1"]
+    assert (members["state"] == "completed").all() and members["accuracy"].notna().all()
+    pick = Sweep.open("done", finished).info()["selection"]["pick"]
+    assert members.set_index("member").loc[pick, "central"] == "★"
+    assert f"Most central member: **{pick}**" in text(at) and "Against labels (not used to pick)" in text(at)
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # the spread and the parallel coordinates
+    metric = next(s for s in at.selectbox if s.label == "Metric")
+    metric.set_value("accuracy").run()
+    assert not at.exception
+    assert "No values of accuracy" not in " ".join(i.value for i in at.info)
+    # the Runs page filters by sweep
+    at.switch_page("pages/runs.py").run()
+    sweep_filter = next(s for s in at.selectbox if s.label == "Sweep")
+    sweep_filter.set_value("done").run()
+    assert sorted(at.dataframe[0].value["name"]) == [r.name for r in list_runs(finished)]
+
+
+def test_a_running_sweep_offers_stop_all_and_a_damaged_one_is_named(monkeypatch, finished, tmp_path, mnist_root):
+    root = tmp_path / "mixed"
+    root.mkdir()
+    for p in finished.iterdir():
+        os.symlink(p, root / p.name)
+    live = Sweep.create("live", _base(mnist_root), [0, 1], {}, root=root)
+    live.update(state="running", pid=os.getpid(), started=1.0)
+    (root / "broken").mkdir()
+    (root / "broken" / "sweep.json").write_text("{not json")
+    at = page(monkeypatch, root, "live")
+    assert "**live** · running · 2 members" in text(at)
+    assert list(at.dataframe[0].value["state"]) == ["queued", "queued"]
+    stop = next(b for b in at.button if b.label == "Stop all")
+    stop.click().run()
+    assert live.stop_requested()
+    at.selectbox(key="sweep").set_value("broken").run()
+    assert not at.exception
+    assert any("broken/sweep.json is not valid JSON" in e.value for e in at.error)
+    assert [s.name for s in list_sweeps(root)] == ["broken", "done", "live"]
+
+
+def test_the_form_refuses_a_bad_grid_value_and_creates_nothing(monkeypatch, tmp_path):
+    at = page(monkeypatch, tmp_path)
+    assert "No sweeps yet" in " ".join(i.value for i in at.info)
+    at.selectbox(key="sweep_axis_0").set_value("lr_g")
+    at.text_input(key="sweep_values_0").set_value("1e-3,7")
+    next(b for b in at.button if b.label == "Start sweep").click().run()
+    errors = " ".join(e.value for e in at.error)
+    assert "The sweep was not created" in errors and "lr_g at grid point 2 (lr_g=7)" in errors
+    assert list(tmp_path.iterdir()) == []

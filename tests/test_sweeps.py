@@ -14,7 +14,7 @@ import pytest
 
 from infogan.config import ConfigError
 from infogan.ray_runner import TrialError, run_sweep, run_trial, select
-from infogan.runs import list_runs
+from infogan.runs import Run, list_runs
 from infogan.sweeps import Sweep, expand, final_table, list_sweeps, parse_axis, parse_seeds, spread
 from tests.conftest import ROOT, joined, wait_until
 
@@ -159,3 +159,30 @@ def test_a_cluster_that_loses_a_node_finishes_every_trial_from_its_checkpoints(t
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_a_sweep_whose_driver_died_resumes_from_its_files(tmp_path, mnist_root):
+    """The driver (here the CLI; the dashboard's child alike) is killed outright mid-sweep: the
+    sweep reads interrupted, and --resume finishes every member from its checkpoints."""
+    import signal
+
+    cmd = [sys.executable, "-m", "infogan", "--runs-dir", str(tmp_path), "sweep", "--run-name", "k", "--seeds", "0-1",
+           "--parallel", "1", "--evaluate", "none", "--no-rank", "--data-dir", str(mnist_root), "--no-download",
+           "--subset", "1024", "--batch-size", "32", "--epochs", "2", "--log-every", "8", "--ckpt-every", "16",
+           "--precision", "fp32"]
+    driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    first = tmp_path / "k-s0"
+    wait_until(lambda: (first / "status.json").exists() and json.loads((first / "status.json").read_text())
+               .get("checkpoint", 0) >= 16, 120, "the first member's first checkpoint")
+    driver.send_signal(signal.SIGKILL)
+    driver.wait(30)
+    sweep = Sweep.open("k", tmp_path)
+    wait_until(lambda: sweep.state() == "interrupted" and sweep.member_states()["k-s0"] == "interrupted", 60,
+               "the sweep and its running member to read interrupted")
+    r = subprocess.run([sys.executable, "-m", "infogan", "--runs-dir", str(tmp_path), "sweep", "--resume", "k",
+                        "--no-rank"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0 and "k: completed" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
+    for run in sweep.runs():
+        assert run.status()["state"] == "completed"
+        assert [rec["step"] for rec in run.metrics()[0]] == list(range(8, 65, 8))
+    assert Run(first).status()["resumed_from"][0] >= 16

@@ -32,6 +32,13 @@ from .sweeps import Sweep
 _PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 
 
+def child_pythonpath() -> str:
+    """PYTHONPATH for a child process that must import this package (installed or run from a
+    checkout): the package's folder first, the caller's entries after it, none twice."""
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _PACKAGE_PARENT]
+    return os.pathsep.join([_PACKAGE_PARENT, *rest])
+
+
 @dataclass
 class Job:
     run: Run  # for a sweep job: its folder (sweep.json), not a run
@@ -109,14 +116,13 @@ class JobManager:
         return any(j.run.name == name and j.kind == kind for j in self.running())
 
     def _launch(self, job: Job, *extra: str) -> Job:
-        path = os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
         try:
             with open(job.log_path, "ab") as log:
                 job.process = subprocess.Popen(
                     [sys.executable, "-m", "infogan.jobs", job.kind, str(job.run.path.resolve()),
                      str(_share(len(self.running()) + 1)), *extra],
                     stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                    env={**os.environ, "PYTHONPATH": path})
+                    env={**os.environ, "PYTHONPATH": child_pythonpath()})
         except OSError as exc:  # no child: say so, or a queued run would read busy while this server lives
             if job.training:
                 job.run.set_status("failed", error=f"could not start the training process: {exc}"[:500])

@@ -32,7 +32,6 @@ from .sweeps import Sweep
 
 RETRIES = 3  # re-runs of a trial whose worker process or node died
 OBJECT_STORE = 80 * 2**20  # bytes; trials pass file paths, never tensors, through Ray
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
 
 
 class TrialError(RuntimeError):
@@ -46,10 +45,12 @@ def cluster_address(explicit: str | None = None) -> str | None:
 
 def connect(address: str | None, cpus: int, gpus: float = 0.0) -> Any:
     """Start the embedded instance (address None) or connect to a cluster; returns the ray module."""
-    if address is None and "ray" not in sys.modules:
-        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback only
-    os.environ.setdefault("RAY_DEDUP_LOGS", "0")
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [_PACKAGE_PARENT, os.environ.get("PYTHONPATH")]))
+    from .jobs import child_pythonpath
+
+    if address is None:  # the embedded instance's workers inherit this environment
+        if "ray" not in sys.modules:
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback only
+        os.environ["PYTHONPATH"] = child_pythonpath()
     import ray
 
     if ray.is_initialized():

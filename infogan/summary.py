@@ -26,7 +26,8 @@ def run_summary(run: Run) -> dict[str, Any]:
         problems.append(str(exc))
     st = run.status()
     row["state"] = effective_state(st)
-    row["sweep"] = st.get("sweep")
+    # a sweep's member: which sweep, the Ray node of its latest attempt, how many attempts
+    row.update(sweep=st.get("sweep"), node=st.get("node"), attempts=int(st.get("attempts") or 0))
     if st.get("error"):
         problems.append(str(st["error"]))
     row["step"] = st.get("step", 0)

@@ -31,7 +31,6 @@ from .runs import Run, RunError, check_name, effective_state, pid_alive, process
 FORMAT = "infogan-explorer/sweep/1"
 MAX_AXES = 3
 MAX_MEMBERS = 1000
-STATES = ("created", "running", "completed", "stopped", "failed")
 # which checkpoints of a completed member a trial evaluates (labelled datasets: accuracy, code effects)
 EVALUATE = ("all", "last", "none")
 
@@ -200,8 +199,11 @@ class Sweep:
         return [Member(m["name"], m["seed"], m.get("point") or {}, m.get("point_index", 0))
                 for m in self.info()["members"]]
 
+    def member_runs(self) -> list[tuple[Member, Run]]:
+        return [(m, Run(self.root / m.name)) for m in self.members()]
+
     def runs(self) -> list[Run]:
-        return [Run(self.root / m.name) for m in self.members()]
+        return [run for _, run in self.member_runs()]
 
     def state(self) -> str:
         """'running' written by a driver that no longer exists reads 'interrupted'."""
@@ -283,7 +285,7 @@ def spread(sweep: Sweep, metric: str) -> pd.DataFrame:
     """Median and min-max over seeds, per grid point and epoch, with the number of seeds behind
     each value and the members holding the min and the max (a band's edges are real runs)."""
     rows = []
-    for m, run in zip(sweep.members(), sweep.runs()):
+    for m, run in sweep.member_runs():
         try:
             series = member_series(run, metric)
         except RunError:
@@ -306,15 +308,14 @@ def final_table(sweep: Sweep) -> pd.DataFrame:
     from .summary import run_summary
 
     rows = []
-    for m, run in zip(sweep.members(), sweep.runs()):
+    for m, run in sweep.member_runs():
         summary = run_summary(run)
-        st = run.status()
         ev = eval_series(run)
         last = ev.iloc[-1].to_dict() if not ev.empty else {}
         rows.append({"member": m.name, "point": point_label(m.point), **m.point, "seed": m.seed,
                      "state": summary["state"], "step": summary["step"], "progress": summary.get("progress"),
                      "images_per_s": summary.get("images_per_s"), "mi": summary.get("mi"),
                      "loss_d": summary.get("loss_d"), "loss_g": summary.get("loss_g"),
-                     **{k: last.get(k) for k in EVAL_METRICS}, "node": st.get("node"),
-                     "attempts": int(st.get("attempts") or 0), "problem": summary.get("problem")})
+                     **{k: last.get(k) for k in EVAL_METRICS}, "node": summary["node"],
+                     "attempts": summary["attempts"], "problem": summary.get("problem")})
     return pd.DataFrame(rows)

@@ -26,17 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config
-from .runs import Run, RunError
+from .runs import Run, RunError, child_pythonpath
 from .sweeps import Sweep
-
-_PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
-
-
-def child_pythonpath() -> str:
-    """PYTHONPATH for a child process that must import this package (installed or run from a
-    checkout): the package's folder first, the caller's entries after it, none twice."""
-    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _PACKAGE_PARENT]
-    return os.pathsep.join([_PACKAGE_PARENT, *rest])
 
 
 @dataclass

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import smoke
-from .runs import STATES, Run, RunError, effective_state
+from .runs import STATES, Run, RunError, child_pythonpath, effective_state
 from .sweeps import Sweep
 
 RETRIES = 3  # re-runs of a trial whose worker process or node died
@@ -45,8 +45,6 @@ def cluster_address(explicit: str | None = None) -> str | None:
 
 def connect(address: str | None, cpus: int, gpus: float = 0.0) -> Any:
     """Start the embedded instance (address None) or connect to a cluster; returns the ray module."""
-    from .jobs import child_pythonpath
-
     if address is None:  # the embedded instance's workers inherit this environment
         if "ray" not in sys.modules:
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback only

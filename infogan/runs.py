@@ -66,6 +66,16 @@ def new_name(cfg: Config, prefix: str = "", seed: bool = True) -> str:
 
 
 # ----- processes -----
+_PACKAGE_PARENT = str(Path(__file__).resolve().parents[1])
+
+
+def child_pythonpath() -> str:
+    """PYTHONPATH for a child process that must import this package (installed or run from a
+    checkout): the package's folder first, the caller's entries after it, none twice."""
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _PACKAGE_PARENT]
+    return os.pathsep.join([_PACKAGE_PARENT, *rest])
+
+
 def process_started(pid: int) -> float | None:
     """When process `pid` started (seconds since the epoch), or None if there is none."""
     try:

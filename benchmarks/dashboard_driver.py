@@ -68,7 +68,22 @@ def start_job(page, url: str, name: str, fields: dict[str, str]) -> None:
     page.get_by_text(f"Started {name}").first.wait_for(timeout=30000)
 
 
+LIVE_CHARTS = "iframe[title*='live_charts']"  # Monitor's charts (pages/live_charts), once drawn
+
+
+def chart_frame(page):
+    """The frame that holds the Monitor's live charts (their component's iframe), else the page."""
+    for frame in page.frames:
+        try:
+            if frame.evaluate("() => !!document.querySelector('.live-chart')"):
+                return frame
+        except Exception:  # a frame that is navigating or gone
+            continue
+    return page
+
+
 def chart_points(page) -> int:
     """Points in the first line of the first Plotly chart on the page (the loss chart)."""
-    return page.evaluate("() => { const l = document.querySelector('.js-plotly-plot .scatterlayer .js-line');"
-                         " return l ? l.getAttribute('d').split(/[ML]/).length - 1 : 0; }")
+    return chart_frame(page).evaluate(
+        "() => { const l = document.querySelector('.js-plotly-plot .scatterlayer .js-line');"
+        " return l ? l.getAttribute('d').split(/[ML]/).length - 1 : 0; }")

@@ -18,7 +18,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.dashboard_driver import CHROMIUM, CHROMIUM_ARGS, rss_mb, start_job, start_server, stop_server
+from benchmarks.dashboard_driver import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LIVE_CHARTS,
+    rss_mb,
+    start_job,
+    start_server,
+    stop_server,
+)
 from infogan.config import smoke
 
 
@@ -48,13 +56,13 @@ def run_soak(minutes: float, jobs: int, browsers: int, data: Path, steps_per_job
                 page.goto(f"{url}/monitor?run=soak-{i % jobs}")
                 # charts appear once the job has logged: child start-up (torch import, data) with
                 # every job starting at once on 2 cores is not what the soak measures
-                page.locator(".js-plotly-plot").first.wait_for(timeout=180000)
+                page.locator(LIVE_CHARTS).first.wait_for(timeout=180000)
             rss_start = rss_mb(proc.pid)
             end = time.time() + minutes * 60
             while time.time() < end:
                 for page in pages:
                     latencies.append(_timed(page, "Runs", "[data-testid='stDataFrame']"))
-                    latencies.append(_timed(page, "Monitor", ".js-plotly-plot"))
+                    latencies.append(_timed(page, "Monitor", LIVE_CHARTS))
                 time.sleep(3)
             rss_end = rss_mb(proc.pid)
             browser.close()

@@ -49,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     e = sub.add_parser("eval", help="evaluate a run's checkpoint and write eval.json")
     e.add_argument("run")
     e.add_argument("--step", type=int, help="checkpoint step (default: newest)")
+    e.add_argument("--every-checkpoint", action="store_true",
+                   help="every kept checkpoint not evaluated yet, oldest first (metrics over training)")
     e.add_argument("--device", default="cpu")
     e.add_argument("--metrics", choices=["basic", "all"], default="basic",
                    help="all: every disentanglement metric on ground-truth factors")
@@ -178,7 +180,7 @@ class _ProgressBar:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from .evaluate import evaluate_run
+    from .evaluate import evaluate_run, evaluate_steps
 
     run = Run.open(args.run, args.runs_dir)
     if not 0 < args.metric_scale <= 10:
@@ -192,8 +194,16 @@ def cmd_eval(args: argparse.Namespace) -> int:
             bar.set_description_str(what)
             bar.update(round(100 * done) - bar.n)
 
-        out = evaluate_run(run, args.step, args.metrics, args.metric_scale, device=args.device, progress=progress,
-                           estimator=args.estimator)
+        if args.every_checkpoint:
+            done = evaluate_steps(run, args.metrics, args.metric_scale, args.device, progress, args.estimator)
+            print(f"{run.name}: evaluated {len(done)} checkpoint(s): {done or 'all were done already'}")
+            run_eval = run.eval_results()
+            if not run_eval:
+                return 0
+            out = run_eval
+        else:
+            out = evaluate_run(run, args.step, args.metrics, args.metric_scale, device=args.device,
+                               progress=progress, estimator=args.estimator)
     cat = out.get("categorical")
     if cat:
         print(f"{run.name} step {out['step']}: code {cat['best_code']} accuracy "
@@ -214,8 +224,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_traverse(args: argparse.Namespace) -> int:
     import torch
 
-    from .evaluate import all_codes_png, load_model, save_grid_png, traversal_grid
+    from .evaluate import all_codes_png, load_model, save_grid_png
     from .files import atomic_write
+    from .film import traversal_grid
 
     if args.rows < 1 or args.steps < 2:
         raise ConfigError({"rows/steps": "need --rows >= 1 and --steps >= 2"})
@@ -228,7 +239,7 @@ def cmd_traverse(args: argparse.Namespace) -> int:
               f"(step {model.step})")
         return 0
     try:
-        grid, values = traversal_grid(model, args.code, seeds, values)
+        grid, values = traversal_grid(model.G, model.cfg, args.code, seeds, values)
     except ValueError as exc:
         raise ConfigError({"code": str(exc)}) from None
     save_grid_png(grid, args.out)

@@ -23,12 +23,12 @@ import torch
 from PIL import Image, ImageDraw
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import mutual_info_score
-from torchvision.utils import make_grid
 
-from . import latent
+from . import film, latent
 from .config import Config, dsprites_stride
 from .data import ImageData, has_test_split, load, png_bytes, to_float, to_pil
 from .files import atomic_write
+from .film import traversal_grid
 from .metrics import GroundTruth, Pool, discretize, evaluate_all, mig
 from .models import Discriminator, Generator, QOut, build, generate
 from .runs import Run, RunError, load_weights
@@ -210,23 +210,12 @@ def match_codes(corr: dict[str, dict[str, float]], measures: tuple[str, ...]) ->
     return {measures[j]: {"code": codes[i], "spearman": corr[codes[i]][measures[j]]} for i, j in zip(rows, cols)}
 
 
-def traversal_grid(model: Model, code: str, seeds: list[int] | None = None,
-                   values: list[float] | None = None, base_cat: dict[str, int] | None = None,
-                   base_cont: dict[str, float] | None = None) -> tuple[torch.Tensor, list[float]]:
-    """A (3, H, W) grid in [0, 1]: rows = noise seeds, columns = values of `code`."""
-    seeds = list(range(8)) if seeds is None else seeds
-    dev = next(model.G.parameters()).device
-    lat, values = latent.traversal(model.cfg, code, seeds, values, base_cat, base_cont, dev)
-    imgs = generate(model.G, model.cfg, lat)
-    return make_grid(imgs, nrow=len(values), padding=2, pad_value=0.5), values
-
-
 def all_codes_png(model: Model, seeds: list[int], values: list[float], scale: int = 2) -> bytes:
     """Every code's traversal in one picture, one labelled block per code (the categorical ones
     over all their values, the continuous ones over `values`), for the CLI and Explore's download."""
     blocks = []
     for code in latent.codes_of(model.cfg):
-        grid, vals = traversal_grid(model, code.name, seeds, values)
+        grid, vals = traversal_grid(model.G, model.cfg, code.name, seeds, values)
         what = f"categorical, K={code.k}" if code.kind == "cat" else f"continuous, {vals[0]:g} to {vals[-1]:g}"
         label = Image.new("RGB", (grid.shape[2] * scale, 18), "white")
         ImageDraw.Draw(label).text((4, 3), f"{code.name}: {what} (rows: noise seeds)", fill="black")
@@ -306,6 +295,45 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
     run.save_eval(out)
     say("done", 1.0)
     return out
+
+
+def needs_eval(run: Run, step: int, metrics: str = "basic") -> bool:
+    """No saved evaluation of this checkpoint yet (or, for "all", not with every metric)."""
+    try:
+        res = run.eval_result(step)
+    except RunError:
+        return True  # an unreadable eval.json is replaced
+    return res is None or (metrics == "all" and "factor_vae" not in (res.get("factors") or {"factor_vae": 0}))
+
+
+def evaluate_steps(run: Run, metrics: str = "basic", scale: float = 1.0, device: str = "cpu",
+                   progress: Progress | None = None, estimator: str = "fast") -> list[int]:
+    """Every kept checkpoint that has no evaluation yet, oldest first (so eval.json's top level
+    ends at the newest): the points of the metrics-over-training chart. Checkpoints without
+    a film panel get theirs on the way. Returns the steps evaluated."""
+    say = progress or (lambda what, done: None)
+    render_film(run, lambda what, done: say(what, 0.0))
+    todo = [s for s in run.checkpoint_steps() if needs_eval(run, s, metrics)]
+    test_data = load(run.config(), train=False) if has_test_split(run.config()) else None
+    for i, step in enumerate(todo):
+        def stage(what: str, done: float, i: int = i, step: int = step) -> None:
+            say(f"step {step} ({i + 1} of {len(todo)}): {what}", (i + done) / len(todo))
+
+        evaluate_run(run, step, metrics, scale, device, test_data, stage, estimator)
+    say("done", 1.0)
+    return todo
+
+
+def render_film(run: Run, progress: Progress | None = None) -> list[int]:
+    """Draw the film panel of every kept checkpoint that lacks one (runs trained before films,
+    or a replaced checkpoint); the trainer draws new ones as it saves. Returns those steps."""
+    todo = film.missing(run)
+    for i, step in enumerate(todo):
+        if progress:
+            progress(f"drawing the film panel of step {step} ({i + 1} of {len(todo)})", i / len(todo))
+        model = load_model(run, step)
+        film.save(run, step, model.G, model.cfg)
+    return todo
 
 
 def save_grid_png(grid: torch.Tensor, path: Path) -> None:

@@ -173,3 +173,93 @@ def parallel_figure(table: pd.DataFrame, axes: list[str], metric: str) -> go.Fig
     fig.update_layout(title=f"Grid settings against the final {metric}", height=380,
                       margin={"l": 60, "r": 60, "t": 70, "b": 30}, uirevision=f"parallel-{metric}")
     return fig
+
+
+def usage_verdict(code: str, shares: list[float]) -> str | None:
+    """A one-line warning when Q's use of a categorical code's K values is far from uniform:
+    a value Q (almost) never picks is a collapsed category; one picked twice as often as 1/K
+    likely holds two classes."""
+    k = len(shares)
+    empty = [i for i, s in enumerate(shares) if s < 0.25 / k]
+    doubled = [i for i, s in enumerate(shares) if s > 1.75 / k]
+    parts = []
+    if empty:
+        parts.append(f"value{'s' if len(empty) > 1 else ''} {', '.join(map(str, empty))} almost never chosen "
+                     "(collapsed)")
+    if doubled:
+        parts.append(f"value{'s' if len(doubled) > 1 else ''} {', '.join(map(str, doubled))} chosen about twice "
+                     f"as often as 1/K (merged classes?)")
+    return f"{code}: " + "; ".join(parts) if parts else None
+
+
+def usage_figure(code: str, shares: list[float], mi: float | None, step: int) -> go.Figure:
+    """How often Q assigns each value of a categorical code on real images (trainer's
+    `usage_<code>`), against the uniform 1/K; the title puts the MI bound against ln K."""
+    k = len(shares)
+    colour = ["#ef553b" if s < 0.25 / k else "#ffa15a" if s > 1.75 / k else PALETTE[0] for s in shares]
+    fig = go.Figure(go.Bar(x=[str(i) for i in range(k)], y=shares, marker_color=colour,
+                           hovertemplate=f"{code} = %{{x}}: %{{y:.1%}} of the real images<extra></extra>"))
+    fig.add_hline(y=1 / k, line={"dash": "dot", "color": "gray"}, annotation_text=f"uniform 1/K = {1 / k:.1%}",
+                  annotation_position="top right")
+    bound = f" · MI bound {mi:.2f} of ln K = {math.log(k):.2f} nats ({mi / math.log(k):.0%})" if mi is not None else ""
+    fig.update_layout(title=f"{code}: Q's choice on real images, step {step}{bound}", xaxis_title="value",
+                      yaxis_title="share", yaxis_tickformat=".0%", height=300, xaxis={"type": "category"},
+                      margin={"l": 50, "r": 20, "t": 50, "b": 40}, uirevision=f"usage-{code}")
+    return fig
+
+
+def code_health(df: pd.DataFrame) -> list[tuple[str, go.Figure, str | None]]:
+    """(code, histogram, warning) per categorical code from the newest `usage_<code>` in a metrics
+    frame; the MI bound logged at the same step goes in the title."""
+    out = []
+    for col in (c for c in df.columns if c.startswith("usage_")):
+        rows = df[col].dropna()
+        if rows.empty:
+            continue
+        code, step, shares = col[6:], int(rows.index[-1]), list(rows.iloc[-1])
+        mi = df[f"mi_{code}"].get(step) if f"mi_{code}" in df else None
+        out.append((code, usage_figure(code, shares, mi, step), usage_verdict(code, shares)))
+    return out
+
+
+# InfoGAN-CR (Lin et al., ICML 2020), Table 1, dSprites: mean and standard deviation over seeds
+REFERENCE_DSPRITES = {
+    "factor_vae": [("InfoGAN (modified)", 0.82, 0.01), ("InfoGAN-CR", 0.88, 0.01)],
+    "mig": [("InfoGAN (modified)", 0.22, 0.01), ("InfoGAN-CR", 0.37, 0.01)],
+    "dci_disentanglement": [("InfoGAN (modified)", 0.60, 0.0)],
+}
+EVAL_SERIES = {"accuracy": "accuracy (Hungarian)", "slant": "slant |ρ|", "width": "width |ρ|", "mig": "MIG",
+               "factor_vae": "FactorVAE", "dci_disentanglement": "DCI disentanglement"}
+
+
+def eval_over_training(by_step: dict[str, Any]) -> pd.DataFrame:
+    """eval.json's per-checkpoint results as one row per step (the columns that were computed)."""
+    rows = []
+    for step, res in by_step.items():
+        if not (isinstance(res, dict) and str(step).isdigit()):
+            continue
+        row: dict[str, Any] = {"step": int(step)}
+        if isinstance(res.get("categorical"), dict):
+            row["accuracy"] = res["categorical"].get("accuracy")
+        for measure, best in ((res.get("continuous") or {}).get("best") or {}).items():
+            row[measure] = abs(best["spearman"])
+        row |= {k: v for k, v in (res.get("factors") or {}).items() if k in EVAL_SERIES and isinstance(v, float)}
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("step").sort_index() if rows else pd.DataFrame()
+
+
+def eval_figure(df: pd.DataFrame, reference: bool = False) -> go.Figure:
+    """Evaluation scores against training step; with `reference` (dSprites) the published
+    InfoGAN and InfoGAN-CR scores as labelled bands (mean ± sd) in each metric's colour."""
+    fig = go.Figure()
+    for i, (col, label) in enumerate((c, n) for c, n in EVAL_SERIES.items() if c in df):
+        colour = PALETTE[i % len(PALETTE)]
+        fig.add_trace(go.Scatter(x=df.index, y=df[col], mode="lines+markers", name=label, line={"color": colour}))
+        for name, mean, sd in REFERENCE_DSPRITES.get(col, []) if reference else []:
+            fig.add_hrect(y0=mean - max(sd, 0.003), y1=mean + max(sd, 0.003), line_width=0,
+                          fillcolor=_rgba(colour, 0.2), annotation_text=f"{name} {label} {mean:.2f}",
+                          annotation_position="top left", annotation_font_size=10)
+    fig.update_layout(title="Evaluation of each saved checkpoint", xaxis_title="step", yaxis_title="score",
+                      yaxis_range=[0, 1.02], height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40},
+                      legend={"orientation": "h", "y": -0.25}, uirevision="eval-over-training")
+    return fig

@@ -59,5 +59,8 @@ def read_json(path: Path) -> Any:
         raise FileError(f"{path} is missing") from None
     except IsADirectoryError:
         raise FileError(f"{path} is a folder, not a JSON file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        bad = f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
+        raise FileError(f"{path} is not UTF-8 text ({bad})") from None
+    except json.JSONDecodeError as exc:
         raise FileError(f"{path} is not valid JSON ({exc})") from None

@@ -29,6 +29,8 @@ from .config import Config
 from .runs import Run, RunError, child_pythonpath
 from .sweeps import Sweep
 
+EVERY = "every"  # an evaluation job's step: every kept checkpoint not evaluated yet
+
 
 @dataclass
 class Job:
@@ -71,9 +73,10 @@ class JobManager:
         run.check_resumable()  # here too, so the page hears of it at once and not from a dead child
         return self._launch(Job(run, "resume"))
 
-    def evaluate(self, run: Run, step: int, metrics: str = "basic", scale: float = 1.0,
+    def evaluate(self, run: Run, step: int | None, metrics: str = "basic", scale: float = 1.0,
                  estimator: str = "fast") -> Job:
-        """Evaluate one checkpoint in a child process that writes eval.json; one at a time per run."""
+        """Evaluate one checkpoint (None: every kept checkpoint not yet evaluated, for the
+        metrics-over-training chart) in a child process that writes eval.json; one at a time per run."""
         with self._lock:
             job = self._jobs.get((run.name, False))
             if (job is not None and (job.alive or job.process is None)) or run.eval_busy():  # running or starting
@@ -81,7 +84,7 @@ class JobManager:
             job = Job(run, "eval")
             self._jobs[(run.name, False)] = job  # claimed under the lock: a second click is refused
         try:
-            return self._launch(job, str(step), metrics, str(scale), estimator)
+            return self._launch(job, EVERY if step is None else str(step), metrics, str(scale), estimator)
         except BaseException:
             with self._lock:
                 self._jobs.pop((run.name, False), None)
@@ -119,7 +122,7 @@ class JobManager:
                 job.run.set_status("failed", error=f"could not start the training process: {exc}"[:500])
             raise RunError(f"could not start a process for run {job.run.name!r}: {exc}") from None
         if job.kind == "eval":  # written before the child runs, so every reader sees the claim at once
-            job.run.set_eval_job(state="running", pid=job.process.pid, step=int(extra[0]), metrics=extra[1],
+            job.run.set_eval_job(state="running", pid=job.process.pid, step=_step(extra[0]), metrics=extra[1],
                                  stage="starting", done=0.0, started=time.time(), error=None)
         job.thread = threading.Thread(target=self._watch, args=(job,), name=f"job-{job.run.name}", daemon=True)
         with self._lock:
@@ -237,7 +240,7 @@ def _child(kind: str, path: str, threads: int, *extra: str) -> None:
         return
     run = Run(Path(path))
     if kind == "eval":
-        _evaluate(run, stop, int(extra[0]), extra[1], float(extra[2]), extra[3])
+        _evaluate(run, stop, _step(extra[0]), extra[1], float(extra[2]), extra[3])
         return
 
     def on_log(_: dict) -> None:
@@ -250,9 +253,13 @@ def _child(kind: str, path: str, threads: int, *extra: str) -> None:
     (train_run if kind == "train" else resume)(run, stop, on_log)
 
 
-def _evaluate(run: Run, stop: threading.Event, step: int, metrics: str, scale: float, estimator: str) -> None:
+def _step(arg: str) -> int | str:
+    return arg if arg == EVERY else int(arg)
+
+
+def _evaluate(run: Run, stop: threading.Event, step: int | str, metrics: str, scale: float, estimator: str) -> None:
     """An evaluation has no checkpoint to save: a stop (or the server's end) ends it at once."""
-    from .evaluate import evaluate_run
+    from .evaluate import evaluate_run, evaluate_steps
 
     def watch() -> None:
         stop.wait()
@@ -260,9 +267,12 @@ def _evaluate(run: Run, stop: threading.Event, step: int, metrics: str, scale: f
         os._exit(1)
 
     threading.Thread(target=watch, daemon=True).start()
+    progress = lambda what, done: run.set_eval_job(stage=what, done=done)
     try:
-        evaluate_run(run, step, metrics, scale, estimator=estimator,
-                     progress=lambda what, done: run.set_eval_job(stage=what, done=done))
+        if step == EVERY:
+            evaluate_steps(run, metrics, scale, estimator=estimator, progress=progress)
+        else:
+            evaluate_run(run, step, metrics, scale, estimator=estimator, progress=progress)
     except Exception as exc:
         run.set_eval_job(state="failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise

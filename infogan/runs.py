@@ -9,6 +9,8 @@ checkpoints/<run>/
   ckpt/step_NNNNNN.pt            optimiser + RNG state for resume, loaded weights_only
   eval.json       evaluation results, by checkpoint step
   eval_job.json   the background evaluation in progress (stage, pid), when there is one
+  notes.json      the user's note and tags (notes below)
+  film/step_NNNNNN/  the checkpoint's fixed panel of pictures (film.py)
 
 Every file is replaced atomically (files.py), so a kill at any moment leaves the previous
 version intact. Nothing here ever unpickles arbitrary objects. Readers (pages, CLI, summary)
@@ -41,6 +43,8 @@ FORMAT = "infogan-explorer/1"
 # still resumes from the one before (older weight files are kept for evaluation only)
 KEEP_STATES = 2
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+MAX_NOTE = 5_000  # characters: a paragraph or two, not a document
+MAX_TAGS, MAX_TAG = 12, 32
 
 
 class RunError(FileError):
@@ -410,10 +414,48 @@ class Run:
             fields["pid_started"] = process_started(fields["pid"])
         write_json(self.path / "eval_job.json", {**(self.eval_job() or {}), **fields, "updated": time.time()})
 
+    # ----- notes -----
+    def notes(self) -> dict[str, Any]:
+        """{"note": str, "tags": [str]}; empty when there is no notes.json. A damaged file raises
+        RunError naming it (the runs table shows the reason and keeps the run)."""
+        path = self.path / "notes.json"
+        try:
+            if path.stat().st_size > 4 * MAX_NOTE + 4096:  # UTF-8 and JSON escapes stay well under
+                raise RunError(f"{path} is too large to be notes ({path.stat().st_size:,} bytes)")
+        except FileNotFoundError:
+            return {"note": "", "tags": []}
+        raw = _json(path)
+        if not isinstance(raw, dict) or not isinstance(raw.get("note", ""), str):
+            raise RunError(f"{path} is not a notes file (expected {{'note': text, 'tags': [text]}})")
+        return {"note": raw.get("note", ""), "tags": [str(t) for t in raw.get("tags", []) if isinstance(t, str)]}
+
+    def set_notes(self, note: str, tags: str | list[str]) -> None:
+        """Validate, then replace notes.json atomically (a bad note changes nothing)."""
+        write_json(self.path / "notes.json", {"note": check_note(note), "tags": parse_tags(tags),
+                                              "updated": time.time()})
+
     def eval_busy(self, job: dict[str, Any] | None = None) -> bool:
         """Is an evaluation process at work? `job`: eval_job.json already read by the caller."""
         job = self.eval_job() if job is None else job
         return bool(job) and job.get("state") == "running" and pid_alive(job.get("pid"), job.get("pid_started"))
+
+
+def parse_tags(text: str | list[str] | None) -> list[str]:
+    """Tags from "a, b" (the table's cell) or a list: trimmed, empty ones dropped, no repeats."""
+    items = text.split(",") if isinstance(text, str) else list(text or [])
+    tags = list(dict.fromkeys(str(t).strip() for t in items if str(t).strip()))
+    if len(tags) > MAX_TAGS:
+        raise RunError(f"{len(tags)} tags; at most {MAX_TAGS} per run")
+    for t in tags:
+        if len(t) > MAX_TAG or any(ch in t for ch in "\n\r\t"):
+            raise RunError(f"tag {t[:40]!r}: at most {MAX_TAG} characters on one line")
+    return tags
+
+
+def check_note(note: str) -> str:
+    if len(note) > MAX_NOTE:
+        raise RunError(f"the note has {len(note):,} characters; at most {MAX_NOTE:,} are kept per run")
+    return note
 
 
 def list_runs(root: str | os.PathLike | None = None) -> list[Run]:

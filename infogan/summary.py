@@ -49,6 +49,11 @@ def run_summary(run: Run) -> dict[str, Any]:
         row["accuracy"] = cat.get("accuracy") if isinstance(cat, dict) else None
     except RunError as exc:
         problems.append(str(exc))
+    try:
+        row.update(run.notes())
+    except RunError as exc:
+        row.update(note=None, tags=[])
+        problems.append(str(exc))
     samples = run.sample_paths()
     row["thumbnail"] = str(samples[-1]) if samples else None
     row["checkpoints"] = len(run.checkpoint_steps())

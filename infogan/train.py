@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from . import latent, precision
+from . import film, latent, precision
 from .augment import jitter
 from .config import Config
 from .data import DataError, ImageData, load, png_bytes
@@ -32,6 +32,7 @@ from .models import QOut, build, generate
 from .runs import Run, RunError
 
 LogFn = Callable[[dict[str, Any]], None]
+USAGE_IMAGES = 256
 
 
 @dataclass
@@ -147,6 +148,7 @@ class Trainer:
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         self.step_no = 0
         self.elapsed = 0.0
+        self.usage_index: torch.Tensor | None = None  # the real images code_usage looks at
         # "auto" is settled by a probe when training starts, or by the checkpoint a run resumes from
         self.precision: str | None = None if cfg.precision == "auto" else cfg.precision
 
@@ -244,10 +246,38 @@ class Trainer:
         if bad:
             raise FloatingPointError(f"non-finite {bad[0]} at step {self.step_no}; "
                                      "last good checkpoint kept (try lower learning rates)")
+        rec.update(self.code_usage())
         self.run.append_metrics([rec])
         self.run.set_status("running", step=self.step_no, epoch=rec["epoch"], elapsed=self.elapsed)
         if on_log:
             on_log(rec)
+
+    @torch.no_grad()
+    def code_usage(self) -> dict[str, list[float]]:
+        """How often Q picks each value of each categorical code on the same USAGE_IMAGES real
+        images at every log: a collapsed code shows as an empty bar, two merged values as a doubled
+        one, long before the MI bound says so. D sees them as in training (batch statistics of an
+        all-real batch); its BatchNorm running averages are put back untouched."""
+        codes = [c for c in latent.codes_of(self.cfg) if c.kind == "cat"]
+        if not codes:
+            return {}
+        if self.usage_index is None:
+            order = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(0))
+            self.usage_index = order[:USAGE_IMAGES].to(self.device)
+        norms = [m for m in self.D.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+        kept = [(m.momentum, m.num_batches_tracked.clone()) for m in norms]
+        for m in norms:
+            m.momentum = 0.0  # running = 1 * running + 0 * batch
+        try:
+            _, (q,) = self.D.parts(self.images.batch(self.usage_index))
+        finally:
+            for m, (momentum, tracked) in zip(norms, kept):
+                m.momentum = momentum
+                m.num_batches_tracked.copy_(tracked)
+        n = len(self.usage_index)
+        return {f"usage_{c.name}": [round(v / n, 4) for v in
+                                    torch.bincount(q.logits[c.index].argmax(1), minlength=c.k).tolist()]
+                for c in codes}
 
     # ----- outputs -----
     def save(self, samples: bool, checkpoint: bool) -> None:
@@ -266,6 +296,7 @@ class Trainer:
                 "step": self.step_no, "elapsed": self.elapsed, "precision": self.precision,
                 "opt_d": self.nets.opt_d.state_dict(),
                 "opt_g": self.nets.opt_g.state_dict(), "gen": self.gen.get_state()})
+            film.save(self.run, self.step_no, self.G, self.cfg)  # the checkpoint's frame of the film
 
     def _check_finite(self) -> None:
         tensors = [(f"{net}.{k}", v) for net, m in (("G", self.G), ("D", self.D))

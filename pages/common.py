@@ -14,10 +14,11 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from infogan.evaluate import Model, load_model
-from infogan.figures import metrics_frame, monitor_figures
+from infogan import film
+from infogan.evaluate import Model, load_model, render_film
+from infogan.figures import code_health, metrics_frame, monitor_figures
 from infogan.jobs import JobManager
-from infogan.runs import Run, RunError, list_runs, runs_root
+from infogan.runs import LIVE, Run, RunError, list_runs, runs_root
 from infogan.summary import run_summary
 
 _local = threading.local()
@@ -118,6 +119,58 @@ def figures(runs: list[Run], cfg: dict, smoothing: float, log_y: bool) -> dict:
     return _figures(key, json.dumps(cfg, sort_keys=True), smoothing, log_y)
 
 
+@st.cache_resource(show_spinner=False)
+def _live_component():
+    """pages/live_charts/index.html beside the plotly.js that the plotly package ships, in a
+    folder of their own (a component may only serve files from its folder)."""
+    import shutil
+    import tempfile
+
+    import plotly
+    import streamlit.components.v1 as components
+
+    here = Path(__file__).parent / "live_charts" / "index.html"
+    folder = Path(tempfile.gettempdir()) / f"infogan-live-charts-{plotly.__version__}-{os.getuid()}"
+    folder.mkdir(exist_ok=True)
+    shutil.copyfile(here, folder / "index.html")
+    js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if not (folder / "plotly.min.js").is_file() or (folder / "plotly.min.js").stat().st_size != js.stat().st_size:
+        shutil.copyfile(js, folder / "plotly.min.js")
+    return components.declare_component("live_charts", path=str(folder))
+
+
+def live_charts(figs: dict, key: str, columns: int = 2) -> None:
+    """Charts that update in place: one component holds them all, so new data reaches the same
+    Plotly divs and the user's zoom and legend choices survive (the figures' layout.uirevision)."""
+    _live_component()(figures=[f.to_json() for f in figs.values()], keys=list(figs), columns=columns, key=key,
+                      default=None)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32)
+def _health(path: str, mtime: float, size: int) -> list:
+    return code_health(_frame(path, mtime, size))
+
+
+def health(run: Run) -> list:
+    """Monitor's code-health histograms, rebuilt only when metrics.jsonl changed."""
+    return _health(str(run.path), *metrics_version(run))
+
+
+@st.cache_data(show_spinner=False, max_entries=512)
+def _picture(path: str, mtime: float, scale: int) -> bytes:
+    from io import BytesIO
+
+    buf = BytesIO()
+    film.picture(Path(path), scale).save(buf, format="png")
+    return buf.getvalue()
+
+
+def picture(path: Path, scale: int = 2) -> bytes:
+    """A film frame enlarged with crisp pixels, as PNG bytes encoded once per file version
+    (the film refreshes while a run trains; an image is re-sent, not re-drawn)."""
+    return _picture(str(path), _mtime(path), scale)
+
+
 @st.cache_resource(show_spinner="Loading checkpoint…", max_entries=8)
 def _model(path: str, step: int | None, mtime: float) -> Model:
     return load_model(Run(Path(path)), step)
@@ -213,3 +266,52 @@ def checkpoint_picker(run: Run, label: str = "Checkpoint", key: str | None = Non
         return None
     return st.selectbox(label, steps, index=len(steps) - 1, key=key,
                         format_func=lambda s: f"step {s}")
+
+
+def ensure_film(run: Run) -> list[int]:
+    """The run's film steps, first drawing the panels its kept checkpoints lack (runs trained
+    before films; the trainer draws new ones itself, so a live run is left to it)."""
+    if run.state() not in LIVE and film.missing(run):
+        with st.status(f"Drawing the film of {run.name}…") as status:
+            try:
+                done = render_film(run, lambda what, _: status.update(label=f"{run.name}: {what}"))
+            except RunError as exc:
+                status.update(label=f"{run.name}: a checkpoint could not be drawn", state="error")
+                st.warning(str(exc))
+            else:
+                status.update(label=f"{run.name}: drew {len(done)} film panel(s)", state="complete", expanded=False)
+    return film.steps(run)
+
+
+def film_player(run: Run, key: str, show, live: bool = False) -> None:
+    """A step slider over the run's film with Play/Pause; `show(step)` draws the pictures of
+    one frame. While playing (or while the run trains, to pick up new frames) only this part
+    of the page reruns, so the rest stays usable."""
+    steps = ensure_film(run)
+    if not steps:
+        st.info("No film yet: each saved checkpoint adds one frame.")
+        return
+    playing_key, step_key = f"{key}_playing", f"{key}_step"
+    playing = st.session_state.get(playing_key, False)
+    if st.button("⏸ Pause" if playing else "▶ Play", key=f"{key}_play",
+                 help="Step through the saved checkpoints, one frame every 0.8 s"):
+        if not playing and st.session_state.get(step_key) == steps[-1]:
+            st.session_state[step_key] = steps[0]  # play from the start
+        st.session_state[playing_key] = not playing
+        st.rerun()
+
+    @st.fragment(run_every=0.8 if playing else (10 if live else None))
+    def frame() -> None:
+        now = film.steps(run) or steps
+        if st.session_state.get(playing_key):
+            i = now.index(st.session_state[step_key]) if st.session_state.get(step_key) in now else -1
+            if i + 1 >= len(now):
+                st.session_state[playing_key] = False
+                st.rerun(scope="app")
+            st.session_state[step_key] = now[i + 1]
+        if st.session_state.get(step_key) not in now:
+            st.session_state[step_key] = now[-1]
+        step = st.select_slider(f"Training step ({len(now)} saved checkpoints)", now, key=step_key)
+        show(step)
+
+    frame()

@@ -1,70 +1,96 @@
-"""Compare: 2-4 checkpoints side by side with the same noise seeds and code values."""
+"""Compare: 2-4 runs side by side, the same noise seeds and code values, one step slider for all."""
 
 import pandas as pd
 import streamlit as st
-import torch
 
-from infogan.data import to_pil
-from infogan.evaluate import traversal_grid
+from infogan import film
 from infogan.figures import monitor_figures
 from infogan.runs import Run, RunError, list_runs
-from pages.common import frame, model, use_router
+from pages.common import ensure_film, frame, picture, use_router
 
 use_router()
 
-st.title("Compare checkpoints")
-options = [f"{r.name} @ {s}" for r in list_runs() for s in r.checkpoint_steps()]
+st.title("Compare runs")
+options = [r.name for r in list_runs() if r.checkpoint_steps() or film.steps(r)]
 if len(options) < 2:
-    st.info("Comparing needs at least two checkpoints (from one run or several).")
+    st.info("Comparing needs at least two runs with a saved checkpoint.")
     st.stop()
 wanted = st.session_state.pop("compare_runs", None)
-if wanted:  # arriving from the Runs page: newest checkpoint of each selected run
-    st.session_state["compare_pick"] = [[o for o in options if o.startswith(f"{n} @ ")][-1]
-                                        for n in wanted if any(o.startswith(f"{n} @ ") for o in options)][:4]
-picked = st.multiselect("Checkpoints (2 to 4)", options, key="compare_pick", max_selections=4,
+if wanted:  # arriving from the Runs or Sweeps page
+    st.session_state["compare_pick"] = [n for n in wanted if n in options][:4]
+picked = st.multiselect("Runs (2 to 4)", options, key="compare_pick", max_selections=4,
                         default=None if "compare_pick" in st.session_state else options[-2:])
 if len(picked) < 2:
-    st.info("Pick two to four checkpoints.")
+    st.info("Pick two to four runs.")
     st.stop()
 
-models = {}
-for p in picked:
-    name, step = p.rsplit(" @ ", 1)
+runs, films, names = {}, {}, None
+for name in picked:
     try:
-        models[p] = (Run.open(name), model(Run.open(name), int(step)))
+        run = Run.open(name)
+        cfg = run.config()
     except RunError as exc:
-        st.error(f"{p}: {exc}")
-if len(models) < 2:
+        st.error(f"{name}: {exc}")
+        continue
+    steps = ensure_film(run)
+    if steps:
+        runs[name], films[name] = run, steps
+        names = [n for n in ["samples", *cfg.code_names] if names is None or n in names]
+if len(runs) < 2:
+    st.info("Fewer than two of these runs have a film to compare.")
     st.stop()
 
-shared = [c for c in next(iter(models.values()))[1].cfg.code_names
-          if all(c in m.cfg.code_names for _, m in models.values())]
-c1, c2, c3 = st.columns(3)
-code = c1.selectbox("Code to traverse", shared)
-rows = c2.slider("Rows (noise seeds)", 1, 12, 6)
-lo, hi = c3.slider("Continuous range", -4.0, 4.0, (-2.0, 2.0), 0.5)
-values = torch.linspace(lo, hi, 7).tolist()
+union = sorted(set().union(*films.values()))
+c1, c2 = st.columns([1, 3])
+shown_name = c1.selectbox("Picture", names, help="samples: 64 prior draws; a code: rows = noise seeds 0-7, "
+                                              "columns = its values. The same inputs in every run.")
+if st.session_state.get("compare_step") not in union:
+    st.session_state["compare_step"] = union[-1]
+step = c2.select_slider("Training step (moves every run; each shows its nearest saved step)", union,
+                        key="compare_step")
+shown = {name: film.nearest(steps, step) for name, steps in films.items()}
+paths = {name: film.load(runs[name], s).path(shown_name) for name, s in shown.items()}
 
-for col, (label, (_run, m)) in zip(st.columns(len(models)), models.items()):
-    with col:
-        st.markdown(f"**{label}**")
-        grid, _ = traversal_grid(m, code, list(range(rows)), values)
-        st.image(to_pil(grid, 2), width="stretch")
+mode = "side by side"
+if len(runs) == 2:
+    m1, m2 = st.columns([2, 2])
+    mode = m1.radio("Show", ["side by side", "overlay", "difference"], horizontal=True, key="compare_mode",
+                    help="overlay: the second run laid over the first; difference: |first - second|, stretched "
+                         "so the largest difference is white")
+first, second = list(runs)[:2]
+if mode == "side by side":
+    for col, (name, path) in zip(st.columns(len(paths)), paths.items()):
+        col.image(picture(path), caption=f"{name} · step {shown[name]}", width="stretch")
+else:
+    try:
+        if mode == "overlay":
+            alpha = m2.slider(f"Opacity of {second}", 0.0, 1.0, 0.5, 0.05, key="compare_alpha")
+            st.image(film.picture(film.overlay(paths[first], paths[second], alpha), 3),
+                     caption=f"{first} · step {shown[first]} under {second} · step {shown[second]} at {alpha:.0%}")
+        else:
+            diff, mean = film.difference(paths[first], paths[second])
+            st.image(film.picture(diff, 3), caption=f"|{first} · step {shown[first]} − {second} · step "
+                                                    f"{shown[second]}| · mean difference {mean:.1%} of full scale")
+    except ValueError as exc:
+        st.warning(str(exc))
 
 
-def metric_row(label: str, run: Run, step: int) -> dict:
+def metric_row(name: str, run: Run, at: int) -> dict:
     df = frame(run)
-    last = df[df.index <= step].iloc[-1].to_dict() if not df.empty and (df.index <= step).any() else {}
-    ev = ((run.eval_results() or {}).get("by_step", {}).get(str(step)) or {}).get("categorical") or {}
-    return {"checkpoint": label, "dataset": run.config().dataset, "accuracy": ev.get("accuracy"),
+    last = df[df.index <= at].iloc[-1].to_dict() if not df.empty and (df.index <= at).any() else {}
+    try:
+        ev = (run.eval_result(at) or {}).get("categorical") or {}
+    except RunError:
+        ev = {}
+    return {"run": name, "step": at, "dataset": run.config().dataset, "accuracy": ev.get("accuracy"),
             **{k: v for k, v in last.items() if k.startswith(("mi_", "loss_"))}}
 
 
-st.dataframe(pd.DataFrame([metric_row(lbl, r, m.step) for lbl, (r, m) in models.items()]), hide_index=True,
+st.dataframe(pd.DataFrame([metric_row(n, runs[n], shown[n]) for n in runs]), hide_index=True,
              column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
-st.caption("Accuracy appears once a checkpoint is evaluated on the Disentanglement page.")
-frames = {r.name: frame(r) for r, _ in models.values()}
-figs = monitor_figures(frames, next(iter(models.values()))[1].cfg.to_dict())
+st.caption("Numbers at each run's shown step. Accuracy appears once a checkpoint is evaluated "
+           "(Disentanglement page: this checkpoint, or every checkpoint at once).")
+figs = monitor_figures({n: frame(r) for n, r in runs.items()}, runs[first].config().to_dict())
 left, right = st.columns(2)
 left.plotly_chart(figs["mi"], width="stretch", key="cmp_mi")
 right.plotly_chart(figs["losses"], width="stretch", key="cmp_loss")

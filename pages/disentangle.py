@@ -2,8 +2,9 @@
 
 import streamlit as st
 
-from infogan.config import ESTIMATORS
-from infogan.figures import confusion_figure, factor_figures, heatmap, metric_table
+from infogan.config import ESTIMATORS, dsprites_stride
+from infogan.figures import confusion_figure, eval_figure, eval_over_training, factor_figures, heatmap, metric_table
+from infogan.jobs import EVERY
 from infogan.runs import RunError
 from pages.common import job_manager, require_checkpoint, require_run, use_router
 
@@ -30,9 +31,14 @@ estimator = c4.selectbox("Estimator", ESTIMATORS,
                          help="fast: images encoded once and shared by the metrics, DCI on histogram trees "
                               "(about 30 s for dSprites on 2 CPU cores); reference: disentanglement_lib's "
                               "procedure (about 9 minutes)")
-if basic or full:
+every = st.button("Evaluate every checkpoint (metrics over training)", disabled=busy,
+                  help="Each kept checkpoint not evaluated yet, oldest first, in the background; with ground-truth "
+                       "factors every metric at the sample scale above")
+if basic or full or every:
+    metrics = "all" if full or (every and dsprites_stride(run.config().dataset)) else "basic"
     try:  # a background job: other tabs and the Monitor keep answering while it runs
-        job_manager().evaluate(run, step, "all" if full else "basic", scale if full else 1.0, estimator)
+        job_manager().evaluate(run, None if every else step, metrics, scale if metrics == "all" else 1.0,
+                               estimator)
     except RunError as exc:
         st.error(str(exc))
     else:
@@ -43,8 +49,9 @@ if basic or full:
 def eval_progress() -> None:
     job = run.eval_job() or {}
     if run.eval_busy(job):
+        what = "every checkpoint" if job.get("step") == EVERY else f"step {job.get('step')}"
         st.progress(min(max(float(job.get("done") or 0), 0.0), 1.0),
-                    text=f"Evaluating step {job.get('step')} in the background: {job.get('stage', '…')}")
+                    text=f"Evaluating {what} in the background: {job.get('stage', '…')}")
         return
     st.rerun()  # finished (or failed): draw the page again with what it left
 
@@ -52,8 +59,18 @@ def eval_progress() -> None:
 if busy:
     eval_progress()
 job = run.eval_job() or {}
-if not busy and job.get("state") == "failed" and job.get("step") == step:
-    st.error(f"The last evaluation of step {step} failed: {job.get('error')}")
+if not busy and job.get("state") == "failed" and job.get("step") in (step, EVERY):
+    st.error(f"The last evaluation of {'every checkpoint' if job.get('step') == EVERY else f'step {step}'} "
+             f"failed: {job.get('error')}")
+try:
+    saved = run.eval_results()
+    over = eval_over_training(saved["by_step"]) if isinstance(saved, dict) and isinstance(
+        saved.get("by_step"), dict) else None
+except RunError:
+    over = None
+if over is not None and len(over) >= 2:
+    st.plotly_chart(eval_figure(over, reference=bool(dsprites_stride(run.config().dataset))), width="stretch",
+                    key="over_training")
 if results is None:
     if not busy:
         st.info("No evaluation cached for this checkpoint yet. The button above computes it in the "

@@ -1,12 +1,25 @@
-"""Monitor: live charts of the losses and MI bounds, refreshed about once a second."""
+"""Monitor: live charts of the losses and MI bounds (refreshed about once a second), Q's use of
+each categorical code on real images, and the film of training so far."""
 
 import contextlib
 
 import streamlit as st
 
+from infogan import film
 from infogan.figures import recent_rate
-from infogan.runs import Run, RunError, effective_state
-from pages.common import csv_bytes, figures, frame, require_run, run_names, use_router
+from infogan.runs import LIVE, Run, RunError, effective_state
+from pages.common import (
+    csv_bytes,
+    figures,
+    film_player,
+    frame,
+    health,
+    live_charts,
+    picture,
+    require_run,
+    run_names,
+    use_router,
+)
 
 use_router()
 
@@ -47,17 +60,39 @@ def live() -> None:
     if df.empty:
         st.info("No metrics logged yet: the first point appears after `log_every` steps.")
         return
-    figs = figures(runs, cfg, smoothing, log_y)  # rebuilt only when a metrics file changed
-    left, right = st.columns(2)
-    for i, (key, fig) in enumerate(figs.items()):
-        (left if i % 2 == 0 else right).plotly_chart(fig, key=f"chart_{key}", width="stretch")
-    samples = run.sample_paths()
-    if samples:
-        st.image(str(samples[-1]), width=420,
-                 caption=f"Fixed noise, {samples[-1].stem.replace('_', ' ')}: rows = noise seeds, "
-                         "columns = values of c1")
+    live_charts(figures(runs, cfg, smoothing, log_y), "monitor_charts")  # rebuilt only when a metrics file changed
+    code_health()
     st.download_button("Download metrics (CSV)", csv_bytes(run), f"{run.name}_metrics.csv",
                        "text/csv", key="csv")
 
 
+def code_health() -> None:
+    """Q's choices per categorical code on real images (logged by the trainer) beside the MI bound."""
+    found = health(run)
+    if not found:
+        return
+    st.markdown("**Categorical code health** · how often Q picks each value on the same 256 real "
+                "training images: a collapsed value shows as an empty bar, merged classes as a doubled one")
+    live_charts({f"usage_{code}": fig for code, fig, _ in found}, "monitor_usage", min(len(found), 2))
+    for _, _, verdict in found:
+        if verdict:
+            st.warning(verdict)
+
+
 live()
+
+st.subheader("Film of training")
+codes = ["samples"]
+with contextlib.suppress(RunError):  # a broken config.json is reported by the charts above
+    codes += run.config().code_names
+pick = st.selectbox("Picture", codes, key="monitor_film_pick",
+                    help="samples: 64 prior draws; a code: rows = noise seeds 0-7, columns = its values")
+
+
+def show(at: int) -> None:
+    panel = film.load(run, at)
+    if panel is not None and pick in panel.names:
+        st.image(picture(panel.path(pick)), caption=f"{pick} · step {at} (same inputs in every frame)")
+
+
+film_player(run, "monitor_film", show, live=run.state() in LIVE)

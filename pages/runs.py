@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from infogan.jobs import demo_config
-from infogan.runs import LIVE, Run, RunError
+from infogan.runs import LIVE, MAX_NOTE, Run, RunError
 from pages.common import job_manager, select_run, summaries, use_router
 
 use_router()
@@ -36,28 +36,50 @@ def thumb(path: str | None) -> str | None:
 
 
 sweep_names = sorted({r["sweep"] for r in rows if r.get("sweep")})
+all_tags = sorted({t for r in rows for t in r.get("tags") or []})
+f1, f2, f3 = st.columns([2, 2, 3])
 if sweep_names:
-    only = st.selectbox("Sweep", ["(all runs)", *sweep_names], help="Show one sweep's members only")
+    only = f1.selectbox("Sweep", ["(all runs)", *sweep_names], help="Show one sweep's members only")
     if only != "(all runs)":
         rows = [r for r in rows if r.get("sweep") == only]
+tags = f2.multiselect("Tags", all_tags, help="Runs with every tag picked") if all_tags else []
+text = f3.text_input("Search", placeholder="name or note", help="Runs whose name or note contains this text")
+rows = [r for r in rows if set(tags) <= set(r.get("tags") or [])
+        and (not text or text.lower() in (r["name"] + " " + (r.get("note") or "")).lower())]
 
 table = pd.DataFrame([{
-    "sample": thumb(r.get("thumbnail")), "name": r["name"], "dataset": r.get("dataset"),
+    "select": False, "sample": thumb(r.get("thumbnail")), "name": r["name"], "note": r.get("note") or "",
+    "tags": ", ".join(r.get("tags") or []), "dataset": r.get("dataset"),
     "layout": r.get("layout"), "sweep": r.get("sweep"), "state": r["state"], "progress": r.get("progress"),
     "step": r["step"],
     "loss_d": r.get("loss_d"), "loss_g": r.get("loss_g"), "MI bounds": r.get("mi"),
     "accuracy": r.get("accuracy"), "problem": r.get("problem")} for r in rows])
-event = st.dataframe(
-    table, hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row", key="runs_table",
+edited = st.data_editor(
+    table, hide_index=True, width="stretch", key=f"runs_table_{'_'.join(tags)}_{text}",
+    disabled=[c for c in table.columns if c not in ("select", "note", "tags")],
     column_config={
+        "select": st.column_config.CheckboxColumn("✓", help="Select to open, compare (2-4), rename or delete"),
         "sample": st.column_config.ImageColumn("sample", width="small"),
+        "note": st.column_config.TextColumn("note", max_chars=MAX_NOTE, help="Your note on the run (notes.json)"),
+        "tags": st.column_config.TextColumn("tags", help="Comma-separated, e.g. baseline, lr-sweep"),
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
         "loss_d": st.column_config.NumberColumn(format="%.3f"),
         "loss_g": st.column_config.NumberColumn(format="%.3f"),
         "accuracy": st.column_config.NumberColumn(format="percent"),
-    })
-picked = [rows[i]["name"] for i in event.selection.rows]
-st.caption(f"{len(rows)} run(s). Select rows to open, compare (2-4), rename or delete.")
+    }) if rows else table
+for before, after in zip(table.itertuples(), edited.itertuples()):
+    if before.note != after.note or [t.strip() for t in before.tags.split(",")] != [
+            t.strip() for t in (after.tags or "").split(",")]:
+        try:
+            Run.open(after.name).set_notes(after.note or "", after.tags or "")
+        except RunError as exc:
+            st.error(f"{after.name}: {exc}")
+picked = list(edited["name"][edited["select"]]) if rows else []
+c1, c2 = st.columns([4, 1])
+c1.caption(f"{len(rows)} run(s). Tick runs to open, compare (2-4), rename or delete; edit a note or tags in "
+           "place (saved in the run's notes.json).")
+c2.download_button("Table as CSV", edited.drop(columns=["select", "sample"]).to_csv(index=False).encode()
+                   if rows else b"", "runs.csv", "text/csv", disabled=not rows)
 
 if not picked:
     st.stop()

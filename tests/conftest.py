@@ -65,3 +65,14 @@ def visit(at, page: str):
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+def live_charts(at) -> dict:
+    """The figures (as Plotly JSON) that a page sent to its live-charts component, by key."""
+    import json
+
+    out = {}
+    for el in at.get("component_instance"):
+        args = json.loads(el.proto.json_args)
+        out |= {k: json.loads(f) for k, f in zip(args["keys"], args["figures"])}
+    return out

@@ -9,7 +9,16 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.dashboard_driver import CHROMIUM, CHROMIUM_ARGS, chart_points, start_job, start_server, stop_server
+from benchmarks.dashboard_driver import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    LIVE_CHARTS,
+    chart_frame,
+    chart_points,
+    start_job,
+    start_server,
+    stop_server,
+)
 from tests.conftest import TIME_SCALE, wait_until
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -56,10 +65,27 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
     shot(page, "03_train_started")
 
     page.goto(f"{url}/monitor?run=browser-job")
-    page.locator(".js-plotly-plot").first.wait_for(timeout=60000 * TIME_SCALE)
+    page.locator(LIVE_CHARTS).first.wait_for(timeout=60000 * TIME_SCALE)
+    wait_until(lambda: chart_points(page) > 0, 60, "the Monitor charts to draw", poll=1)
     first = chart_points(page)
     wait_until(lambda: chart_points(page) > first, 60, "the Monitor chart to gain points while training", poll=1)
     shot(page, "04_monitor_live")
+    # a user's zoom survives the refreshes that bring new points (stable keys, layout.uirevision)
+    charts = chart_frame(page)
+    drag = charts.locator(".js-plotly-plot .nsewdrag").first.bounding_box()  # page coordinates
+    page.mouse.move(drag["x"] + drag["width"] * 0.3, drag["y"] + drag["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(drag["x"] + drag["width"] * 0.6, drag["y"] + drag["height"] * 0.5, steps=5)
+    page.mouse.up()
+    chart = "document.querySelector('.js-plotly-plot')"
+    zoomed = charts.evaluate(f"() => {chart}.layout.xaxis.range")
+    assert charts.evaluate(f"() => {chart}.layout.xaxis.autorange") is False
+    charts.evaluate(f"() => {{ {chart}.__tag = 'zoomed'; }}")
+    n = charts.evaluate(f"() => {chart}._fullData[0].x.length")
+    wait_until(lambda: charts.evaluate(f"() => {chart}._fullData[0].x.length") > n, 60,
+               "new points on the zoomed chart", poll=0.5)
+    assert charts.evaluate(f"() => {chart}.__tag") == "zoomed"  # the same chart, updated in place
+    assert charts.evaluate(f"() => {chart}.layout.xaxis.range") == zoomed
 
     page.goto(f"{url}/train")
     page.get_by_role("button", name="Stop").first.click(timeout=30000)
@@ -89,7 +115,7 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
     page.locator("[data-testid='stDataFrame']").wait_for(timeout=30000)
     shot(page, "09_runs_table")
     page.goto(f"{url}/compare")
-    page.get_by_text("Compare checkpoints").first.wait_for(timeout=30000)
+    page.get_by_text("Compare runs").first.wait_for(timeout=30000)
     shot(page, "10_compare")
 
 
@@ -169,3 +195,43 @@ def test_a_sweep_started_from_the_form_trains_two_members_and_stops_all(browser,
         assert status["state"] == "stopped" and status["checkpoint"] == status["step"] > 0
     page.get_by_role("button", name="Resume all").wait_for(timeout=30000)
     shot(page, "14_sweep_stopped")
+
+
+def test_compare_slider_moves_both_runs_and_the_film_downloads_as_a_gif(browser, server, mnist_root):
+    """Two real runs with two checkpoints each (so two film frames): Compare's one slider moves
+    both runs' pictures; Explore's film downloads as an animated GIF with one frame per checkpoint."""
+    from io import BytesIO
+
+    from PIL import Image
+
+    from infogan.config import Config
+    from infogan.train import train
+
+    cfg = Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 320, "batch_size": 32,
+                            "epochs": 2, "log_every": 5, "sample_every": 10, "ckpt_every": 10, "download": False})
+    for i, name in enumerate(("zz-film-a", "zz-film-b")):  # last by name: Compare's default pair
+        train(cfg.replace(seed=i), name, server["runs"])
+    url = server["url"]
+    page = browser.new_page(viewport={"width": 1400, "height": 1100})
+    page.goto(f"{url}/compare")
+    page.get_by_text("zz-film-a · step 20").first.wait_for(timeout=60000 * TIME_SCALE)
+    assert page.get_by_text("zz-film-b · step 20").count() == 1
+    shot(page, "15_compare_step_20")
+    page.get_by_role("slider").first.press("Home")  # the first saved step
+    page.get_by_text("zz-film-a · step 10").first.wait_for(timeout=30000)
+    assert page.get_by_text("zz-film-b · step 10").count() == 1
+    assert page.get_by_text("zz-film-a · step 20").count() == 0
+    page.get_by_text("difference").first.click()
+    page.get_by_text("mean difference").first.wait_for(timeout=30000)
+    shot(page, "16_compare_difference")
+
+    page.goto(f"{url}/explore?run=zz-film-a")
+    page.get_by_role("tab", name="Film over training").click(timeout=60000)
+    button = page.get_by_role("button", name="samples over training (GIF)")
+    button.wait_for(timeout=30000)
+    shot(page, "17_explore_film")
+    with page.expect_download(timeout=60000) as download:
+        button.click()
+    gif = Image.open(BytesIO(Path(download.value.path()).read_bytes()))
+    assert gif.format == "GIF" and gif.n_frames == 2
+    assert download.value.suggested_filename == "zz-film-a_samples_film.gif"

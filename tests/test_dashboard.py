@@ -11,7 +11,7 @@ from infogan.config import Config
 from infogan.figures import metrics_frame, monitor_figures
 from infogan.runs import Run
 from infogan.train import train
-from tests.conftest import app, joined, visit, wait_until
+from tests.conftest import app, joined, live_charts, visit, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -38,7 +38,7 @@ def test_every_page_renders_with_no_runs(monkeypatch, tmp_path, page):
     elif page in ("pages/monitor.py", "pages/explore.py", "pages/disentangle.py"):
         assert "No run selected" in text
     elif page == "pages/compare.py":
-        assert "at least two checkpoints" in text
+        assert "at least two runs with a saved checkpoint" in text
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -59,7 +59,9 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
         assert df.set_index("name").loc["done", "state"] == "completed"
         assert "batch_size: expected a whole number" in df.set_index("name").loc["broken", "problem"]
     if page == "pages/monitor.py":
-        assert len(at.get("plotly_chart")) == 4  # losses, MI, D outputs, sigma
+        # losses, MI, D outputs, sigma, and c1's code-health histogram, each in a live-charts component
+        assert list(live_charts(at)) == ["losses", "mi", "d_outputs", "sigma", "usage_c1"]
+        assert [s.key for s in at.select_slider] == ["monitor_film_step"]  # the film, one frame per checkpoint
         assert "**done** · completed · step 16 / 16" in " ".join(m.value for m in at.markdown)
     if page == "pages/explore.py":
         assert len(at.get("image")) >= 1
@@ -109,7 +111,7 @@ def test_every_page_renders_with_a_running_run(monkeypatch, running_root, page):
     at = visit(app(monkeypatch, running_root, run="live"), page)
     text = " ".join(m.value for m in at.markdown)
     if page == "pages/monitor.py":
-        assert "**live** · running" in text and len(at.get("plotly_chart")) == 4
+        assert "**live** · running" in text and len(live_charts(at)) == 5
         # 3,200 steps pay for the precision probe: what it chose and each candidate's speed
         st = Run.open("live", running_root).status()
         assert f"· {st['precision']}" in text and st["precision"] in ("fp32", "bf16")

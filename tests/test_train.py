@@ -9,7 +9,8 @@ import torch
 from PIL import Image
 
 from infogan.data import load
-from infogan.evaluate import evaluate_run, load_model, traversal_grid
+from infogan.evaluate import evaluate_run, load_model
+from infogan.film import traversal_grid
 from infogan.runs import KEEP_STATES, Run, RunError
 from infogan.train import Trainer, resume, train
 
@@ -158,9 +159,9 @@ def test_pruning_keeps_a_spare_resume_state_and_resume_falls_back_to_it(tiny_mni
 def test_traversal_grid_from_a_checkpoint(tiny_mnist, tmp_path):
     run = train(tiny_mnist, "trav", tmp_path)
     model = load_model(run)
-    grid, values = traversal_grid(model, "c1", seeds=[0, 1, 2])
+    grid, values = traversal_grid(model.G, model.cfg, "c1", seeds=[0, 1, 2])
     assert values == list(range(10)) and grid.shape == (3, 3 * 30 + 2, 10 * 30 + 2)
-    grid2, values2 = traversal_grid(model, "c2", seeds=[0], values=[-2, 0, 2])
+    grid2, values2 = traversal_grid(model.G, model.cfg, "c2", seeds=[0], values=[-2, 0, 2])
     assert values2 == [-2, 0, 2] and grid2.shape[2] == 3 * 30 + 2
     # column images differ as the code changes; rows differ with the noise
     assert not torch.equal(grid[:, 2:30, 2:30], grid[:, 2:30, 32:60])

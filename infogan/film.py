@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 from torchvision.utils import make_grid
 
 from . import latent
@@ -151,7 +151,7 @@ def captioned(image: Path | Image.Image, caption: str, scale: int = 1) -> Image.
     image = picture(image, scale)
     out = Image.new("RGB", (image.width, image.height + 16), "white")
     out.paste(image, (0, 0))
-    ImageDraw.Draw(out).text((4, image.height + 2), caption, fill="black")
+    ImageDraw.Draw(out).text((4, image.height + 1), caption, fill="black", font=ImageFont.load_default(size=12))
     return out
 
 

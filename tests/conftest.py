@@ -24,7 +24,11 @@ def mnist_root() -> Path:
 
 @pytest.fixture
 def tiny_mnist(mnist_root) -> Config:
-    """A few dozen steps on a few hundred real MNIST images."""
+    return tiny_config(mnist_root)
+
+
+def tiny_config(mnist_root: Path) -> Config:
+    """A few dozen steps on a few hundred real MNIST images (20 steps, checkpoints at 10 and 20)."""
     return Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 320,
                              "batch_size": 32, "epochs": 2, "log_every": 5, "sample_every": 10,
                              "ckpt_every": 10, "download": False})

@@ -19,7 +19,7 @@ from benchmarks.dashboard_driver import (
     start_server,
     stop_server,
 )
-from tests.conftest import TIME_SCALE, wait_until
+from tests.conftest import TIME_SCALE, tiny_config, wait_until
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 FORM = {"subset": "3200", "batch size": "32", "log every": "2", "epochs": "20"}
@@ -204,11 +204,9 @@ def test_compare_slider_moves_both_runs_and_the_film_downloads_as_a_gif(browser,
 
     from PIL import Image
 
-    from infogan.config import Config
     from infogan.train import train
 
-    cfg = Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 320, "batch_size": 32,
-                            "epochs": 2, "log_every": 5, "sample_every": 10, "ckpt_every": 10, "download": False})
+    cfg = tiny_config(mnist_root)
     for i, name in enumerate(("zz-film-a", "zz-film-b")):  # last by name: Compare's default pair
         train(cfg.replace(seed=i), name, server["runs"])
     url = server["url"]

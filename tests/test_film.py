@@ -5,6 +5,7 @@ import base64
 import json
 import math
 import os
+import shutil
 from io import BytesIO
 
 import imageio.v3 as iio
@@ -19,17 +20,14 @@ from infogan.figures import eval_figure, eval_over_training, usage_verdict
 from infogan.runs import Run, RunError, list_runs, save_weights
 from infogan.summary import run_summary
 from infogan.train import Trainer, train
-from tests.conftest import app, live_charts, visit
+from tests.conftest import app, live_charts, tiny_config, visit, wait_until
 
 
 @pytest.fixture(scope="module")
 def filmed(tmp_path_factory, mnist_root):
     """A finished 20-step run with checkpoints (and panels) at 10 and 20."""
-    from infogan.config import Config
-
     root = tmp_path_factory.mktemp("film")
-    cfg = Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 320, "batch_size": 32,
-                            "epochs": 2, "log_every": 5, "sample_every": 10, "ckpt_every": 10, "download": False})
+    cfg = tiny_config(mnist_root)
     train(cfg, "f", root)
     train(cfg.replace(seed=1), "g", root)
     return root
@@ -52,8 +50,6 @@ def test_the_trainer_draws_one_panel_per_checkpoint_and_it_is_reused(filmed):
 
 
 def test_a_replaced_checkpoint_makes_its_panel_stale_and_it_is_redrawn_once(filmed, tmp_path):
-    import shutil
-
     shutil.copytree(filmed / "f", tmp_path / "f")
     run = Run(tmp_path / "f")
     m = load_model(run, 10)
@@ -121,8 +117,6 @@ def test_code_usage_is_logged_and_leaves_batchnorm_statistics_alone(filmed, tiny
 
 
 def test_notes_round_trip_and_bad_notes_files(filmed, tmp_path):
-    import shutil
-
     shutil.copytree(filmed / "f", tmp_path / "f")
     run = Run(tmp_path / "f")
     assert run.notes() == {"note": "", "tags": []}
@@ -143,8 +137,6 @@ def test_notes_round_trip_and_bad_notes_files(filmed, tmp_path):
 
 
 def test_every_checkpoint_is_evaluated_once_for_the_chart(filmed, tmp_path):
-    import shutil
-
     shutil.copytree(filmed / "f", tmp_path / "f")
     run = Run(tmp_path / "f")
     seen = []
@@ -179,8 +171,6 @@ def test_pages_step_sliders_move_the_film(monkeypatch, filmed):
 
 
 def test_monitor_shows_a_collapsed_code(monkeypatch, filmed, tmp_path):
-    import shutil
-
     shutil.copytree(filmed / "f", tmp_path / "f")
     records, _ = Run(tmp_path / "f").metrics()
     records[-1]["usage_c1"] = [0.0, 0.0, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2]  # two values unused
@@ -194,10 +184,6 @@ def test_monitor_shows_a_collapsed_code(monkeypatch, filmed, tmp_path):
 
 
 def test_the_disentanglement_page_evaluates_every_checkpoint_in_the_background(monkeypatch, filmed, tmp_path):
-    import shutil
-
-    from tests.conftest import wait_until
-
     shutil.copytree(filmed / "g", tmp_path / "g")
     run = Run(tmp_path / "g")
     at = visit(app(monkeypatch, tmp_path, run="g"), "pages/disentangle.py")

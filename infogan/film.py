@@ -10,7 +10,8 @@ and the frames of several runs at one step are comparable picture for picture.
 checkpoints/<run>/film/step_NNNNNN/{samples,c1,c2,...}.png + panel.json
 panel.json, written last, marks a complete panel and records the size and mtime of the
 weights it was drawn from: a replaced checkpoint makes its panel stale. Panels outlive the
-weights that keep_checkpoints prunes (a few KB each), so the film covers the whole run.
+weights that keep_checkpoints prunes (about 100 KB each for MNIST, against 53 MB of
+weights), so the film covers the whole run.
 
 Also here: GIF and MP4 encoding of frames, and the overlay/difference of two frames."""
 
@@ -28,7 +29,7 @@ from torchvision.utils import make_grid
 
 from . import latent
 from .config import Config
-from .data import png_bytes, to_pil
+from .data import to_pil
 from .files import FileError, atomic_write, read_json, write_json
 from .models import generate
 from .runs import Run
@@ -88,10 +89,20 @@ def save(run: Run, step: int, g: torch.nn.Module, cfg: Config) -> Panel:
     out = folder(run, step)
     grids = panel_grids(g, cfg)
     for name, grid in grids.items():
-        atomic_write(out / f"{name}.png", png_bytes(grid))
+        atomic_write(out / f"{name}.png", _png(grid, grey=cfg.channels == 1))
     write_json(out / "panel.json", {"version": VERSION, "step": step, "names": list(grids),
                                     "source": _source(run, step), "seeds": SEEDS, "values": CONT_VALUES})
     return Panel(step, out, list(grids))
+
+
+def _png(grid: torch.Tensor, grey: bool) -> bytes:
+    """A (3, H, W) grid in [0, 1] as PNG, rounded as torchvision's save_image rounds; one-channel
+    data as a grey PNG (its three channels are equal), which takes about half the bytes."""
+    pixels = grid.mul(255).add(0.5).clamp(0, 255).byte()
+    image = Image.fromarray(pixels[0].numpy(), "L") if grey else Image.fromarray(pixels.permute(1, 2, 0).numpy())
+    buf = BytesIO()
+    image.save(buf, format="png")
+    return buf.getvalue()
 
 
 def load(run: Run, step: int) -> Panel | None:

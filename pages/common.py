@@ -225,13 +225,13 @@ def sidebar() -> None:
             st.selectbox("Run", names, key="run_picker", on_change=picked)
         else:
             st.caption("No runs yet.")
-        st.session_state.setdefault("data_dir", os.environ.get("INFOGAN_DATA", "data"))
-        st.text_input("Data folder", key="data_dir", help="Where datasets live (torchvision layout). Used by new runs.")
-        st.session_state.setdefault("ray_address", os.environ.get("INFOGAN_RAY_ADDRESS", ""))
-        st.text_input("Ray cluster address", key="ray_address", placeholder="embedded (this machine)",
-                      help="Where new sweeps run. Empty: an embedded Ray on this machine. Else the address of a "
-                           "running cluster (ray start --head), e.g. 10.0.0.5:6379; its nodes must see the runs "
-                           "and data folders at the same paths.")
+        kept_text_input("Data folder", "data_dir", os.environ.get("INFOGAN_DATA", "data"),
+                        help="Where datasets live (torchvision layout). Used by new runs.")
+        kept_text_input("Ray cluster address", "ray_address", os.environ.get("INFOGAN_RAY_ADDRESS", ""),
+                        placeholder="embedded (this machine)",
+                        help="Where new sweeps run. Empty: an embedded Ray on this machine. Else the address of a "
+                             "running cluster (ray start --head), e.g. 10.0.0.5:6379; its nodes must see the runs "
+                             "and data folders at the same paths.")
         dev = "cuda: " + torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu"
         st.caption(f"Device: **{dev}** · {torch.get_num_threads()} CPU threads")
         st.caption(f"Runs folder: `{runs_root().resolve()}`")
@@ -240,6 +240,17 @@ def sidebar() -> None:
             st.caption(f"Training now: {', '.join(j.run.name for j in running)}")
     if st.session_state.get("run"):
         st.query_params["run"] = st.session_state["run"]
+
+
+def kept_text_input(label: str, key: str, default: str, **kwargs) -> None:
+    """A sidebar text box whose value survives a change of page. Streamlit drops a widget's value
+    when the page changes (each page's widgets are its own), which emptied the data folder after
+    any click on another page; so the value lives under a plain key and is copied into the widget
+    before it is drawn, and back when the user edits it. Pages read st.session_state[key]."""
+    st.session_state.setdefault(f"_{key}", default)
+    st.session_state[key] = st.session_state[f"_{key}"]
+    st.text_input(label, key=key, on_change=lambda: st.session_state.update({f"_{key}": st.session_state[key]}),
+                  **kwargs)
 
 
 def require_run() -> Run:

@@ -222,3 +222,19 @@ def test_the_dashboard_listens_on_localhost_and_reports_nothing():
     assert cfg["server"]["address"] == "localhost"
     assert cfg["browser"]["gatherUsageStats"] is False
     assert "--server.address localhost" in (ROOT / "Makefile").read_text()
+
+
+def test_the_sidebar_folder_and_address_survive_a_change_of_page(monkeypatch, tmp_path):
+    """Streamlit drops a widget's value when the page changes; the data folder used to come back
+    empty after any click on another page, and new runs then had no data."""
+    monkeypatch.setenv("INFOGAN_DATA", "/datasets")
+    at = app(monkeypatch, tmp_path)
+    assert at.text_input(key="data_dir").value == "/datasets"
+    at.text_input(key="data_dir").set_value("/mine").run()
+    at.text_input(key="ray_address").set_value("10.0.0.5:6379").run()
+    for page in ("pages/train.py", "pages/explore.py", "pages/sweeps.py"):
+        visit(at, page)
+        at.run()
+        assert at.text_input(key="data_dir").value == "/mine", page
+        assert at.text_input(key="ray_address").value == "10.0.0.5:6379", page
+    assert at.session_state["data_dir"] == "/mine"

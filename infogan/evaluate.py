@@ -303,7 +303,10 @@ def needs_eval(run: Run, step: int, metrics: str = "basic") -> bool:
         res = run.eval_result(step)
     except RunError:
         return True  # an unreadable eval.json is replaced
-    return res is None or (metrics == "all" and "factor_vae" not in (res.get("factors") or {"factor_vae": 0}))
+    if res is None:
+        return True
+    factors = res.get("factors")  # only datasets with ground-truth factors have them
+    return metrics == "all" and isinstance(factors, dict) and "factor_vae" not in factors
 
 
 def evaluate_steps(run: Run, metrics: str = "basic", scale: float = 1.0, device: str = "cpu",

@@ -122,11 +122,15 @@ def load(run: Run, step: int) -> Panel | None:
     return panel if all(panel.path(n).is_file() for n in panel.names) else None
 
 
-def steps(run: Run) -> list[int]:
-    """Steps with a usable panel, in order: the frames of the run's film."""
+def panels(run: Run) -> list[Panel]:
+    """The usable panels, in step order: the frames of the run's film."""
     base = run.path / "film"
     found = sorted(int(p.name[5:]) for p in base.glob("step_*") if p.name[5:].isdigit()) if base.is_dir() else []
-    return [s for s in found if load(run, s) is not None]
+    return [panel for panel in (load(run, s) for s in found) if panel is not None]
+
+
+def steps(run: Run) -> list[int]:
+    return [panel.step for panel in panels(run)]
 
 
 def missing(run: Run) -> list[int]:
@@ -137,12 +141,7 @@ def missing(run: Run) -> list[int]:
 
 def frames(run: Run, name: str) -> list[tuple[int, Path]]:
     """(step, picture) of one panel entry across the film."""
-    out = []
-    for s in steps(run):
-        panel = load(run, s)
-        if panel is not None and name in panel.names:
-            out.append((s, panel.path(name)))
-    return out
+    return [(panel.step, panel.path(name)) for panel in panels(run) if name in panel.names]
 
 
 def nearest(available: list[int], step: int) -> int | None:

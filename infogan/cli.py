@@ -139,8 +139,9 @@ def cmd_train(args: argparse.Namespace) -> int:
         if changed or args.config_file:
             raise ConfigError({"resume": "a resumed run keeps its config; only --epochs may change "
                                          f"(got {', '.join(changed) or '--config'})"})
-        if hasattr(args, "epochs"):
-            run.extend(args.epochs)
+        if hasattr(args, "epochs"):  # on the tiny budget, a few more steps rather than the epochs' worth
+            more = run.status().get("step", 0) + SMOKE_LIMITS["max_steps"] if smoke() else 0
+            run.extend(args.epochs, max_steps=more)
         bar = _ProgressBar(run, args.quiet)
         resume(run, on_log=bar.update)
     else:

@@ -191,8 +191,10 @@ def continuous_code_effects(model: Model, n_seeds: int = 64, values: list[float]
         paths[code.name] = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
     measures = list(next(iter(paths.values()), {}))
     spread = {k: max(float(np.concatenate([p[k].ravel() for p in paths.values()]).std()), 1e-9) for k in measures}
-    corr = {c: {k: float(np.mean([spearmanr(values, row).statistic if np.ptp(row) else 0.0 for row in v]))
-                for k, v in p.items()} for c, p in paths.items()}  # a code that changes nothing: 0
+    # a code that changes nothing scores 0; "nothing" allows rounding noise (1e-6 of the measure's
+    # sd), which sums in another order on another CPU and would otherwise be ranked as a signal
+    corr = {c: {k: float(np.mean([spearmanr(values, row).statistic if np.ptp(row) > 1e-6 * spread[k] else 0.0
+                                  for row in v])) for k, v in p.items()} for c, p in paths.items()}
     effect = {c: {k: float((v[:, -1] - v[:, 0]).mean() / spread[k]) for k, v in p.items()} for c, p in paths.items()}
     return {"codes": corr, "effect": effect, "best": match_codes(corr, ("slant", "width"))}
 

@@ -34,6 +34,20 @@ def tiny_config(mnist_root: Path) -> Config:
                              "ckpt_every": 10, "download": False})
 
 
+@pytest.fixture(scope="session")
+def tiny_runs(tmp_path_factory, mnist_root) -> Path:
+    """Two finished runs of `tiny_config`, trained once per test session and read by every test
+    that only reads a finished run: "f" (seed 0) and "g" (seed 1), each with checkpoints and film
+    panels at steps 10 and 20. A test that changes a run works on a copy (shutil.copytree)."""
+    from infogan.train import train
+
+    root = tmp_path_factory.mktemp("tiny-runs")
+    cfg = tiny_config(mnist_root)
+    train(cfg, "f", root)
+    train(cfg.replace(seed=1), "g", root)
+    return root
+
+
 # wall-clock limits in tests are generous bounds on "it happened at all", never speed checks
 # (benchmarks/ measure speed); a slow machine raises them all with one factor
 TIME_SCALE = float(os.environ.get("INFOGAN_TEST_TIME_SCALE", "1"))

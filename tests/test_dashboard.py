@@ -89,9 +89,9 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
     assert not at.exception, [e.value for e in at.exception]
 
 
-@pytest.fixture
-def running_root(tmp_path, mnist_root):
-    """A job training in this process's JobManager (the one the dashboard's pages see)."""
+def test_every_page_renders_with_a_running_run(monkeypatch, tmp_path, mnist_root):
+    """One job training in this process's JobManager (the one the dashboard's pages see), visited
+    by every page in turn: 3,200 steps outlast them, and the job stops with the test."""
     from pages.common import job_manager
 
     cfg = Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 2048, "batch_size": 32,
@@ -99,28 +99,26 @@ def running_root(tmp_path, mnist_root):
     manager = job_manager()
     manager.root = str(tmp_path)
     job = manager.start(cfg, "live")
-    wait_until(lambda: job.run.checkpoint_steps(), 90, "the live job's first checkpoint")
-    yield tmp_path
-    manager.stop("live")
-    joined(job.thread, 60, "the live job to stop")
-    manager.root = None
-
-
-@pytest.mark.parametrize("page", PAGES)
-def test_every_page_renders_with_a_running_run(monkeypatch, running_root, page):
-    at = visit(app(monkeypatch, running_root, run="live"), page)
-    text = " ".join(m.value for m in at.markdown)
-    if page == "pages/monitor.py":
-        assert "**live** · running" in text and len(live_charts(at)) == 5
-        # 3,200 steps pay for the precision probe: what it chose and each candidate's speed
-        st = Run.open("live", running_root).status()
-        assert f"· {st['precision']}" in text and st["precision"] in ("fp32", "bf16")
-        assert f"precision = auto): {st['precision']}: " in " ".join(c.value for c in at.caption)
-        assert "images/s: fp32" in st["precision_probe"]["reason"]
-    if page == "pages/train.py":
-        assert "1 training now" in " ".join(s.value for s in at.subheader)
-    if page == "pages/runs.py":
-        assert at.dataframe[0].value.set_index("name").loc["live", "state"] == "running"
+    try:
+        wait_until(lambda: job.run.checkpoint_steps(), 90, "the live job's first checkpoint")
+        for page in PAGES:
+            at = visit(app(monkeypatch, tmp_path, run="live"), page)
+            text = " ".join(m.value for m in at.markdown)
+            if page == "pages/monitor.py":
+                assert "**live** · running" in text and len(live_charts(at)) == 5
+                # 3,200 steps pay for the precision probe: what it chose and each candidate's speed
+                st = Run.open("live", tmp_path).status()
+                assert f"· {st['precision']}" in text and st["precision"] in ("fp32", "bf16")
+                assert f"precision = auto): {st['precision']}: " in " ".join(c.value for c in at.caption)
+                assert "images/s: fp32" in st["precision_probe"]["reason"]
+            if page == "pages/train.py":
+                assert "1 training now" in " ".join(s.value for s in at.subheader)
+            if page == "pages/runs.py":
+                assert at.dataframe[0].value.set_index("name").loc["live", "state"] == "running"
+    finally:
+        manager.stop("live")
+        joined(job.thread, 60, "the live job to stop")
+        manager.root = None
 
 
 def test_train_form_rejects_bad_input_and_starts_and_stops_a_job(monkeypatch, tmp_path, mnist_root):

@@ -19,22 +19,12 @@ from infogan.evaluate import evaluate_steps, load_model, render_film
 from infogan.figures import eval_figure, eval_over_training, usage_verdict
 from infogan.runs import Run, RunError, list_runs, save_weights
 from infogan.summary import run_summary
-from infogan.train import Trainer, train
-from tests.conftest import app, live_charts, tiny_config, visit, wait_until
+from infogan.train import Trainer
+from tests.conftest import app, live_charts, visit, wait_until
 
 
-@pytest.fixture(scope="module")
-def filmed(tmp_path_factory, mnist_root):
-    """A finished 20-step run with checkpoints (and panels) at 10 and 20."""
-    root = tmp_path_factory.mktemp("film")
-    cfg = tiny_config(mnist_root)
-    train(cfg, "f", root)
-    train(cfg.replace(seed=1), "g", root)
-    return root
-
-
-def test_the_trainer_draws_one_panel_per_checkpoint_and_it_is_reused(filmed):
-    run = Run(filmed / "f")
+def test_the_trainer_draws_one_panel_per_checkpoint_and_it_is_reused(tiny_runs):
+    run = Run(tiny_runs / "f")
     assert film.steps(run) == run.checkpoint_steps() == [10, 20]
     panel = film.load(run, 20)
     assert panel.names == ["samples", "c1", "c2", "c3", "c4"]
@@ -42,15 +32,20 @@ def test_the_trainer_draws_one_panel_per_checkpoint_and_it_is_reused(filmed):
     assert c1.size == (10 * 30 + 2, 8 * 30 + 2)  # K=10 columns, 8 seeds, 28 px + 2 px padding
     assert Image.open(panel.path("c2")).size == (7 * 30 + 2, 8 * 30 + 2)
     assert render_film(run) == []  # nothing drawn twice
-    # the panel is what the checkpoint draws: same pixels as rendering from the loaded weights
+    # the panel is what the checkpoint draws: the pixels of rendering from the loaded weights. Two
+    # routes (the trainer's channels-last nets vs the reloaded ones) round their last float bits
+    # differently on some CPUs, and a value at a rounding edge then lands one grey level away:
+    # every pixel within 1 level, and at most 0.1% of them off at all
     m = load_model(run, 20)
     again = film.panel_grids(m.G, m.cfg)["c3"]
-    assert np.array_equal(np.asarray(Image.open(panel.path("c3")).convert("RGB")),
-                          (again * 255).add(0.5).clamp(0, 255).byte().permute(1, 2, 0).numpy())
+    drawn = np.asarray(Image.open(panel.path("c3")).convert("RGB")).astype(int)
+    redrawn = (again * 255).add(0.5).clamp(0, 255).byte().permute(1, 2, 0).numpy().astype(int)
+    off = np.abs(drawn - redrawn)
+    assert drawn.shape == redrawn.shape and off.max() <= 1 and (off > 0).mean() <= 1e-3, (off.max(), (off > 0).mean())
 
 
-def test_a_replaced_checkpoint_makes_its_panel_stale_and_it_is_redrawn_once(filmed, tmp_path):
-    shutil.copytree(filmed / "f", tmp_path / "f")
+def test_a_replaced_checkpoint_makes_its_panel_stale_and_it_is_redrawn_once(tiny_runs, tmp_path):
+    shutil.copytree(tiny_runs / "f", tmp_path / "f")
     run = Run(tmp_path / "f")
     m = load_model(run, 10)
     before = Image.open(film.load(run, 10).path("samples")).tobytes()
@@ -66,8 +61,8 @@ def test_a_replaced_checkpoint_makes_its_panel_stale_and_it_is_redrawn_once(film
     assert film.steps(run) == [10, 20] and run.checkpoint_steps() == [20]
 
 
-def test_gif_and_mp4_of_a_code_over_training_and_a_latent_walk(filmed):
-    run = Run(filmed / "f")
+def test_gif_and_mp4_of_a_code_over_training_and_a_latent_walk(tiny_runs):
+    run = Run(tiny_runs / "f")
     frames = film.film_frames(run, "c2", scale=2)
     gif = Image.open(BytesIO(film.gif_bytes(frames)))
     assert gif.format == "GIF" and gif.n_frames == 2 and gif.is_animated
@@ -85,23 +80,24 @@ def test_gif_and_mp4_of_a_code_over_training_and_a_latent_walk(filmed):
         film.gif_bytes([])
 
 
-def test_overlay_difference_and_nearest_step(filmed):
-    a = film.load(Run(filmed / "f"), 20).path("samples")
-    b = film.load(Run(filmed / "g"), 20).path("samples")
+def test_overlay_difference_and_nearest_step(tiny_runs):
+    a = film.load(Run(tiny_runs / "f"), 20).path("samples")
+    b = film.load(Run(tiny_runs / "g"), 20).path("samples")
     same, mean = film.difference(a, a)
     assert mean == 0.0 and np.asarray(same).max() == 0
     diff, mean = film.difference(a, b)
     assert 0.01 < mean < 0.9 and np.asarray(diff).max() == 255  # stretched to full scale
     half = np.asarray(film.overlay(a, b, 0.5), dtype=float)
     assert np.allclose(half, (np.asarray(film.picture(a), float) + np.asarray(film.picture(b), float)) / 2, atol=1)
+    # same route twice (PIL's blend at alpha 0 of the same decoded picture): exact by design
     assert np.array_equal(np.asarray(film.overlay(a, b, 0.0)), np.asarray(film.picture(a)))
     with pytest.raises(ValueError, match="differ in size"):
-        film.overlay(a, film.load(Run(filmed / "f"), 20).path("c1"))
+        film.overlay(a, film.load(Run(tiny_runs / "f"), 20).path("c1"))
     assert film.nearest([10, 20, 40], 29) == 20 and film.nearest([10, 20], 15) == 10 and film.nearest([], 5) is None
 
 
-def test_code_usage_is_logged_and_leaves_batchnorm_statistics_alone(filmed, tiny_mnist, tmp_path):
-    records, _ = Run(filmed / "f").metrics()
+def test_code_usage_is_logged_and_leaves_batchnorm_statistics_alone(tiny_runs, tiny_mnist, tmp_path):
+    records, _ = Run(tiny_runs / "f").metrics()
     for rec in records:
         assert len(rec["usage_c1"]) == 10 and math.isclose(sum(rec["usage_c1"]), 1.0, abs_tol=1e-3)
     trainer = Trainer(tiny_mnist, Run.create(tiny_mnist, "u", tmp_path))
@@ -109,15 +105,15 @@ def test_code_usage_is_logged_and_leaves_batchnorm_statistics_alone(filmed, tiny
     usage = trainer.code_usage()
     assert list(usage) == ["usage_c1"] and math.isclose(sum(usage["usage_c1"]), 1.0, abs_tol=1e-3)
     after = trainer.D.state_dict()
-    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert all(torch.equal(before[k], after[k]) for k in before)  # put back, not recomputed: exact
     assert usage_verdict("c1", [0.0, 0.0, 0.2, *[0.1] * 6, 0.2]) == \
         "c1: values 0, 1 almost never chosen (collapsed); values 2, 9 chosen about twice as often as 1/K " \
         "(merged classes?)"
     assert usage_verdict("c1", [0.1] * 10) is None
 
 
-def test_notes_round_trip_and_bad_notes_files(filmed, tmp_path):
-    shutil.copytree(filmed / "f", tmp_path / "f")
+def test_notes_round_trip_and_bad_notes_files(tiny_runs, tmp_path):
+    shutil.copytree(tiny_runs / "f", tmp_path / "f")
     run = Run(tmp_path / "f")
     assert run.notes() == {"note": "", "tags": []}
     run.set_notes("lr 2e-4, looks collapsed after 5k", "baseline,  collapse, baseline,")
@@ -136,8 +132,8 @@ def test_notes_round_trip_and_bad_notes_files(filmed, tmp_path):
     assert "is too large to be notes (10,485,772 bytes)" in run_summary(run)["problem"]
 
 
-def test_every_checkpoint_is_evaluated_once_for_the_chart(filmed, tmp_path):
-    shutil.copytree(filmed / "f", tmp_path / "f")
+def test_every_checkpoint_is_evaluated_once_for_the_chart(tiny_runs, tmp_path):
+    shutil.copytree(tiny_runs / "f", tmp_path / "f")
     run = Run(tmp_path / "f")
     seen = []
     assert evaluate_steps(run, progress=lambda what, done: seen.append((what, done))) == [10, 20]
@@ -155,13 +151,13 @@ def test_every_checkpoint_is_evaluated_once_for_the_chart(filmed, tmp_path):
     assert len(ds.layout.shapes) == 4
 
 
-def test_pages_step_sliders_move_the_film(monkeypatch, filmed):
-    at = visit(app(monkeypatch, filmed, run="f"), "pages/explore.py")
+def test_pages_step_sliders_move_the_film(monkeypatch, tiny_runs):
+    at = visit(app(monkeypatch, tiny_runs, run="f"), "pages/explore.py")
     captions = lambda: [i.proto.imgs[0].caption for i in at.get("image") if "· step" in i.proto.imgs[0].caption]
     assert all(c.endswith("step 20") for c in captions()) and len(captions()) == 5
     at.select_slider(key="explore_film_step").set_value(10).run()
     assert all(c.endswith("step 10") for c in captions()) and len(captions()) == 5
-    at = visit(app(monkeypatch, filmed), "pages/compare.py")
+    at = visit(app(monkeypatch, tiny_runs), "pages/compare.py")
     caps = lambda: [i.proto.imgs[0].caption for i in at.get("image")]
     assert caps() == ["f · step 20", "g · step 20"]
     at.select_slider(key="compare_step").set_value(10).run()
@@ -170,8 +166,8 @@ def test_pages_step_sliders_move_the_film(monkeypatch, filmed):
     assert "mean difference" in caps()[0] and len(caps()) == 1
 
 
-def test_monitor_shows_a_collapsed_code(monkeypatch, filmed, tmp_path):
-    shutil.copytree(filmed / "f", tmp_path / "f")
+def test_monitor_shows_a_collapsed_code(monkeypatch, tiny_runs, tmp_path):
+    shutil.copytree(tiny_runs / "f", tmp_path / "f")
     records, _ = Run(tmp_path / "f").metrics()
     records[-1]["usage_c1"] = [0.0, 0.0, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2]  # two values unused
     (tmp_path / "f" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -183,8 +179,8 @@ def test_monitor_shows_a_collapsed_code(monkeypatch, filmed, tmp_path):
     assert "MI bound" in bar["layout"]["title"]["text"] and "ln K = 2.30" in bar["layout"]["title"]["text"]
 
 
-def test_the_disentanglement_page_evaluates_every_checkpoint_in_the_background(monkeypatch, filmed, tmp_path):
-    shutil.copytree(filmed / "g", tmp_path / "g")
+def test_the_disentanglement_page_evaluates_every_checkpoint_in_the_background(monkeypatch, tiny_runs, tmp_path):
+    shutil.copytree(tiny_runs / "g", tmp_path / "g")
     run = Run(tmp_path / "g")
     at = visit(app(monkeypatch, tmp_path, run="g"), "pages/disentangle.py")
     next(b for b in at.button if b.label.startswith("Evaluate every checkpoint")).click().run()

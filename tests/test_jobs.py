@@ -2,6 +2,7 @@
 when the server that started it dies, and reports how it ended; evaluations run the same way."""
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -11,7 +12,6 @@ import pytest
 from infogan.config import Config
 from infogan.jobs import JobManager
 from infogan.runs import Run, RunError
-from infogan.train import train
 from tests.conftest import ROOT, joined, wait_until
 
 
@@ -83,8 +83,8 @@ def test_cores_are_resplit_as_jobs_start_and_end(tiny_mnist, tmp_path, monkeypat
     assert first.run.status()["state"] == second.run.status()["state"] == "stopped"
 
 
-def test_evaluation_runs_in_a_child_with_progress_and_one_at_a_time(tiny_mnist, tmp_path):
-    run = train(tiny_mnist.replace(epochs=1), "ev", tmp_path)
+def test_evaluation_runs_in_a_child_with_progress_and_one_at_a_time(tiny_runs, tmp_path):
+    run = Run(shutil.copytree(tiny_runs / "f", tmp_path / "ev"))
     manager = JobManager(str(tmp_path))
     job = manager.evaluate(run, 10)
     assert job.process.pid != __import__("os").getpid() and run.eval_busy()
@@ -108,8 +108,8 @@ def test_evaluation_runs_in_a_child_with_progress_and_one_at_a_time(tiny_mnist, 
     joined(again.thread, 120, "the second evaluation to exit")
 
 
-def test_a_failed_evaluation_says_why(tiny_mnist, tmp_path):
-    run = train(tiny_mnist.replace(epochs=1), "evbad", tmp_path)
+def test_a_failed_evaluation_says_why(tiny_runs, tmp_path):
+    run = Run(shutil.copytree(tiny_runs / "f", tmp_path / "evbad"))
     job = JobManager(str(tmp_path)).evaluate(run, 3)  # no checkpoint at step 3
     joined(job.thread, 120, "the evaluation child to exit")
     ev = run.eval_job()

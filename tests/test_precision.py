@@ -58,7 +58,7 @@ def test_a_short_run_keeps_fp32_without_probing(tmp_path, capsys):
 
 def test_the_real_probe_leaves_the_run_as_if_started_with_its_choice(tmp_path, monkeypatch):
     """Both candidates really run (on copies); the run then trains exactly like one started with
-    the chosen precision: same metrics at every logged step."""
+    the chosen precision: the same metrics at every logged step, to rounding."""
     monkeypatch.setattr(precision, "MAX_SHARE", 100.0)  # let a 6-step run pay for a probe
     auto = train(small_config(), "auto", tmp_path, data=small_images())
     st = auto.status()
@@ -66,9 +66,16 @@ def test_the_real_probe_leaves_the_run_as_if_started_with_its_choice(tmp_path, m
     assert set(probe["images_per_s"]) == {"fp32", "bf16"} and probe["refused"] == {}  # bf16 agrees on CPU
     assert st["precision"] == probe["chosen"] and probe["seconds"] > 0
     explicit = train(small_config(precision=st["precision"]), "explicit", tmp_path, data=small_images())
-    assert auto.metrics()[0] and [{k: v for k, v in r.items() if k not in ("time", "images_per_s")}
-                                  for r in auto.metrics()[0]] == \
-        [{k: v for k, v in r.items() if k not in ("time", "images_per_s")} for r in explicit.metrics()[0]]
+    a, b = auto.metrics()[0], explicit.metrics()[0]
+    assert a and [r["step"] for r in a] == [r["step"] for r in b]
+    for ra, rb in zip(a, b):
+        assert ra.keys() == rb.keys()
+        for k in ra.keys() - {"step", "time", "images_per_s"}:
+            # the same weights, batches and random draws; the probe ran kernels in between, which may
+            # pick other ones (oneDNN) for the same op, so the last float bits may differ.
+            # usage_* are shares of 256 argmaxes: one flipped argmax moves a share by 1/256
+            tol = {"abs": 1.5 / 256} if k.startswith("usage_") else {"rel": 1e-5, "abs": 1e-6}
+            assert rb[k] == pytest.approx(ra[k], **tol), (ra["step"], k)
 
 
 def test_the_choice_is_recorded_and_kept_on_resume(tmp_path, monkeypatch):

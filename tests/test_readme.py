@@ -21,7 +21,16 @@ from tests.conftest import ROOT, TIME_SCALE, wait_until
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 LINKED = [".venv", ".streamlit", "Makefile", "dashboard.py", "pages", "infogan", "benchmarks", "requirements.txt",
           "requirements-dev.txt", "pyproject.toml"]
-NOT_RUN_HERE = {"make test": "the suite this check is part of", "make run": "test_make_run_answers_its_health_check"}
+# commands that a test of their own runs for real, with more than the tiny budget would check
+NOT_RUN_HERE = {"make test": "the suite this check is part of", "make run": "test_make_run_answers_its_health_check",
+                ".venv/bin/python benchmarks/soak.py": "tests/test_soak.py (run_soak: 3 jobs, 2 browsers, 1 minute)"}
+# the README's sweep on its tiny budget (2 seeds x 2 values on the embedded Ray) and the two
+# commands that read it: tests/test_sweeps.py::test_a_2x2_sweep_on_the_embedded_ray runs the
+# same sweep, `select` and `runs --sweep` through the CLI and checks what they wrote
+SWEEP = "tests/test_sweeps.py::test_a_2x2_sweep_on_the_embedded_ray"
+NOT_RUN_HERE |= {".venv/bin/python -m infogan sweep --seeds 0-5 --grid lr_g=1e-3,5e-4 --parallel 2 --threads 1 "
+                 "--run-name sw1": SWEEP, ".venv/bin/python -m infogan runs --sweep sw1": SWEEP,
+                 ".venv/bin/python -m infogan select sw1": SWEEP}
 
 
 def documented_commands() -> list[tuple[str, str, str]]:

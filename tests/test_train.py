@@ -1,5 +1,6 @@
 import json
 import math
+import shutil
 import subprocess
 import sys
 
@@ -8,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from infogan.cli import main as cli_main
 from infogan.data import load
 from infogan.evaluate import evaluate_run, load_model
 from infogan.film import traversal_grid
@@ -15,8 +17,8 @@ from infogan.runs import KEEP_STATES, Run, RunError
 from infogan.train import Trainer, resume, train
 
 
-def test_tiny_real_mnist_run_writes_every_file(tiny_mnist, tmp_path):
-    run = train(tiny_mnist, "tiny", tmp_path)
+def test_tiny_real_mnist_run_writes_every_file(tiny_runs, tiny_mnist, tmp_path):
+    run = Run(shutil.copytree(tiny_runs / "f", tmp_path / "tiny"))  # the shared run, trained once; eval writes
     files = {p.relative_to(run.path).as_posix() for p in run.path.rglob("*") if p.is_file()}
     assert {"config.json", "status.json", "metrics.jsonl", "samples/step_000010.png",
             "samples/step_000020.png", "ckpt/step_000020.safetensors", "ckpt/step_000020.pt"} <= files
@@ -156,8 +158,8 @@ def test_pruning_keeps_a_spare_resume_state_and_resume_falls_back_to_it(tiny_mni
         resume(part)
 
 
-def test_traversal_grid_from_a_checkpoint(tiny_mnist, tmp_path):
-    run = train(tiny_mnist, "trav", tmp_path)
+def test_traversal_grid_from_a_checkpoint(tiny_runs):
+    run = Run(tiny_runs / "f")
     model = load_model(run)
     grid, values = traversal_grid(model.G, model.cfg, "c1", seeds=[0, 1, 2])
     assert values == list(range(10)) and grid.shape == (3, 3 * 30 + 2, 10 * 30 + 2)
@@ -175,6 +177,17 @@ def cli(*args, cwd):
                                         "PATH": "/usr/bin:/bin"})
 
 
+def cli_here(capsys, monkeypatch, cwd, *args) -> tuple[int, str, str]:
+    """The CLI's main() in this process, in folder `cwd`: (exit code, stdout, stderr). For the
+    cases that end before training, where a fresh process would cost seconds of imports for
+    nothing; test_cli_train_eval_traverse_runs runs `python -m infogan` itself."""
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    code = cli_main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 @pytest.mark.parametrize("args,text", [
     (["train", "--batch-size", "-1"], "batch_size: must be between 2"),
     (["train", "--cat-codes", "10,1"], "cat_codes: every categorical code needs K >= 2"),
@@ -182,11 +195,11 @@ def cli(*args, cwd):
     (["eval", "nope"], "no run named 'nope'"),
     (["traverse", "../etc", "--code", "c1", "--out", "x.png"], "invalid run name"),
 ])
-def test_cli_bad_arguments_exit_nonzero_with_one_line(tmp_path, args, text):
-    r = cli(*args, cwd=tmp_path)
-    assert r.returncode != 0
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], r.stderr
+def test_cli_bad_arguments_exit_nonzero_with_one_line(capsys, monkeypatch, tmp_path, args, text):
+    code, _, err = cli_here(capsys, monkeypatch, tmp_path, *args)
+    assert code != 0
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], err
 
 
 def test_cli_train_eval_traverse_runs(tiny_mnist, tmp_path):
@@ -217,14 +230,15 @@ def test_cli_train_eval_traverse_runs(tiny_mnist, tmp_path):
     assert r.returncode == 0 and r.stdout.splitlines()[1].split()[:4] == ["c", "mnist", "completed", "6"]
 
 
-def test_missing_dataset_names_folder_and_files(tmp_path):
-    r = cli("train", "--data-dir", str(tmp_path / "empty"), "--no-download", cwd=tmp_path)
-    assert r.returncode == 2
-    assert "mnist: the files are missing" in r.stderr and "train-images-idx3-ubyte" in r.stderr
-    assert str(tmp_path / "empty" / "MNIST" / "raw") in r.stderr and len(r.stderr.splitlines()) == 1
+def test_missing_dataset_names_folder_and_files(capsys, monkeypatch, tmp_path):
+    code, _, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--data-dir", str(tmp_path / "empty"),
+                            "--no-download")
+    assert code == 2
+    assert "mnist: the files are missing" in err and "train-images-idx3-ubyte" in err
+    assert str(tmp_path / "empty" / "MNIST" / "raw") in err and len(err.splitlines()) == 1
 
 
-def test_cli_config_file_and_folder_dataset_use_the_folder_preset(tmp_path):
+def test_cli_config_file_and_folder_dataset_use_the_folder_preset(capsys, monkeypatch, tmp_path):
     images = tmp_path / "imgs"
     images.mkdir()
     for i in range(8):
@@ -242,7 +256,7 @@ def test_cli_config_file_and_folder_dataset_use_the_folder_preset(tmp_path):
     for content, reason in [('{"batch_size": "lots"}', "batch_size: expected a whole number"),
                             ("[1, 2]", "my.json must hold a JSON object"), ("{oops", "my.json is not valid JSON")]:
         (tmp_path / "my.json").write_text(content)
-        r = cli("train", "--config", "my.json", cwd=tmp_path)
-        assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and reason in r.stderr, r.stderr
-    r = cli("train", "--config", "nope.json", cwd=tmp_path)
-    assert r.returncode == 2 and "nope.json is missing" in r.stderr
+        code, _, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--config", "my.json")
+        assert code == 2 and len(err.strip().splitlines()) == 1 and reason in err, err
+    code, _, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--config", "nope.json")
+    assert code == 2 and "nope.json is missing" in err

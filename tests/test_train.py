@@ -202,16 +202,16 @@ def test_cli_bad_arguments_exit_nonzero_with_one_line(capsys, monkeypatch, tmp_p
     assert len(lines) == 1 and lines[0].startswith("error: ") and text in lines[0], err
 
 
-def test_cli_train_eval_traverse_runs(tiny_mnist, tmp_path):
+def test_cli_train_eval_traverse_runs(capsys, monkeypatch, tiny_mnist, tmp_path):
     d = tiny_mnist.data_dir
     r = cli("train", "--dataset", "mnist", "--data-dir", d, "--subset", "96", "--batch-size", "32",
             "--epochs", "1", "--run-name", "c", "--quiet", "--no-download", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "c: completed at step 3" in r.stdout
-    r = cli("train", "--resume", "c", cwd=tmp_path)
-    assert r.returncode == 2 and "is completed; give it more epochs" in r.stderr, r.stderr
-    r = cli("train", "--resume", "c", "--epochs", "2", "--lr-g", "0.1", cwd=tmp_path)
-    assert r.returncode == 2 and "only --epochs may change (got lr_g)" in r.stderr, r.stderr
+    code, _, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--resume", "c")
+    assert code == 2 and "is completed; give it more epochs" in err, err
+    code, _, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--resume", "c", "--epochs", "2", "--lr-g", "0.1")
+    assert code == 2 and "only --epochs may change (got lr_g)" in err, err
     r = cli("train", "--resume", "c", "--epochs", "2", "--quiet", cwd=tmp_path)
     assert r.returncode == 0 and "c: completed at step 6" in r.stdout, r.stderr
     r = cli("eval", "c", cwd=tmp_path)
@@ -226,8 +226,8 @@ def test_cli_train_eval_traverse_runs(tiny_mnist, tmp_path):
     assert r.returncode == 0 and "every code (c1, c2, c3, c4)" in r.stdout, r.stderr
     block = 18 + 2 * (2 * 30 + 2)  # a label strip, then 2 rows of the grid at twice the size
     assert Image.open(tmp_path / "all.png").size == (2 * (10 * 30 + 2), 4 * block)  # c1's 10 values widest
-    r = cli("runs", cwd=tmp_path)
-    assert r.returncode == 0 and r.stdout.splitlines()[1].split()[:4] == ["c", "mnist", "completed", "6"]
+    code, out, _ = cli_here(capsys, monkeypatch, tmp_path, "runs")
+    assert code == 0 and out.splitlines()[1].split()[:4] == ["c", "mnist", "completed", "6"]
 
 
 def test_missing_dataset_names_folder_and_files(capsys, monkeypatch, tmp_path):

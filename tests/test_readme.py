@@ -1,7 +1,6 @@
 """The README is executable documentation: every shell command in a fenced block of README.md and
-docs/*.md runs as written, on a tiny budget (INFOGAN_SMOKE=1, honoured by the CLI and the
-benchmarks), in a scratch folder that links the repository's files: the CLI's commands in
-reading order, and the benchmarks' in reading order in a second lane beside them. A command whose comment
+docs/*.md runs as written, in order, on a tiny budget (INFOGAN_SMOKE=1, honoured by the CLI and
+the benchmarks), in a scratch folder that links the repository's files. A command whose comment
 starts with `(example)` stands for the user's own values and is skipped by that rule; `make run`
 is started, its health endpoint answered, and stopped; `make test` is the suite this check is in."""
 
@@ -13,7 +12,6 @@ import socket
 import subprocess
 import tempfile
 import urllib.request
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -73,29 +71,11 @@ def scratch(mnist_root):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-def run_documented(cmd: str, folder: Path, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run(["bash", "-c", cmd], cwd=folder, env=env, capture_output=True, text=True,
-                          timeout=300 * TIME_SCALE)
-
-
-def benchmark(cmd: str) -> bool:
-    return cmd.startswith(".venv/bin/python benchmarks/")
-
-
-@pytest.fixture(scope="module")
-def benchmark_lane(scratch):
-    """The benchmarks' commands, one after another in a second lane beside the CLI's: they need
-    nothing that the CLI's commands make, nor each other (each makes its own folders), and on
-    the tiny budget each is mostly a fresh process's imports, on one core. -> {(doc, cmd): future}"""
-    pool = ThreadPoolExecutor(max_workers=1)
-    futures = {(doc, cmd): pool.submit(run_documented, cmd, *scratch) for doc, cmd in TO_RUN if benchmark(cmd)}
-    yield futures
-    pool.shutdown(wait=True)  # nothing of the lane outlives the module
-
-
 @pytest.mark.parametrize("doc,cmd", TO_RUN, ids=[cmd[:100] for _, cmd in TO_RUN])
-def test_documented_command_runs_as_written(scratch, benchmark_lane, doc, cmd):
-    r = benchmark_lane[doc, cmd].result() if benchmark(cmd) else run_documented(cmd, *scratch)
+def test_documented_command_runs_as_written(scratch, doc, cmd):
+    folder, env = scratch
+    r = subprocess.run(["bash", "-c", cmd], cwd=folder, env=env, capture_output=True, text=True,
+                       timeout=300 * TIME_SCALE)
     tail = "\n".join((r.stdout + r.stderr).strip().splitlines()[-8:])
     assert r.returncode == 0, f"{doc}: `{cmd}` exited {r.returncode}:\n{tail}"
 

@@ -23,8 +23,18 @@ def _step(job, above: int):
     return lambda: job.run.status().get("state") == "running" and job.run.status().get("step", 0) > above
 
 
-def test_stop_ends_the_child_with_a_checkpoint(tiny_mnist, tmp_path):
-    manager = JobManager(str(tmp_path))
+@pytest.fixture
+def manager(tmp_path):
+    """A job manager whose children never outlive the test: after a failed assertion, a 1,000-step
+    job would otherwise go on training beside the rest of the suite."""
+    m = JobManager(str(tmp_path))
+    yield m
+    for job in m.running():
+        job.process.kill()
+        joined(job.thread, 60, f"the leftover job {job.run.name!r} to exit")
+
+
+def test_stop_ends_the_child_with_a_checkpoint(tiny_mnist, manager):
     job = manager.start(_long(tiny_mnist), "stoppable")
     wait_until(_step(job, 3), 90, "the child to pass step 3")
     assert job.run.status()["pid"] == job.process.pid  # training runs outside the server process
@@ -66,9 +76,8 @@ def test_a_job_that_cannot_start_says_why(tiny_mnist, tmp_path):
     assert not manager.running()
 
 
-def test_cores_are_resplit_as_jobs_start_and_end(tiny_mnist, tmp_path, monkeypatch):
+def test_cores_are_resplit_as_jobs_start_and_end(tiny_mnist, manager, monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 2)
-    manager = JobManager(str(tmp_path))
     first = manager.start(_long(tiny_mnist), "first")
     wait_until(lambda: first.run.status().get("step", 0) > 5, 90, "the first job to pass step 5")
     second = manager.start(_long(tiny_mnist).replace(seed=1), "second")

@@ -64,8 +64,8 @@ def main() -> None:
     p.add_argument("--page", default="monitor?run=dash", help="page the browser watches while the job trains")
     p.add_argument("--data", type=Path, default=Path(os.environ.get("INFOGAN_DATA", "data")))
     a = p.parse_args()
-    if smoke():  # 20 steps per run, one round
-        a.steps, a.rounds = 20, 1
+    if smoke():  # 6 steps per run, one round
+        a.steps, a.rounds = 6, 1
     cli, dash = [], []
     for _ in range(a.rounds):
         cli.append(cli_rate(a.data, a.steps, a.log_every))

@@ -15,7 +15,7 @@ import time
 
 import torch
 
-from infogan.config import Config, smoke
+from infogan.config import SMOKE_DATA, Config, smoke
 from infogan.data import load
 from infogan.evaluate import Model, categorical_accuracy
 from infogan.runs import Run
@@ -30,8 +30,9 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--set", nargs="*", default=[], help="extra config fields, key=value")
     a = p.parse_args()
-    if smoke():  # seconds instead of minutes: one evaluation
-        a.budget, a.eval_every = 2.0, 1.0
+    if smoke():  # seconds instead of minutes, on small batches of a few images: one evaluation
+        a.budget, a.eval_every = 2.0, 2.0
+        a.set = [*a.set, *(f"{k}={v}" for k, v in SMOKE_DATA.items())]
     cfg = Config.from_dict({"dataset": "mnist", "seed": a.seed, "device": a.device, "epochs": 1000,
                             "log_every": 20, "sample_every": 10**9, "ckpt_every": 10**9,
                             **dict(kv.split("=", 1) for kv in a.set)})
@@ -43,6 +44,8 @@ def main() -> None:
 
     def on_log(rec: dict) -> None:
         nonlocal eval_s, last_eval
+        if stop.is_set():  # the record fit() logs as it stops: the budget's evaluation is done
+            return
         train_s = rec["time"] - eval_s
         if train_s - last_eval >= a.eval_every or train_s >= a.budget:
             t0 = time.perf_counter()

@@ -9,7 +9,7 @@ a time with --threads each: (1) `python -m infogan sweep --evaluate none --no-ra
 first, then plain, in one invocation. Reported: each way's wall time and their ratio; the cold
 start (from launching `sweep` to the first member's first metrics line, and to its status
 'running'); the peak summed PSS of each way's process tree (Ray's own processes included in the
-first), sampled every 2 s; then every member's final-checkpoint accuracy (CLI eval), the
+first), sampled every 2 s; then every member's final-checkpoint accuracy (evaluate_run, as `eval`), the
 ModelCentrality ranking (`select`) and its Spearman correlation with the accuracy ranking.
 One JSON line per measurement, the summary last."""
 
@@ -31,6 +31,8 @@ import psutil
 from scipy.stats import spearmanr
 
 from infogan.config import smoke
+from infogan.data import load
+from infogan.evaluate import evaluate_run
 from infogan.runs import Run
 from infogan.sweeps import Sweep, final_table, parse_seeds
 
@@ -141,8 +143,10 @@ def main() -> None:
     plain_res = plain_way(root, a.seeds, train, a.parallel, a.threads)
     print(json.dumps(plain_res), flush=True)
     sweep = Sweep.open("ray", root)
+    test = None
     for run in sweep.runs():  # accuracy of each member's final checkpoint (labels: reporting only)
-        subprocess.run(cli("--runs-dir", str(root), "eval", run.name), cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+        test = test or load(run.config(), train=False)
+        evaluate_run(run, test_data=test)
     t0 = time.perf_counter()
     subprocess.run(cli("--runs-dir", str(root), "select", "ray"), cwd=ROOT, check=True)
     select_s = time.perf_counter() - t0

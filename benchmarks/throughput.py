@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from infogan.config import Config, smoke
+from infogan.config import SMOKE_DATA, Config, smoke
 from infogan.data import load
 from infogan.models import build
 from infogan.runs import Run
@@ -142,9 +142,10 @@ def main() -> None:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--device", default="auto")
     a = p.parse_args()
-    if smoke():  # one short window per loop: it runs, it measures nothing
-        a.steps, a.windows, a.warmup = 2, 1, 1
-    defaults = Config.from_dict({"dataset": "mnist", "batch_size": a.batch_size, "device": a.device})
+    if smoke():  # one short window per loop on small batches of a few images: it runs, it measures nothing
+        a.steps, a.windows, a.warmup, a.batch_size = 2, 1, 1, SMOKE_DATA["batch_size"]
+    defaults = Config.from_dict({"dataset": "mnist", "batch_size": a.batch_size, "device": a.device,
+                                 "subset": SMOKE_DATA["subset"] if smoke() else 0})
     cfg = defaults.replace(lambda_cat_jitter=0.0)
     device = resolve_device(cfg.device)
     loops = {"reference": ReferenceLoop(cfg, device), "fp32": ProjectLoop(cfg.replace(precision="fp32"), device),

@@ -18,7 +18,7 @@ from torchvision import datasets, transforms
 from torchvision.utils import save_image
 
 from . import dsprites
-from .config import Config, dsprites_stride
+from .config import SMOKE_TEST_IMAGES, Config, dsprites_stride, smoke
 from .files import atomic_write
 
 # where torchvision looks, and the files it needs, per dataset (used in error messages)
@@ -71,6 +71,8 @@ def load(cfg: Config, train: bool = True) -> ImageData:
         data = _load_folder(Path(cfg.dataset[7:]), cfg.image_size, cfg.channels)
     else:
         data = _load_torchvision(cfg.dataset, root, train, cfg.download)
+        if not train and smoke():  # INFOGAN_SMOKE's tiny budget
+            data = ImageData(data.images[:SMOKE_TEST_IMAGES], data.labels[:SMOKE_TEST_IMAGES])
     if train and cfg.subset and cfg.subset < len(data):
         # a fixed pseudo-random sample, so a subset of dSprites still covers every factor
         keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[: cfg.subset].sort().values

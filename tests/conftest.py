@@ -48,6 +48,30 @@ def tiny_runs(tmp_path_factory, mnist_root) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def sweep_2x2(tmp_path_factory, mnist_root) -> tuple[Path, str, str]:
+    """The README's sweep on a tiny budget, through the CLI on the embedded Ray: 2 seeds x 2
+    values of lr_g ("sw", members sw-1-s0 ... sw-2-s1, 16 steps, the last checkpoint evaluated),
+    then `select sw` with INFOGAN_SMOKE's tiny vote counts (this is a test, not a measurement).
+    (runs folder, sweep's stdout, select's stdout); tests/test_sweeps.py checks what they wrote,
+    tests/test_sweeps_page.py shows it. Readers only: a test that writes links it into its own folder."""
+    import subprocess
+    import sys
+
+    root = tmp_path_factory.mktemp("sweep-2x2")
+    cli = [sys.executable, "-m", "infogan", "--runs-dir", str(root)]
+    r = subprocess.run(
+        [*cli, "sweep", "--run-name", "sw", "--seeds", "0-1", "--grid", "lr_g=1e-3,5e-4", "--parallel", "2",
+         "--threads", "1", "--evaluate", "last", "--no-rank", "--data-dir", str(mnist_root), "--no-download",
+         "--subset", "256", "--batch-size", "32", "--epochs", "2", "--log-every", "4", "--sample-every", "8",
+         "--ckpt-every", "8"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
+    s = subprocess.run([*cli, "select", "sw"], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                       env={**os.environ, "INFOGAN_SMOKE": "1"})
+    assert s.returncode == 0, s.stderr[-3000:]
+    return root, r.stdout, s.stdout
+
+
 # wall-clock limits in tests are generous bounds on "it happened at all", never speed checks
 # (benchmarks/ measure speed); a slow machine raises them all with one factor
 TIME_SCALE = float(os.environ.get("INFOGAN_TEST_TIME_SCALE", "1"))
@@ -65,6 +89,19 @@ def wait_until(predicate, timeout: float, what: str, poll: float = 0.2) -> None:
 def joined(thread, timeout: float, what: str) -> None:
     thread.join(timeout * TIME_SCALE)
     assert not thread.is_alive(), f"timed out after {timeout * TIME_SCALE:.0f} s waiting for {what}"
+
+
+def cli_here(capsys, monkeypatch, cwd, *args) -> tuple[int, str, str]:
+    """The CLI's main() in this process, in folder `cwd`: (exit code, stdout, stderr). What
+    `python -m infogan` does, without a fresh process's seconds of imports; the first command
+    of tests/test_train.py::test_cli_train_eval_traverse_runs runs `python -m infogan` itself."""
+    from infogan.cli import main
+
+    monkeypatch.chdir(cwd)
+    capsys.readouterr()
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
 
 
 def app(monkeypatch, root, run=None, **params):

@@ -3,6 +3,7 @@
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from infogan.config import Config
 from infogan.figures import metrics_frame, monitor_figures
 from infogan.runs import Run
 from infogan.train import train
-from tests.conftest import app, joined, live_charts, visit, wait_until
+from tests.conftest import app, joined, live_charts, tiny_config, visit, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -20,12 +21,11 @@ PAGES = ["pages/runs.py", "pages/train.py", "pages/monitor.py", "pages/explore.p
 
 
 @pytest.fixture(scope="module")
-def finished_root(tmp_path_factory, mnist_root):
+def finished_root(tmp_path_factory, tiny_runs, mnist_root):
+    """"done": a copy of the session's tiny run "f" (20 steps); "done2": two categorical codes."""
     root = tmp_path_factory.mktemp("runs")
-    cfg = Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 256, "batch_size": 32,
-                            "epochs": 2, "log_every": 4, "sample_every": 8, "ckpt_every": 8, "download": False})
-    train(cfg, "done", root)
-    train(cfg.replace(seed=1, cat_codes=[10, 3]), "done2", root)
+    shutil.copytree(tiny_runs / "f", root / "done")
+    train(tiny_config(mnist_root).replace(seed=1, cat_codes=[10, 3]), "done2", root)
     return root
 
 
@@ -62,7 +62,7 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
         # losses, MI, D outputs, sigma, and c1's code-health histogram, each in a live-charts component
         assert list(live_charts(at)) == ["losses", "mi", "d_outputs", "sigma", "usage_c1"]
         assert [s.key for s in at.select_slider] == ["monitor_film_step"]  # the film, one frame per checkpoint
-        assert "**done** · completed · step 16 / 16" in " ".join(m.value for m in at.markdown)
+        assert "**done** · completed · step 20 / 20" in " ".join(m.value for m in at.markdown)
     if page == "pages/explore.py":
         assert len(at.get("image")) >= 1
         assert [s.label for s in at.slider][:2] == ["c2 · continuous (trained on -1..1)",
@@ -166,8 +166,6 @@ def test_monitor_charts_carry_every_logged_term_and_ln_k(finished_root):
 
 
 def test_train_page_trains_a_finished_run_longer(monkeypatch, tmp_path, finished_root):
-    import shutil
-
     shutil.copytree(finished_root / "done", tmp_path / "done")
     at = visit(app(monkeypatch, tmp_path), "pages/train.py")
     assert "Train a finished run longer" in [s.value for s in at.subheader]
@@ -180,9 +178,9 @@ def test_train_page_trains_a_finished_run_longer(monkeypatch, tmp_path, finished
     assert not at.exception and "**done** continues to 3 epochs" in at.success[0].value
     run = Run(tmp_path / "done")
     wait_until(lambda: run.status()["state"] == "completed", 120, "the extended run to complete")
-    assert run.status()["step"] == 24 and run.checkpoint_steps()[-1] == 24  # 8 steps per epoch
+    assert run.status()["step"] == 30 and run.checkpoint_steps()[-1] == 30  # 10 steps per epoch
     steps = [r["step"] for r in run.metrics()[0]]
-    assert steps == sorted(set(steps)) and steps[-1] == 24
+    assert steps == sorted(set(steps)) and steps[-1] == 30
 
 
 def test_the_train_form_has_every_config_field_once(monkeypatch, tmp_path):

@@ -1,5 +1,3 @@
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -9,8 +7,7 @@ from PIL import Image
 from infogan.config import Config
 from infogan.data import DataError, load
 from infogan.jobs import demo_config
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import cli_here
 
 
 def _images(folder: Path, n: int, size=(40, 30)) -> None:
@@ -42,12 +39,11 @@ def test_bad_folders_give_clear_errors(tmp_path):
 
 
 @pytest.mark.parametrize("dataset,files", [("fashion-mnist", "FashionMNIST/raw"), ("svhn", "SVHN")])
-def test_missing_torchvision_datasets_name_folder_and_files(tmp_path, dataset, files):
-    r = subprocess.run([sys.executable, "-m", "infogan", "train", "--dataset", dataset, "--data-dir",
-                        str(tmp_path), "--no-download"], capture_output=True, text=True, cwd=tmp_path,
-                       env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1
-    assert f"{dataset}: the files are missing" in r.stderr and str(tmp_path / files) in r.stderr
+def test_missing_torchvision_datasets_name_folder_and_files(capsys, monkeypatch, tmp_path, dataset, files):
+    code, _, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--dataset", dataset, "--data-dir", str(tmp_path),
+                            "--no-download")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert f"{dataset}: the files are missing" in err and str(tmp_path / files) in err
 
 
 def test_demo_uses_mnist_when_present_else_the_built_in_data(tmp_path, mnist_root):

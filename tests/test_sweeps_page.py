@@ -1,5 +1,5 @@
-"""The Sweeps page through AppTest: a finished sweep (members table, spread, parallel
-coordinates, the pick), a running one, a damaged sweep.json beside them, and a form that
+"""The Sweeps page through AppTest: a finished sweep (the session's 2x2 sweep on Ray: members
+table, spread, parallel coordinates, the pick), a running one, a damaged sweep.json beside them, and a form that
 refuses a bad grid value without creating anything. (Starting and stopping a real sweep from
 the form is the browser test's step.)"""
 
@@ -7,10 +7,8 @@ import os
 
 import pytest
 
-from infogan.ray_runner import evaluate_checkpoints, select
 from infogan.runs import list_runs
 from infogan.sweeps import Sweep, list_sweeps
-from infogan.train import train_run
 from tests.conftest import app, visit
 
 
@@ -19,16 +17,13 @@ def _base(mnist_root) -> dict:
             "epochs": 2, "log_every": 4, "sample_every": 8, "ckpt_every": 8, "precision": "fp32"}
 
 
-@pytest.fixture(scope="module")
-def finished(tmp_path_factory, mnist_root):
-    """A 2x2 sweep whose members were trained here (no Ray: the page only reads the files)."""
-    root = tmp_path_factory.mktemp("sweeps")
-    sweep = Sweep.create("done", _base(mnist_root), [0, 1], {"lr_g": ["1e-3", "5e-4"]}, root=root)
-    for run in sweep.runs():
-        train_run(run)
-        evaluate_checkpoints(run, "last")
-    sweep.update(state="completed", started=1.0, finished=2.0)
-    select(sweep, say=lambda line: None, votes=40, batch=8, n_free=100)
+@pytest.fixture
+def finished(sweep_2x2, tmp_path):
+    """The session's finished 2x2 sweep "sw" (evaluated, ranked), linked into a folder of this test's own."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    for p in sweep_2x2[0].iterdir():
+        os.symlink(p, root / p.name)
     return root
 
 
@@ -41,12 +36,12 @@ def text(at) -> str:
 
 
 def test_a_finished_sweep_shows_members_spread_settings_and_the_pick(monkeypatch, finished):
-    at = page(monkeypatch, finished, "done")
-    assert "**done** · completed · 4 members" in text(at) and "grid lr_g = ['1e-3', '5e-4']" in text(at)
+    at = page(monkeypatch, finished, "sw")
+    assert "**sw** · completed · 4 members" in text(at) and "grid lr_g = ['1e-3', '5e-4']" in text(at)
     members = at.dataframe[0].value
-    assert list(members["member"]) == ["done-1-s0", "done-1-s1", "done-2-s0", "done-2-s1"]
+    assert list(members["member"]) == ["sw-1-s0", "sw-1-s1", "sw-2-s0", "sw-2-s1"]
     assert (members["state"] == "completed").all() and members["accuracy"].notna().all()
-    pick = Sweep.open("done", finished).info()["selection"]["pick"]
+    pick = Sweep.open("sw", finished).info()["selection"]["pick"]
     assert members.set_index("member").loc[pick, "central"] == "★"
     assert f"Most central member: **{pick}**" in text(at) and "Against labels (not used to pick)" in text(at)
     charts = at.get("plotly_chart")
@@ -58,15 +53,12 @@ def test_a_finished_sweep_shows_members_spread_settings_and_the_pick(monkeypatch
     # the Runs page filters by sweep
     at.switch_page("pages/runs.py").run()
     sweep_filter = next(s for s in at.selectbox if s.label == "Sweep")
-    sweep_filter.set_value("done").run()
+    sweep_filter.set_value("sw").run()
     assert sorted(at.dataframe[0].value["name"]) == [r.name for r in list_runs(finished)]
 
 
-def test_a_running_sweep_offers_stop_all_and_a_damaged_one_is_named(monkeypatch, finished, tmp_path, mnist_root):
-    root = tmp_path / "mixed"
-    root.mkdir()
-    for p in finished.iterdir():
-        os.symlink(p, root / p.name)
+def test_a_running_sweep_offers_stop_all_and_a_damaged_one_is_named(monkeypatch, finished, mnist_root):
+    root = finished
     live = Sweep.create("live", _base(mnist_root), [0, 1], {}, root=root)
     live.update(state="running", pid=os.getpid(), started=1.0)
     (root / "broken").mkdir()
@@ -80,7 +72,7 @@ def test_a_running_sweep_offers_stop_all_and_a_damaged_one_is_named(monkeypatch,
     at.selectbox(key="sweep").set_value("broken").run()
     assert not at.exception
     assert any("broken/sweep.json is not valid JSON" in e.value for e in at.error)
-    assert [s.name for s in list_sweeps(root)] == ["broken", "done", "live"]
+    assert [s.name for s in list_sweeps(root)] == ["broken", "live", "sw"]
 
 
 def test_the_form_refuses_a_bad_grid_value_and_creates_nothing(monkeypatch, tmp_path):

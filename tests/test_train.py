@@ -9,12 +9,12 @@ import pytest
 import torch
 from PIL import Image
 
-from infogan.cli import main as cli_main
 from infogan.data import load
 from infogan.evaluate import evaluate_run, load_model
 from infogan.film import traversal_grid
 from infogan.runs import KEEP_STATES, Run, RunError
 from infogan.train import Trainer, resume, train
+from tests.conftest import cli_here
 
 
 def test_tiny_real_mnist_run_writes_every_file(tiny_runs, tiny_mnist, tmp_path):
@@ -177,17 +177,6 @@ def cli(*args, cwd):
                                         "PATH": "/usr/bin:/bin"})
 
 
-def cli_here(capsys, monkeypatch, cwd, *args) -> tuple[int, str, str]:
-    """The CLI's main() in this process, in folder `cwd`: (exit code, stdout, stderr). For the
-    cases that end before training, where a fresh process would cost seconds of imports for
-    nothing; test_cli_train_eval_traverse_runs runs `python -m infogan` itself."""
-    monkeypatch.chdir(cwd)
-    capsys.readouterr()
-    code = cli_main(list(args))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 @pytest.mark.parametrize("args,text", [
     (["train", "--batch-size", "-1"], "batch_size: must be between 2"),
     (["train", "--cat-codes", "10,1"], "cat_codes: every categorical code needs K >= 2"),
@@ -212,18 +201,20 @@ def test_cli_train_eval_traverse_runs(capsys, monkeypatch, tiny_mnist, tmp_path)
     assert code == 2 and "is completed; give it more epochs" in err, err
     code, _, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--resume", "c", "--epochs", "2", "--lr-g", "0.1")
     assert code == 2 and "only --epochs may change (got lr_g)" in err, err
-    r = cli("train", "--resume", "c", "--epochs", "2", "--quiet", cwd=tmp_path)
-    assert r.returncode == 0 and "c: completed at step 6" in r.stdout, r.stderr
-    r = cli("eval", "c", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
-    assert "code c1 accuracy" in r.stdout and "on 10000 test images" in r.stdout
-    assert "c3: Spearman slant " in r.stdout and ", thickness " in r.stdout and "; effect (sd) slant " in r.stdout
-    assert "width: matched continuous code c" in r.stdout
-    r = cli("traverse", "c", "--code", "c3", "--out", "g.png", "--rows", "2", "--steps", "5", cwd=tmp_path)
-    assert r.returncode == 0, r.stderr
+    code, out, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--resume", "c", "--epochs", "2", "--quiet")
+    assert code == 0 and "c: completed at step 6" in out, err
+    code, out, err = cli_here(capsys, monkeypatch, tmp_path, "eval", "c")
+    assert code == 0, err
+    assert "code c1 accuracy" in out and "on 10000 test images" in out
+    assert "c3: Spearman slant " in out and ", thickness " in out and "; effect (sd) slant " in out
+    assert "width: matched continuous code c" in out
+    code, _, err = cli_here(capsys, monkeypatch, tmp_path, "traverse", "c", "--code", "c3", "--out", "g.png",
+                            "--rows", "2", "--steps", "5")
+    assert code == 0, err
     assert Image.open(tmp_path / "g.png").size == (5 * 30 + 2, 2 * 30 + 2)
-    r = cli("traverse", "c", "--out", "all.png", "--rows", "2", "--steps", "5", cwd=tmp_path)
-    assert r.returncode == 0 and "every code (c1, c2, c3, c4)" in r.stdout, r.stderr
+    code, out, err = cli_here(capsys, monkeypatch, tmp_path, "traverse", "c", "--out", "all.png", "--rows", "2",
+                              "--steps", "5")
+    assert code == 0 and "every code (c1, c2, c3, c4)" in out, err
     block = 18 + 2 * (2 * 30 + 2)  # a label strip, then 2 rows of the grid at twice the size
     assert Image.open(tmp_path / "all.png").size == (2 * (10 * 30 + 2), 4 * block)  # c1's 10 values widest
     code, out, _ = cli_here(capsys, monkeypatch, tmp_path, "runs")

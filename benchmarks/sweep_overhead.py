@@ -153,7 +153,8 @@ def main() -> None:
     sel = sweep.info()["selection"]
     acc = dict(final_table(sweep)[["member", "accuracy"]].itertuples(index=False))
     cent = dict(zip(sel["names"], sel["centrality"]))
-    rho = spearmanr([cent[n] for n in sel["names"]], [acc[n] for n in sel["names"]]).statistic
+    c, a = [cent[n] for n in sel["names"]], [acc[n] for n in sel["names"]]
+    rho = spearmanr(c, a).statistic if len(set(c)) > 1 and len(set(a)) > 1 else float("nan")  # else undefined
     print(json.dumps({
         "summary": True, "ray_over_plain": round(ray_res["wall_s"] / plain_res["wall_s"], 4),
         "ray_wall_s": ray_res["wall_s"], "plain_wall_s": plain_res["wall_s"],

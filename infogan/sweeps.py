@@ -263,15 +263,17 @@ def member_series(run: Run, metric: str) -> pd.Series:
     """One member's metric against epoch: a training metric as its mean over each epoch (x =
     the epoch it ends; a run of under 10 epochs in tenths of its length, so a short sweep still
     shows a curve), an evaluation metric per checkpoint."""
+    records, _ = run.metrics()
     if metric in EVAL_METRICS:
         ev = eval_series(run)
         if metric not in ev or ev.empty:
             return pd.Series(dtype=float)
-        status = run.status()
-        per_epoch = max(1, int(status.get("total_steps") or 1) // max(1, run.config().epochs))
+        # steps per epoch from a logged line: total_steps / epochs is wrong for a run cut short by max_steps
+        per_epoch = next((r["step"] / r["epoch"] for r in records if isinstance(r.get("step"), int)
+                          and isinstance(r.get("epoch"), (int, float)) and r["epoch"] > 0), None)
+        per_epoch = per_epoch or max(1, int(run.status().get("total_steps") or 1) // max(1, run.config().epochs))
         ev = ev.dropna(subset=[metric])
         return pd.Series(ev[metric].to_numpy(float), index=(ev["step"] / per_epoch).round(2).to_numpy())
-    records, _ = run.metrics()
     per = max(1, 10 // run.config().epochs)  # bins per epoch
     rows = [(math.ceil(r["epoch"] * per - 1e-9) / per, r[metric]) for r in records
             if isinstance(r.get(metric), (int, float)) and isinstance(r.get("epoch"), (int, float))]

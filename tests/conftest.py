@@ -1,5 +1,7 @@
+import contextlib
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -48,28 +50,54 @@ def tiny_runs(tmp_path_factory, mnist_root) -> Path:
     return root
 
 
+@dataclass
+class SweepRun:
+    root: Path  # the runs folder
+    sweep_out: str  # the sweep command's stdout
+    select_out: str  # `select sw`'s stdout
+    listen_ips: set[str]  # the addresses Ray's processes listened on while the sweep ran
+
+
 @pytest.fixture(scope="session")
-def sweep_2x2(tmp_path_factory, mnist_root) -> tuple[Path, str, str]:
-    """The README's sweep on a tiny budget, through the CLI on the embedded Ray: 2 seeds x 2
-    values of lr_g ("sw", members sw-1-s0 ... sw-2-s1, 16 steps, the last checkpoint evaluated),
-    then `select sw` with INFOGAN_SMOKE's tiny vote counts (this is a test, not a measurement).
-    (runs folder, sweep's stdout, select's stdout); tests/test_sweeps.py checks what they wrote,
-    tests/test_sweeps_page.py shows it. Readers only: a test that writes links it into its own folder."""
+def sweep_2x2(tmp_path_factory, mnist_root) -> SweepRun:
+    """The README's sweep on its tiny budget (INFOGAN_SMOKE), through the CLI on the embedded
+    Ray: 2 seeds x 2 values of lr_g ("sw", members sw-1-s0 ... sw-2-s1, 4 steps each, the last
+    checkpoint evaluated), then `select sw`. Ray's listening sockets are read while it runs, in
+    an environment without RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER (infogan.ray_runner must set it).
+    tests/test_sweeps.py checks what they wrote, tests/test_sweeps_page.py shows it. Readers
+    only: a test that writes links it into a folder of its own."""
     import subprocess
     import sys
 
+    import psutil
+
     root = tmp_path_factory.mktemp("sweep-2x2")
     cli = [sys.executable, "-m", "infogan", "--runs-dir", str(root)]
-    r = subprocess.run(
-        [*cli, "sweep", "--run-name", "sw", "--seeds", "0-1", "--grid", "lr_g=1e-3,5e-4", "--parallel", "2",
-         "--threads", "1", "--evaluate", "last", "--no-rank", "--data-dir", str(mnist_root), "--no-download",
-         "--subset", "256", "--batch-size", "32", "--epochs", "2", "--log-every", "4", "--sample-every", "8",
-         "--ckpt-every", "8"], cwd=ROOT, capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:] + r.stdout[-3000:]
-    s = subprocess.run([*cli, "select", "sw"], cwd=ROOT, capture_output=True, text=True, timeout=300,
-                       env={**os.environ, "INFOGAN_SMOKE": "1"})
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"} | {"INFOGAN_SMOKE": "1"}
+    out, err = root.parent / "sweep-2x2.out", root.parent / "sweep-2x2.err"
+    with out.open("w") as o, err.open("w") as e:
+        proc = subprocess.Popen(
+            [*cli, "sweep", "--run-name", "sw", "--seeds", "0-1", "--grid", "lr_g=1e-3,5e-4", "--parallel", "2",
+             "--threads", "1", "--evaluate", "last", "--no-rank", "--data-dir", str(mnist_root), "--no-download",
+             "--epochs", "2"], cwd=ROOT, stdout=o, stderr=e, env=env)
+        ips: set[str] = set()
+        deadline = time.monotonic() + 600 * TIME_SCALE
+        while proc.poll() is None and time.monotonic() < deadline:
+            try:
+                children = psutil.Process(proc.pid).children(recursive=True)
+            except psutil.Error:
+                children = []
+            for p in children:
+                with contextlib.suppress(psutil.Error):
+                    ips |= {c.laddr.ip for c in p.net_connections("inet") if c.status == "LISTEN"}
+            time.sleep(0.5)
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert proc.returncode == 0, err.read_text()[-3000:] + out.read_text()[-3000:]
+    s = subprocess.run([*cli, "select", "sw"], cwd=ROOT, capture_output=True, text=True, timeout=300, env=env)
     assert s.returncode == 0, s.stderr[-3000:]
-    return root, r.stdout, s.stdout
+    return SweepRun(root, out.read_text(), s.stdout, ips)
 
 
 # wall-clock limits in tests are generous bounds on "it happened at all", never speed checks

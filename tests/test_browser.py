@@ -121,7 +121,11 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
 
 
 def test_stop_restart_server_resume_keeps_metrics_continuous(browser, server):
-    """Stop from the dashboard, restart the server, resume: steps continue with no gap or repeat."""
+    """Stop from the dashboard, restart the server, resume: steps continue with no gap or repeat.
+
+    The fresh server's first request is a deep link to Monitor: Streamlit starts in its legacy
+    pages/ mode; the page hands itself to st.navigation (a public API) and reruns through
+    dashboard.py, so the sidebar and page titles are the app's."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         start_job(page, server["url"], "restart-job", FORM)
@@ -135,6 +139,13 @@ def test_stop_restart_server_resume_keeps_metrics_continuous(browser, server):
     stopped_at = json.loads((run / "status.json").read_text())["step"]
     stop_server(server["proc"])
     server["proc"], server["url"] = start_server(server["runs"], server["data"])
+    page.goto(f"{server['url']}/monitor?run=restart-job")
+    page.get_by_text("restart-job · stopped").first.wait_for(timeout=60000 * TIME_SCALE)
+    nav = page.locator("[data-testid='stSidebarNav']")
+    assert nav.get_by_text("Disentanglement", exact=True).count() == 1  # dashboard.py's page titles
+    assert nav.get_by_text("common", exact=True).count() == 0  # not the legacy list of pages/*.py
+    assert page.get_by_text("Runs folder:").count() == 1  # the shared sidebar, drawn once
+    shot(page, "12_deep_link_fresh_server")
     page.goto(f"{server['url']}/train")
     page.locator(".st-key-resume_restart-job button").click(timeout=30000)
     wait_until(lambda: _steps(run)[-1] >= stopped_at + 6, 90, "the resumed run to continue")
@@ -145,21 +156,6 @@ def test_stop_restart_server_resume_keeps_metrics_continuous(browser, server):
     assert steps == sorted(set(steps)), "duplicate or out-of-order steps"
     assert {s for s in range(2, steps[-1] + 1, 2)} <= set(steps), "missing steps"
     assert stopped_at in steps
-
-
-def test_a_deep_link_as_a_fresh_servers_first_request_goes_through_the_router(browser, server):
-    """Streamlit starts in its legacy pages/ mode; the page hands itself to st.navigation (a
-    public API) and reruns through dashboard.py, so the sidebar and page titles are the app's."""
-    stop_server(server["proc"])
-    server["proc"], server["url"] = start_server(server["runs"], server["data"])
-    page = browser.new_page(viewport={"width": 1400, "height": 1000})
-    page.goto(f"{server['url']}/monitor?run=browser-job")
-    page.get_by_text("browser-job · stopped").first.wait_for(timeout=60000 * TIME_SCALE)
-    nav = page.locator("[data-testid='stSidebarNav']")
-    assert nav.get_by_text("Disentanglement", exact=True).count() == 1  # dashboard.py's page titles
-    assert nav.get_by_text("common", exact=True).count() == 0  # not the legacy list of pages/*.py
-    assert page.get_by_text("Runs folder:").count() == 1  # the shared sidebar, drawn once
-    shot(page, "12_deep_link_fresh_server")
 
 
 def _steps(run: Path) -> list[int]:

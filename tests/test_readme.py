@@ -4,18 +4,21 @@ the benchmarks), in a scratch folder that links the repository's files. A comman
 starts with `(example)` stands for the user's own values and is skipped by that rule; `make run`
 is started, its health endpoint answered, and stopped; `make test` is the suite this check is in.
 
-`.venv/bin/python -m infogan ARGS` runs as `infogan.cli.main(ARGS)` in this process, in the
-scratch folder with the same environment: that is all `-m infogan` does (infogan/__main__.py),
-and a fresh process would spend ~4 s importing torch for each; the entry point itself is run
-by test_the_package_runs_from_any_folder. Every other command runs in bash as written."""
+`.venv/bin/python -m infogan ARGS` runs as `infogan.cli.main(ARGS)` and `.venv/bin/python
+benchmarks/X.py ARGS` as runpy's `__main__` of that file, in this process, in the scratch folder
+with the same environment and argv: that is what those commands do (infogan/__main__.py), and a
+fresh process would spend ~4 s importing torch for each; the entry point itself is run by
+test_the_package_runs_from_any_folder. Every other command runs in bash as written."""
 
 import os
 import re
+import runpy
 import shlex
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
@@ -29,7 +32,7 @@ LINKED = [".venv", ".streamlit", "Makefile", "dashboard.py", "pages", "infogan",
           "requirements-dev.txt", "pyproject.toml"]
 # commands that a test of their own runs for real, with more than the tiny budget would check
 NOT_RUN_HERE = {"make test": "the suite this check is part of", "make run": "test_make_run_answers_its_health_check",
-                ".venv/bin/python benchmarks/soak.py": "tests/test_soak.py (run_soak: 3 jobs, 2 browsers, 20 s)"}
+                ".venv/bin/python benchmarks/soak.py": "tests/test_soak.py (run_soak: 3 jobs, 2 browsers, 15 s)"}
 # the README's sweep on its tiny budget (2 seeds x 2 values on the embedded Ray) and the two
 # commands that read it: tests/test_sweeps.py::test_a_2x2_sweep_on_the_embedded_ray runs the
 # same sweep, `select` and `runs --sweep` through the CLI and checks what they wrote
@@ -85,21 +88,34 @@ def scratch(mnist_root):
     shutil.rmtree(folder, ignore_errors=True)
 
 
-CLI = ".venv/bin/python -m infogan "
+def python_here(args: list[str], monkeypatch) -> int:
+    """`python ARGS` in this process: `-m infogan ...` through infogan.cli.main, `SCRIPT ...` as
+    runpy's __main__ (sys.argv as Python sets it); the exit status either way."""
+    if args[:2] == ["-m", "infogan"]:
+        from infogan.cli import main
+
+        return main(args[2:])
+    monkeypatch.setattr(sys, "argv", args)
+    try:
+        runpy.run_path(args[0], run_name="__main__")
+    except SystemExit as exc:  # sys.exit(message) prints it and exits 1, as the interpreter does
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    return 0
 
 
 @pytest.mark.parametrize("doc,cmd", TO_RUN, ids=[cmd[:100] for _, cmd in TO_RUN])
 def test_documented_command_runs_as_written(scratch, doc, cmd, monkeypatch, capfd):
     folder, env = scratch
-    if cmd.startswith(CLI) and not set(cmd) & set("|;&<>$`"):
-        from infogan.cli import main
-
+    words = [] if set(cmd) & set("|;&<>$`") else shlex.split(cmd)
+    if words[:1] == [".venv/bin/python"] and (words[1:3] == ["-m", "infogan"] or words[1].startswith("benchmarks/")):
         monkeypatch.chdir(folder)
         for k in set(os.environ) - set(env):
             monkeypatch.delenv(k)
         for k, v in env.items():
             monkeypatch.setenv(k, v)
-        code = main(shlex.split(cmd[len(CLI):]))
+        code = python_here(words[1:], monkeypatch)
         out, err = capfd.readouterr()
     else:
         r = subprocess.run(["bash", "-c", cmd], cwd=folder, env=env, capture_output=True, text=True,
@@ -133,13 +149,12 @@ def test_make_run_answers_its_health_check(scratch):
 
 
 def test_the_package_runs_from_any_folder(tmp_path):
-    """Installed editable by the Makefile: the console command and the benchmark scripts work
+    """Installed editable by the Makefile: the console command and a benchmark script work
     outside the repository with the venv's Python."""
     venv = ROOT / ".venv" / "bin"
     env = {"PATH": f"{venv}:/usr/bin:/bin", "HOME": str(tmp_path)}
     r = subprocess.run([str(venv / "infogan"), "--help"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert r.returncode == 0 and "train" in r.stdout and "traverse" in r.stdout, r.stderr
-    for script in ("throughput.py", "soak.py"):
-        r = subprocess.run([str(venv / "python"), str(ROOT / "benchmarks" / script), "--help"], cwd=tmp_path,
-                           env=env, capture_output=True, text=True)
-        assert r.returncode == 0 and "usage:" in r.stdout, r.stderr
+    r = subprocess.run([str(venv / "python"), str(ROOT / "benchmarks" / "soak.py"), "--help"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True)  # it imports benchmarks.* and infogan.*
+    assert r.returncode == 0 and "usage:" in r.stdout, r.stderr

@@ -19,10 +19,11 @@ def _base(mnist_root) -> dict:
 
 @pytest.fixture
 def finished(sweep_2x2, tmp_path):
-    """The session's finished 2x2 sweep "sw" (evaluated, ranked), linked into a folder of this test's own."""
+    """The session's finished 2x2 sweep "sw" (the README's, on its tiny budget: evaluated, ranked),
+    linked into a folder of this test's own."""
     root = tmp_path / "runs"
     root.mkdir()
-    for p in sweep_2x2[0].iterdir():
+    for p in sweep_2x2.root.iterdir():
         os.symlink(p, root / p.name)
     return root
 

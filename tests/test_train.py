@@ -52,12 +52,11 @@ def test_tiny_real_mnist_run_writes_every_file(tiny_runs, tiny_mnist, tmp_path):
 
 @pytest.mark.parametrize("jitter", [0.0, 1.0])
 def test_resume_equals_uninterrupted(tiny_mnist, tmp_path, jitter):
-    cfg = tiny_mnist.replace(log_every=2, ckpt_every=6, sample_every=100, lambda_cat_jitter=jitter)
-    full = train(cfg, "full", tmp_path)
-    part_cfg = cfg
-    part = Run.create(part_cfg, "part", tmp_path)
-    t = Trainer(part_cfg, part)
-    t.total_steps = 8  # interrupt after 8 steps: the newest checkpoint is at step 6
+    cfg = tiny_mnist.replace(subset=160, log_every=2, ckpt_every=4, sample_every=100, lambda_cat_jitter=jitter)
+    full = train(cfg, "full", tmp_path)  # 2 epochs of 5 steps
+    part = Run.create(cfg, "part", tmp_path)
+    t = Trainer(cfg, part)
+    t.total_steps = 6  # interrupt after 6 steps: the newest checkpoint is at step 4, before the epoch's end
     t.fit()
     part.set_status("stopped")
     part.append_metrics([{"step": 99, "loss_d": 0.0}])  # logged after the checkpoint: dropped

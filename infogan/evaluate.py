@@ -180,15 +180,15 @@ def continuous_code_effects(model: Model, n_seeds: int = 64, values: list[float]
 
     values = values or torch.linspace(-1, 1, 9).tolist()
     cats = [c for c in latent.codes_of(model.cfg) if c.kind == "cat"]
+    device = next(model.G.parameters()).device
     paths: dict[str, dict[str, np.ndarray]] = {}  # code -> measure -> (seeds, values)
     for code in (c for c in latent.codes_of(model.cfg) if c.kind == "cont"):
-        rows = []
-        for seed in range(n_seeds):
-            base = {c.name: seed % c.k for c in cats}
-            lat, _ = latent.traversal(model.cfg, code.name, [seed], values, base_cat=base,
-                                      device=next(model.G.parameters()).device)
-            rows.append(image_moments(generate(model.G, model.cfg, lat)))
-        paths[code.name] = {k: np.stack([r[k] for r in rows]) for k in rows[0]}
+        rows = [latent.traversal(model.cfg, code.name, [seed], values, base_cat={c.name: seed % c.k for c in cats},
+                                 device=device)[0] for seed in range(n_seeds)]
+        # one batch per code (G in eval mode: an image depends on its own latent only)
+        lat = latent.Latent(*(torch.cat([getattr(r, f) for r in rows]) for f in ("z", "cat", "cont")))
+        moments = image_moments(generate(model.G, model.cfg, lat))  # row-major: seed, then value
+        paths[code.name] = {k: v.reshape(n_seeds, len(values)) for k, v in moments.items()}
     measures = list(next(iter(paths.values()), {}))
     spread = {k: max(float(np.concatenate([p[k].ravel() for p in paths.values()]).std()), 1e-9) for k in measures}
     # a code that changes nothing scores 0; "nothing" allows rounding noise (1e-6 of the measure's

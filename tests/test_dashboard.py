@@ -89,39 +89,13 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
     assert not at.exception, [e.value for e in at.exception]
 
 
-def test_every_page_renders_with_a_running_run(monkeypatch, tmp_path, mnist_root):
-    """One job training in this process's JobManager (the one the dashboard's pages see), visited
-    by every page in turn: 3,200 steps outlast them, and the job stops with the test."""
+def test_the_train_form_refuses_bad_input_then_its_job_shows_on_every_page_and_stops(monkeypatch, tmp_path,
+                                                                                  mnist_root):
+    """The form refuses bad input and creates nothing; then it starts a job (a child of this
+    process's JobManager, the one the pages see), every page renders while it trains (3,200
+    steps outlast them and pay for the precision probe), and Stop ends it with a checkpoint."""
     from pages.common import job_manager
 
-    cfg = Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 2048, "batch_size": 32,
-                            "epochs": 50, "log_every": 2, "ckpt_every": 4, "sample_every": 4, "download": False})
-    manager = job_manager()
-    manager.root = str(tmp_path)
-    job = manager.start(cfg, "live")
-    try:
-        wait_until(lambda: job.run.checkpoint_steps(), 90, "the live job's first checkpoint")
-        for page in PAGES:
-            at = visit(app(monkeypatch, tmp_path, run="live"), page)
-            text = " ".join(m.value for m in at.markdown)
-            if page == "pages/monitor.py":
-                assert "**live** · running" in text and len(live_charts(at)) == 5
-                # 3,200 steps pay for the precision probe: what it chose and each candidate's speed
-                st = Run.open("live", tmp_path).status()
-                assert f"· {st['precision']}" in text and st["precision"] in ("fp32", "bf16")
-                assert f"precision = auto): {st['precision']}: " in " ".join(c.value for c in at.caption)
-                assert "images/s: fp32" in st["precision_probe"]["reason"]
-            if page == "pages/train.py":
-                assert "1 training now" in " ".join(s.value for s in at.subheader)
-            if page == "pages/runs.py":
-                assert at.dataframe[0].value.set_index("name").loc["live", "state"] == "running"
-    finally:
-        manager.stop("live")
-        joined(job.thread, 60, "the live job to stop")
-        manager.root = None
-
-
-def test_train_form_rejects_bad_input_and_starts_and_stops_a_job(monkeypatch, tmp_path, mnist_root):
     at = visit(app(monkeypatch, tmp_path), "pages/train.py")
     at.text_input(key="form_mnist_cat_codes").set_value("10,1")
     at.text_input(key="form_mnist_lr_g").set_value("fast")
@@ -134,21 +108,36 @@ def test_train_form_rejects_bad_input_and_starts_and_stops_a_job(monkeypatch, tm
     at.text_input(key="form_mnist_cat_codes").set_value("10")
     at.text_input(key="form_mnist_lr_g").set_value("1e-3")
     at.text_input(key="form_mnist_data_dir").set_value(str(mnist_root))
-    at.number_input(key="form_mnist_subset").set_value(2048)
-    at.number_input(key="form_mnist_batch_size").set_value(32)
-    at.number_input(key="form_mnist_log_every").set_value(2)
-    next(t for t in at.text_input if t.label == "Run name (optional)").set_value("formjob")
+    for field, value in {"subset": 2048, "batch_size": 32, "epochs": 50, "log_every": 2, "ckpt_every": 4,
+                         "sample_every": 4}.items():
+        at.number_input(key=f"form_mnist_{field}").set_value(value)
+    next(t for t in at.text_input if t.label == "Run name (optional)").set_value("live")
     at.button[0].click().run()
-    assert not at.exception and "Started **formjob**" in at.success[0].value
-    run = Run(tmp_path / "formjob")
-    wait_until(lambda: run.metrics()[0], 90, "the form's job to log its first metrics")
-    at.run()
-    assert "1 training now" in " ".join(s.value for s in at.subheader)
-    at.button(key="stop_formjob").click().run()
-    wait_until(lambda: run.status()["state"] != "running", 60, "the form's job to stop")
-    from pages.common import job_manager
-
-    joined(next(j for j in job_manager().jobs() if j.run.name == "formjob").thread, 60, "the form's child to exit")
+    assert not at.exception and "Started **live**" in at.success[0].value
+    run = Run(tmp_path / "live")
+    try:
+        wait_until(lambda: run.checkpoint_steps(), 90, "the live job's first checkpoint")
+        for page in PAGES:
+            at = visit(app(monkeypatch, tmp_path, run="live"), page)
+            text = " ".join(m.value for m in at.markdown)
+            if page == "pages/monitor.py":
+                assert "**live** · running" in text and len(live_charts(at)) == 5
+                # what the precision probe chose and each candidate's speed
+                st = run.status()
+                assert f"· {st['precision']}" in text and st["precision"] in ("fp32", "bf16")
+                assert f"precision = auto): {st['precision']}: " in " ".join(c.value for c in at.caption)
+                assert "images/s: fp32" in st["precision_probe"]["reason"]
+            if page == "pages/train.py":
+                assert "1 training now" in " ".join(s.value for s in at.subheader)
+            if page == "pages/runs.py":
+                assert at.dataframe[0].value.set_index("name").loc["live", "state"] == "running"
+        at = visit(app(monkeypatch, tmp_path), "pages/train.py")
+        at.button(key="stop_live").click().run()
+        wait_until(lambda: run.status()["state"] != "running", 60, "the form's job to stop")
+    finally:
+        job = next(j for j in job_manager().jobs() if j.run.name == "live")
+        job_manager().stop("live")
+        joined(job.thread, 60, "the form's child to exit")
     st = run.status()
     assert st["state"] == "stopped" and run.checkpoint_steps()[-1] == st["step"]
     assert json.loads((run.path / "config.json").read_text())["subset"] == 2048

@@ -16,7 +16,9 @@ from tests.conftest import ROOT, joined, wait_until
 
 
 def _long(cfg: Config) -> Config:
-    return cfg.replace(epochs=100, ckpt_every=1000)
+    """1,000 steps, more than any test waits for; fp32, as a run of "auto" that long would probe
+    first, and these tests are about jobs, not precision (tests/test_precision.py)."""
+    return cfg.replace(epochs=100, ckpt_every=1000, precision="fp32")
 
 
 def _step(job, above: int):

@@ -140,7 +140,7 @@ def test_sigkill_at_random_moments_never_loses_the_run(tmp_path, mnist_root):
     base = ["--runs-dir", str(tmp_path), "train"]
     args = base + ["--run-name", "k", "--data-dir", str(mnist_root), "--subset", "512", "--batch-size", "32",
                    "--epochs", "50", "--log-every", "1", "--ckpt-every", "1", "--sample-every", "3",
-                   "--keep-checkpoints", "2", "--quiet", "--no-download"]
+                   "--keep-checkpoints", "2", "--precision", "fp32", "--quiet", "--no-download"]
     run = Run(tmp_path / "k")
     kills, mid_write, last_step = 0, 0, 0
     for i in range(KILLS):

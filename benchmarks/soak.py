@@ -14,7 +14,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -38,17 +37,11 @@ def _timed(page, link: str, selector: str) -> float:
     return time.perf_counter() - t0
 
 
-def run_soak(minutes: float, jobs: int, browsers: int, data: Path, steps_per_job: int,
-             server: tuple[subprocess.Popen, str, Path] | None = None) -> dict:
-    """`server`: a running dashboard (process, URL, runs folder) to soak instead of a fresh one,
-    left running with the soak's runs in its folder (tests/test_browser.py's)."""
+def run_soak(minutes: float, jobs: int, browsers: int, data: Path, steps_per_job: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    if server:
-        proc, url, runs = server
-    else:
-        runs = Path(tempfile.mkdtemp(prefix="soak-"))
-        proc, url = start_server(runs, data)
+    runs = Path(tempfile.mkdtemp(prefix="soak-"))
+    proc, url = start_server(runs, data)
     latencies: list[float] = []
     try:
         with sync_playwright() as p:
@@ -80,9 +73,8 @@ def run_soak(minutes: float, jobs: int, browsers: int, data: Path, steps_per_job
         states = {f"soak-{i}": json.loads((runs / f"soak-{i}" / "status.json").read_text())["state"]
                   for i in range(jobs)}
     finally:
-        if not server:
-            stop_server(proc)
-            shutil.rmtree(runs, ignore_errors=True)  # ~0.5 GB of checkpoints; the summary is the result
+        stop_server(proc)
+        shutil.rmtree(runs, ignore_errors=True)  # ~0.5 GB of checkpoints; the summary is the result
     lat = sorted(latencies)
     return {"machine": platform.node(), "cpus": os.cpu_count(), "minutes": minutes, "jobs": jobs,
             "browsers": browsers, "steps_per_job": steps_per_job, "job_states": states,

@@ -233,16 +233,3 @@ def test_compare_slider_moves_both_runs_and_the_film_downloads_as_a_gif(browser,
     assert gif.format == "GIF" and gif.n_frames == 2
     assert download.value.suggested_filename == "zz-film-a_samples_film.gif"
 
-
-def test_a_short_soak_of_the_same_server(server, mnist_root):
-    """A 15-second benchmarks/soak.py on this module's server, after the tests above: three jobs
-    from the form training on two cores while two Monitor sessions navigate."""
-    from benchmarks.soak import run_soak
-
-    res = run_soak(minutes=0.25, jobs=3, browsers=2, data=mnist_root, steps_per_job=30,
-                   server=(server["proc"], server["url"], server["runs"]))
-    print(res)
-    assert res["all_completed"], res["job_states"]
-    assert res["interactions"] >= 4  # both sessions went round twice while three jobs trained on two cores
-    # navigation latency is a figure for benchmarks/soak.py to report, not a pass/fail bound here
-    assert res["rss_mb"]["growth"] < 100, res["rss_mb"]

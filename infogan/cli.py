@@ -9,10 +9,11 @@ import argparse
 import dataclasses
 import signal
 import sys
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from .config import ESTIMATORS, SMOKE_LIMITS, Config, ConfigError, smoke
+from .config import DATASET_HELP, ESTIMATORS, SMOKE_LIMITS, Config, ConfigError, preset_changes, smoke
 from .data import DataError
 from .files import FileError, read_json
 from .runs import Run, RunError, list_runs, new_name, runs_root
@@ -23,12 +24,26 @@ from .sweeps import EVALUATE, MAX_AXES, Sweep, final_table, parse_axis, parse_se
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
     for f in dataclasses.fields(Config):
         flag = "--" + f.name.replace("_", "-")
-        if f.type == "bool":
+        if f.name == "dataset":
+            p.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar="DATASET",
+                           help=f"{', '.join(DATASET_HELP)} (default mnist; see the presets below)")
+        elif f.type == "bool":
             p.add_argument(flag, dest=f.name, action=argparse.BooleanOptionalAction,
                            default=argparse.SUPPRESS)
         else:
             p.add_argument(flag, dest=f.name, default=argparse.SUPPRESS, metavar=f.name.upper(),
                            help=f"default {getattr(Config(), f.name)!r} (or the dataset's preset)")
+
+
+def _datasets_epilog() -> str:
+    """`train --help`'s list of datasets and what each one's preset sets (from config.preset)."""
+    lines = ["datasets (--dataset), and what each one's preset changes from the defaults above:"]
+    for name, what in DATASET_HELP.items():
+        changes = {k: ",".join(map(str, v)) if isinstance(v, list) else v for k, v in preset_changes(name).items()}
+        lines += [f"  {name}", f"      {what}",
+                  "      preset: " + (", ".join(f"{k}={v}" for k, v in changes.items()) or "the defaults")]
+    lines.append("flags given on the command line override the preset")
+    return "\n".join(lines)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", default=None, help="run folders (default ./checkpoints or $INFOGAN_RUNS)")
     sub = p.add_subparsers(dest="command", required=True)
 
-    t = sub.add_parser("train", help="train a new run, or resume one with --resume RUN",
-                       allow_abbrev=False)
+    t = sub.add_parser("train", help="train a new run, or resume one with --resume RUN", allow_abbrev=False,
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=_datasets_epilog())
     t.add_argument("--config", dest="config_file", help="JSON file of config fields")
     t.add_argument("--run-name", help="folder name under the runs dir (default: dataset-time-seed)")
     t.add_argument("--resume", metavar="RUN",
@@ -88,6 +103,24 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--config", dest="config_file", help="JSON file of base config fields")
     _add_config_flags(w)
 
+    x = sub.add_parser("edit", help="read a real image's codes with Q, find its noise, and redraw it with codes set")
+    x.add_argument("run")
+    x.add_argument("--image", required=True,
+                   help="a PNG or JPEG file, or test:N for image N of the run's test split (training images "
+                        "where the dataset has no test split)")
+    x.add_argument("--set", action="append", default=[], metavar="CODE=VALUE",
+                   help="a code's new value, e.g. c1=7 (a category) or c3=1.5 (continuous); repeatable")
+    x.add_argument("--out", type=Path, help="where to write the edited image (PNG)")
+    x.add_argument("--show-codes", action="store_true", help="print Q's reading of the image")
+    x.add_argument("--step", type=int, help="checkpoint step (default: newest)")
+    x.add_argument("--invert", action=argparse.BooleanOptionalAction, default=None,
+                   help="make a light background dark (default: decided from the border, for datasets of "
+                        "light shapes on black such as MNIST)")
+    x.add_argument("--refine-codes", action="store_true", help="optimise the continuous codes with the noise")
+    x.add_argument("--starts", type=int, help="random starts of the noise search (default 2)")
+    x.add_argument("--steps", type=int, help="Adam steps per start (default 100)")
+    x.add_argument("--scale", type=int, default=4, help="enlarge the written image N times (default 4)")
+
     s = sub.add_parser("select", help="rank a sweep's members without labels (ModelCentrality) and print it")
     s.add_argument("sweep")
 
@@ -100,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "eval": cmd_eval, "traverse": cmd_traverse, "sweep": cmd_sweep,
-                "select": cmd_select, "runs": cmd_runs}[args.command](args)
+                "select": cmd_select, "runs": cmd_runs, "edit": cmd_edit}[args.command](args)
     except (ConfigError, FileError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -246,6 +279,50 @@ def cmd_traverse(args: argparse.Namespace) -> int:
     save_grid_png(grid, args.out)
     print(f"wrote {args.out}: {args.rows} seeds x {len(values)} values of {args.code} "
           f"(step {model.step})")
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    from .data import image_from_bytes, to_pil
+    from .evaluate import load_model
+    from .files import atomic_write
+    from .invert import STARTS, STEPS, edit, invert, parse_settings, read_codes, reference_encoder, reference_images
+
+    args.starts = STARTS if args.starts is None else args.starts
+    args.steps = STEPS if args.steps is None else args.steps
+    if not args.out and not args.show_codes:
+        raise ConfigError({"edit": "give --out FILE for the edited image, or --show-codes"})
+    if not 1 <= args.scale <= 32:
+        raise ConfigError({"scale": "must be between 1 and 32"})
+    if not (1 <= args.starts <= 64 and 0 <= args.steps <= 10_000):
+        raise ConfigError({"starts/steps": "need 1 <= --starts <= 64 and 0 <= --steps <= 10000"})
+    model = load_model(Run.open(args.run, args.runs_dir), args.step)
+    cat, cont = parse_settings(model.cfg, args.set)
+    path = Path(args.image)
+    if not args.image.startswith("test:"):
+        if not path.is_file():
+            raise ConfigError({"image": f"{path} is not a file"})
+        image = image_from_bytes(path.read_bytes(), model.cfg, args.invert)
+    data = reference_images(model.cfg)
+    if args.image.startswith("test:"):
+        try:
+            i = int(args.image[5:])
+            assert 0 <= i < len(data)
+        except (ValueError, AssertionError):
+            raise ConfigError({"image": f"{args.image!r}: test:N needs 0 <= N < {len(data)}"}) from None
+        image = data.images[i]
+    q_net = reference_encoder(model, data)
+    if args.show_codes:
+        _print_table(read_codes(q_net, image[None]).table(model.cfg), ["code", "kind", "reading"])
+    if not args.out:
+        return 0
+    found = invert(model, q_net, image[None], args.starts, args.steps, args.refine_codes)
+    print(f"reconstruction: RMS pixel error {float(found.error[0]):.3f} (pixels 0..1), step {model.step}")
+    edited = edit(model, found.lat, cat, cont)[0]
+    buf = BytesIO()
+    to_pil(edited, args.scale).save(buf, format="png")
+    atomic_write(args.out, buf.getvalue())
+    print(f"wrote {args.out}" + (f": {', '.join(args.set)}" if args.set else ": the reconstruction (no --set)"))
     return 0
 
 

@@ -229,6 +229,24 @@ def preset(dataset: str) -> Config:
     return dataclasses.replace(base, dataset=dataset)
 
 
+# what each dataset name means, for `train --help` and the form (the presets say what they set)
+DATASET_HELP = {
+    "mnist": "MNIST digits, 28x28 grey, labelled (test accuracy of the categorical code)",
+    "fashion-mnist": "Fashion-MNIST clothes, 28x28 grey, labelled",
+    "svhn": "SVHN house numbers, 32x32 RGB, labelled",
+    "dsprites[:S]": "the built-in dSprites-style shapes with ground-truth factors, 64x64, drawn here "
+                    "(S = 2..8 keeps every S-th orientation and position: a smaller set)",
+    "folder:PATH": "any folder of images (class subfolders give labels), resized to image_size",
+}
+
+
+def preset_changes(dataset: str) -> dict[str, Any]:
+    """The fields a dataset's preset sets away from Config's defaults (name as in DATASET_HELP)."""
+    name = {"dsprites[:S]": "dsprites", "folder:PATH": "folder:x"}.get(dataset, dataset)
+    base, got = Config().to_dict(), preset(name).to_dict()
+    return {k: v for k, v in got.items() if k != "dataset" and v != base[k]}
+
+
 def is_dataset_name(name: str) -> bool:
     return name in BUILTIN_DATASETS or bool(dsprites_stride(name)) or (name.startswith("folder:") and len(name) > 7)
 

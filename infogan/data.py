@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torchvision import datasets, transforms
 from torchvision.utils import save_image
 
@@ -148,9 +149,6 @@ def _load_folder(path: Path, size: int, channels: int) -> ImageData:
     """Any folder of images: class subfolders (ImageFolder, labels kept) or a flat folder."""
     if not path.is_dir():
         raise DataError(f"image folder {path} does not exist")
-    tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size),
-                             transforms.PILToTensor()])
-    mode = "L" if channels == 1 else "RGB"
     try:
         labelled = datasets.ImageFolder(str(path))
         items = labelled.samples
@@ -162,17 +160,83 @@ def _load_folder(path: Path, size: int, channels: int) -> ImageData:
     images = []
     for file, _ in items:
         try:
-            images.append(tf(datasets.folder.pil_loader(file).convert(mode)))
+            with Image.open(file) as pil:
+                images.append(_fit(pil, size, channels))
         except OSError as exc:
             raise DataError(f"cannot read image {file} ({exc})") from None
     labels = torch.tensor([y for _, y in items]) if items[0][1] >= 0 else None
     return ImageData(torch.stack(images), labels)
 
 
+def _fit(pil: Image.Image, size: int, channels: int) -> torch.Tensor:
+    """One image as a run's training data is made: 8-bit, grey or RGB, the shorter side resized
+    to `size` and centre-cropped (uint8 (C, size, size)). 16-bit greys are scaled, not clipped,
+    and a transparent background becomes white, as the image looks in a viewer."""
+    if pil.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        arr = np.asarray(pil, dtype=np.float64)
+        top = 65535.0 if pil.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        pil = Image.fromarray(np.clip(arr / top * 255 + 0.5, 0, 255).astype(np.uint8), "L")
+    if pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info):
+        rgba = pil.convert("RGBA")
+        pil = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+    pil = pil.convert("L" if channels == 1 else "RGB")
+    tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()])
+    return tf(pil)
+
+
+MAX_UPLOAD_BYTES = 5 * 2**20
+MAX_UPLOAD_PIXELS = 40_000_000
+DARK_BACKGROUND = ("mnist", "fashion-mnist", "dsprites")  # light shapes on black
+
+
+def image_from_bytes(raw: bytes, cfg: Config, invert: bool | None = None) -> torch.Tensor:
+    """A user's PNG or JPEG (any size, any colour mode) as one of the run's images, uint8 (C, H, W).
+
+    `invert`: make a light background dark; None decides from the border for datasets of light
+    shapes on black (a digit written on paper is dark on light). Raises DataError with a
+    one-line reason for an empty or oversized file, a file that is not an image, or one too big."""
+    if not raw:
+        raise DataError("the file is empty")
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise DataError(f"the file is {len(raw) / 2**20:.1f} MB; at most {MAX_UPLOAD_BYTES // 2**20} MB")
+    try:
+        pil = Image.open(BytesIO(raw))
+        if pil.format not in ("PNG", "JPEG"):
+            raise DataError(f"the file is {pil.format or 'an unknown format'}, not a PNG or JPEG image")
+        w, h = pil.size
+        if w * h > MAX_UPLOAD_PIXELS:
+            raise DataError(f"the image is {w}x{h} pixels; at most {MAX_UPLOAD_PIXELS // 1_000_000} megapixels")
+        pil.load()
+    except DataError:
+        raise
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        raise DataError(f"the file is not a readable PNG or JPEG image ({type(exc).__name__})") from None
+    img = _fit(pil, cfg.image_size, cfg.channels)
+    if invert is None:
+        dataset = "dsprites" if dsprites_stride(cfg.dataset) else cfg.dataset
+        border = torch.cat([img[:, 0], img[:, -1], img[:, :, 0], img[:, :, -1]], 1).float().mean()
+        invert = dataset in DARK_BACKGROUND and bool(border > 127)
+    return 255 - img if invert else img
+
+
 def to_pil(image: torch.Tensor, scale: int = 1):
     """(C, H, W) in [0, 1] -> PIL image, enlarged with nearest-neighbour so pixels stay crisp."""
-    from PIL import Image
     from torchvision.transforms.functional import to_pil_image
 
     pil = to_pil_image(image.clamp(0, 1))
     return pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST) if scale > 1 else pil
+
+
+def thumbnails(images: torch.Tensor, scale: int = 2) -> list[str]:
+    """uint8 images (B, C, H, W) as PNG data URIs, for pictures shown on hover in the browser."""
+    import base64
+
+    from torchvision.transforms.functional import to_pil_image
+
+    out = []
+    for img in images:
+        pil = to_pil_image(img)
+        buf = BytesIO()
+        pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST).save(buf, format="png")
+        out.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
+    return out

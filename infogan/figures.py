@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import plotly
 import plotly.graph_objects as go
 
 from .runs import Run
@@ -262,4 +263,45 @@ def eval_figure(df: pd.DataFrame, reference: bool = False) -> go.Figure:
     fig.update_layout(title="Evaluation of each saved checkpoint", xaxis_title="step", yaxis_title="score",
                       yaxis_range=[0, 1.02], height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40},
                       legend={"orientation": "h", "y": -0.25}, uirevision="eval-over-training")
+    return fig
+
+
+def code_map_frame(cfg: dict[str, Any], indices: np.ndarray, probs: list, mu: np.ndarray,
+                   labels: np.ndarray | None) -> pd.DataFrame:
+    """One row per real image read by Q: its index, label (when the data has labels) and each code's
+    point estimate (the most probable category, the mean of a continuous code)."""
+    names = [f"c{i + 1}" for i in range(len(cfg["cat_codes"]) + cfg["n_cont"])]
+    cols = [np.asarray(p).argmax(1) for p in probs] + [np.asarray(mu)[:, j] for j in range(cfg["n_cont"])]
+    df = pd.DataFrame(dict(zip(names, cols)))
+    df.insert(0, "index", indices)
+    if labels is not None:
+        df.insert(1, "label", np.asarray(labels))
+    return df
+
+
+def code_map_figure(df: pd.DataFrame, x: str, y: str, color: str | None, categorical: list[str]) -> go.Figure:
+    """Q's reading of real images over two codes, one point per image, coloured by `color` (the
+    label or a categorical code). A categorical axis is jittered within its category so the
+    points of one category do not all sit on one spot. customdata holds each image's index."""
+    rng = np.random.default_rng(0)
+
+    def axis(code: str) -> np.ndarray:
+        v = df[code].to_numpy(dtype=float)
+        return v + rng.uniform(-0.3, 0.3, len(v)) if code in categorical else v
+
+    xs, ys = axis(x), axis(y)
+    fig = go.Figure()
+    groups = [(None, np.ones(len(df), bool))] if color is None else \
+        [(g, (df[color] == g).to_numpy()) for g in sorted(df[color].unique())]
+    colours = plotly.colors.qualitative.Plotly + plotly.colors.qualitative.Dark24  # 10 distinct, then 24 more
+    for gi, (g, m) in enumerate(groups):
+        label = "images" if g is None else f"{color} = {g}"
+        fig.add_trace(go.Scattergl(
+            x=xs[m], y=ys[m], mode="markers", name=label, customdata=df["index"].to_numpy()[m],
+            marker={"size": 5, "opacity": 0.7, "color": colours[gi % len(colours)]},
+            hovertemplate=f"image %{{customdata}}<br>{label}<br>{x} %{{x:.2f}}, {y} %{{y:.2f}}<extra></extra>"))
+    fig.update_layout(xaxis_title=x + (" (category, jittered)" if x in categorical else " (Q's mean)"),
+                      yaxis_title=y + (" (category, jittered)" if y in categorical else " (Q's mean)"),
+                      height=520, margin={"l": 50, "r": 20, "t": 30, "b": 40}, uirevision=f"{x}{y}{color}",
+                      legend={"itemsizing": "constant"}, clickmode="event")
     return fig

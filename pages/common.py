@@ -4,6 +4,7 @@ Only Streamlit glue lives here; anything that computes is in `infogan/`."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -15,9 +16,13 @@ import streamlit as st
 import torch
 
 from infogan import film
+from infogan.config import Config
+from infogan.data import ImageData, thumbnails
 from infogan.evaluate import Model, load_model, render_film
-from infogan.figures import code_health, metrics_frame, monitor_figures
+from infogan.figures import code_health, code_map_frame, metrics_frame, monitor_figures
+from infogan.invert import Inversion, code_map, invert, reference_encoder, reference_images
 from infogan.jobs import JobManager
+from infogan.models import Discriminator
 from infogan.runs import LIVE, Run, RunError, list_runs, runs_root
 from infogan.summary import run_summary
 
@@ -139,11 +144,13 @@ def _live_component():
     return components.declare_component("live_charts", path=str(folder))
 
 
-def live_charts(figs: dict, key: str, columns: int = 2) -> None:
+def live_charts(figs: dict, key: str, columns: int = 2, images: dict | None = None) -> dict | None:
     """Charts that update in place: one component holds them all, so new data reaches the same
-    Plotly divs and the user's zoom and legend choices survive (the figures' layout.uirevision)."""
-    _live_component()(figures=[f.to_json() for f in figs.values()], keys=list(figs), columns=columns, key=key,
-                      default=None)
+    Plotly divs and the user's zoom and legend choices survive (the figures' layout.uirevision).
+    `images`: per chart key, a picture per point customdata, shown on hover; then the return
+    value is the last point clicked, {"key": chart key, "point": its customdata}."""
+    return _live_component()(figures=[f.to_json() for f in figs.values()], keys=list(figs), columns=columns,
+                             images=images or {}, key=key, default=None)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)
@@ -181,6 +188,55 @@ def model(run: Run, step: int | None) -> Model:
     return _model(str(run.path), step, _mtime(target))
 
 
+@st.cache_resource(show_spinner="Loading the run's real images…", max_entries=4)
+def _reference(dataset: str, data_dir: str, size: int, channels: int) -> ImageData:
+    return reference_images(Config.from_dict({"dataset": dataset, "data_dir": data_dir, "image_size": size,
+                                              "channels": channels, "download": False}))
+
+
+def reference(cfg: Config) -> ImageData:
+    """The real images a run's Q reads (its test split, else its training images), loaded once."""
+    return _reference(cfg.dataset, str(cfg.resolved_data_dir().resolve()), cfg.image_size, cfg.channels)
+
+
+@st.cache_resource(show_spinner="Estimating Q's statistics on real images…", max_entries=8)
+def _encoder(path: str, step: int, mtime: float) -> Discriminator:
+    m = _model(path, step, mtime)
+    return reference_encoder(m, reference(m.cfg))
+
+
+def encoder(run: Run, step: int) -> Discriminator:
+    """Q as it reads real images (invert.reference_encoder), once per checkpoint."""
+    return _encoder(str(run.path), step, _mtime(run.weights_path(step)))
+
+
+@st.cache_resource(show_spinner="Finding the image's noise z (inversion)…", max_entries=32)
+def _inversion(path: str, step: int, mtime: float, digest: str, refine: bool, starts: int, steps: int,
+               _image: torch.Tensor) -> Inversion:
+    return invert(_model(path, step, mtime), _encoder(path, step, mtime), _image[None], starts, steps, refine)
+
+
+def inversion(run: Run, step: int, image: torch.Tensor, refine: bool, starts: int, steps: int) -> Inversion:
+    """Q's reading and the inverted noise of one uint8 image, computed once per image and checkpoint."""
+    digest = hashlib.sha256(image.numpy().tobytes()).hexdigest()
+    return _inversion(str(run.path), step, _mtime(run.weights_path(step)), digest, refine, starts, steps, image)
+
+
+@st.cache_resource(show_spinner="Reading real images with Q…", max_entries=8)
+def _code_map(path: str, step: int, mtime: float, n: int) -> tuple[pd.DataFrame, dict[int, str]]:
+    m = _model(path, step, mtime)
+    data = reference(m.cfg)
+    idx, reading = code_map(m, _encoder(path, step, mtime), data, n)
+    labels = None if data.labels is None else data.labels[idx].numpy()
+    df = code_map_frame(m.cfg.to_dict(), idx, [p.numpy() for p in reading.probs], reading.mu.numpy(), labels)
+    return df, dict(zip(idx.tolist(), thumbnails(data.images[idx], 3 if m.cfg.image_size <= 32 else 2)))
+
+
+def code_map_data(run: Run, step: int, n: int = 2000) -> tuple[pd.DataFrame, dict[int, str]]:
+    """Q's reading of `n` real images (one row each) and each image as a data URI, by index."""
+    return _code_map(str(run.path), step, _mtime(run.weights_path(step)), n)
+
+
 def summaries() -> list[dict]:
     return [run_summary(r) for r in list_runs()]
 
@@ -209,10 +265,16 @@ def select_run(name: str) -> None:
 def sidebar() -> None:
     """Shared sidebar: run picker, data folder, device."""
     st.session_state["session_started"] = True
+    # what the URL held before this run's widgets read it: bound widgets drop values they cannot
+    # take, and `link_notice` tells the user which ones a link brought
+    _local.link = {k: st.query_params.get_all(k) for k in st.query_params}
     names = run_names()
     if "run" not in st.session_state:
         wanted = st.query_params.get("run")
         st.session_state["run"] = wanted if wanted in names else (names[-1] if names else None)
+        if wanted and wanted not in names:
+            st.warning(f"The link's run {wanted!r} is not in the runs folder; showing "
+                       f"{st.session_state['run'] or 'no run'}.", icon=":material/link_off:")
     if st.session_state.get("run") not in names:
         st.session_state["run"] = names[-1] if names else None
     with st.sidebar:
@@ -242,6 +304,50 @@ def sidebar() -> None:
         st.query_params["run"] = st.session_state["run"]
 
 
+def link_notice(**shown) -> None:
+    """After a page's URL-bound widgets (bind="query-params") are drawn: a notice for every value
+    the link held that the page could not show (an unknown step, a code out of range, a value of
+    the wrong type), which Streamlit replaced by the widget's default. Values compare as text, or
+    as numbers when both read as numbers."""
+    link = getattr(_local, "link", {})
+    for key, value in shown.items():
+        raw = link.get(key)
+        if raw and not _same(raw, value):
+            st.warning(f"The link's {key}={', '.join(raw)} cannot be shown here; showing {key}={_text(value)}.",
+                       icon=":material/link_off:")
+
+
+def _text(value) -> str:
+    return ", ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _same(raw: list[str], value) -> bool:
+    values = list(value) if isinstance(value, (list, tuple)) else [value]
+    if len(raw) != len(values):
+        return False
+    for r, v in zip(raw, values):
+        try:
+            if abs(float(r) - float(v)) > 1e-9 * max(1.0, abs(float(v))):
+                return False
+        except (TypeError, ValueError):
+            if r != str(v):
+                return False
+    return True
+
+
+def share_link() -> None:
+    """The sidebar's "Link to this view": this page's URL with every query parameter the page keeps
+    (run, step, seed, code values, compared runs, ...), in a code box with a copy button. Called
+    last by each page, so the link holds what the page has just drawn."""
+    from urllib.parse import urlencode
+
+    base = st.context.url or "http://localhost:8501/"
+    query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)])
+    with st.sidebar.popover("Link to this view", icon=":material/link:", width="stretch"):
+        st.caption("Paste it in a browser to reopen this page as it is now (the runs folder must be the same).")
+        st.code(base + ("?" + query if query else ""), language=None, wrap_lines=True)
+
+
 def kept_text_input(label: str, key: str, default: str, **kwargs) -> None:
     """A sidebar text box whose value survives a change of page. Streamlit drops a widget's value
     when the page changes (each page's widgets are its own), which emptied the data folder after
@@ -269,14 +375,16 @@ def require_checkpoint(run: Run) -> int:
     return step
 
 
-def checkpoint_picker(run: Run, label: str = "Checkpoint", key: str | None = None) -> int | None:
+def checkpoint_picker(run: Run, label: str = "Checkpoint", key: str = "step") -> int | None:
+    """The run's kept checkpoints, newest first selected; kept in the URL as ?step=N (or `key`)."""
     steps = run.checkpoint_steps()
     if not steps:
         st.info(f"Run **{run.name}** has no checkpoint yet; one is written every "
                 "`ckpt_every` steps and when training ends or stops.")
         return None
-    return st.selectbox(label, steps, index=len(steps) - 1, key=key,
-                        format_func=lambda s: f"step {s}")
+    step = st.selectbox(f"{label} (training step)", steps, index=len(steps) - 1, key=key, bind="query-params")
+    link_notice(**{key: step})
+    return step
 
 
 def ensure_film(run: Run) -> list[int]:

@@ -1,15 +1,32 @@
-"""Explore: an interactive generator with one knob per code, latent traversals per code, and
-the film of training (the same panel from every saved checkpoint)."""
+"""Explore: an interactive generator with one knob per code, a real image read by Q and edited
+with the same knobs, a map of real images in code space, latent traversals per code, and the
+film of training. What a tab shows is kept in the URL (bind="query-params"), so a link reopens it."""
 
 import streamlit as st
 import torch
+from torchvision.utils import make_grid
 
 from infogan import film, latent
-from infogan.data import png_bytes, to_pil
+from infogan.data import DataError, image_from_bytes, png_bytes, to_pil
 from infogan.evaluate import all_codes_png, generate_one, load_model
+from infogan.figures import code_map_figure
 from infogan.film import traversal_grid
+from infogan.invert import EFFORT, edit, traversals_from
 from infogan.runs import RunError
-from pages.common import film_player, model, picture, require_checkpoint, require_run, use_router
+from pages.common import (
+    code_map_data,
+    film_player,
+    inversion,
+    link_notice,
+    live_charts,
+    model,
+    picture,
+    reference,
+    require_checkpoint,
+    require_run,
+    share_link,
+    use_router,
+)
 
 use_router()
 
@@ -23,75 +40,190 @@ except RunError as exc:
     st.stop()
 codes = latent.codes_of(m.cfg)
 scale = 3 if m.cfg.image_size <= 32 else 2
+big = 8 if m.cfg.image_size <= 32 else 5
+SOURCES = ["from the dataset", "upload"]
+TABS = ["Generator", "Real image", "Code map", "Traversals", "Film over training"]
+gen_tab, real_tab, map_tab, trav_tab, film_tab = st.tabs(TABS, key="tab", bind="query-params")
 
-gen_tab, trav_tab, film_tab = st.tabs(["Generator", "Traversals", "Film over training"])
-with gen_tab:
-    st.caption("Each knob is one latent code; the noise seed fixes everything else.")
-    left, right = st.columns([1, 1])
-    with left:
-        seed = int(st.number_input("Noise seed", value=0, step=1, min_value=0))
-        cat, cont = {}, {}
-        for c in codes:
-            if c.kind == "cat":
-                cat[c.name] = st.select_slider(f"{c.name} · categorical, K={c.k}", list(range(c.k)), value=0)
+
+def knob(c: latent.Code, key: str, label: str = "") -> float | int:
+    """One code's control; its value lives in session state under `key`."""
+    if c.kind == "cat":
+        return st.select_slider(f"{c.name} · categorical, K={c.k}{label}", list(range(c.k)), key=key,
+                                bind="query-params" if key == c.name else None)
+    return st.slider(f"{c.name} · continuous (trained on -1..1){label}", -3.0, 3.0, step=0.05, key=key,
+                     bind="query-params" if key == c.name else None)
+
+
+if gen_tab.open:
+    with gen_tab:
+        st.caption("Each knob is one latent code; the noise seed fixes everything else.")
+        left, right = st.columns([1, 1])
+        with left:
+            seed = int(st.number_input("Noise seed", value=0, step=1, min_value=0, max_value=2**31 - 1, key="seed",
+                                       bind="query-params"))
+            for c in codes:
+                st.session_state.setdefault(c.name, 0 if c.kind == "cat" else 0.0)
+            values = {c.name: knob(c, c.name) for c in codes}
+            link_notice(seed=seed, **values)
+        with right:
+            img = generate_one(m, seed, {c.name: values[c.name] for c in codes if c.kind == "cat"},
+                               {c.name: values[c.name] for c in codes if c.kind == "cont"})
+            st.image(to_pil(img, big), caption=f"step {m.step}")
+
+
+def pick_random(label: int) -> None:
+    where = (data.labels == label).nonzero().flatten()
+    st.session_state["img"] = int(where[torch.randint(len(where), ())])
+
+
+if real_tab.open:
+    with real_tab:
+        st.caption("Q reads a real image's codes; the noise z, which Q does not read, is found by fitting "
+                   "G(z, codes) to the image. Then the knobs start from Q's reading and edit the reconstruction.")
+        data = reference(m.cfg)
+        src = st.radio("Image", SOURCES, horizontal=True, key="src", bind="query-params",
+                       help="The dataset's test split where it has one, else its training images")
+        image = None
+        if src == "upload":
+            c1, c2 = st.columns([2, 1])
+            up = c1.file_uploader("A PNG or JPEG of any size (at most 5 MB)", type=["png", "jpg", "jpeg"],
+                                  key="upload")
+            bg = c2.radio("Background", ["auto", "make light dark", "keep"], key="upload_bg",
+                          help="The run's images are light shapes on black (MNIST, dSprites); auto makes an image "
+                               "whose border is light, such as a digit written on paper, dark")
+            if up is None:
+                st.info("Upload an image, e.g. a photo of a digit you wrote.")
             else:
-                cont[c.name] = st.slider(f"{c.name} · continuous (trained on -1..1)", -3.0, 3.0, 0.0, 0.05)
-    with right:
-        img = generate_one(m, seed, cat, cont)
-        st.image(to_pil(img, 8 if m.cfg.image_size <= 32 else 5), caption=f"step {m.step}")
+                try:
+                    dark = {"auto": None, "make light dark": True}.get(bg, False)
+                    image = image_from_bytes(up.getvalue(), m.cfg, dark)
+                except DataError as exc:
+                    st.error(f"{up.name}: {exc}")
+        else:
+            c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
+            idx = int(c1.number_input(f"Image index (0 to {len(data) - 1})", 0, len(data) - 1, 0, key="img",
+                                      bind="query-params"))
+            link_notice(img=idx)
+            if data.labels is not None:
+                label = c2.selectbox("Label", sorted(set(data.labels.tolist())), key="pick_label")
+                c3.button("Random image of this label", on_click=pick_random, args=(label,))
+            image = data.images[idx]
+            if data.labels is not None:
+                st.caption(f"Image {idx}: label {int(data.labels[idx])}")
+        if image is not None:
+            c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
+            fit = c1.selectbox("Fit", list(EFFORT), index=1, key="fit", bind="query-params",
+                               format_func=lambda e: f"{e} ({EFFORT[e][0]} starts x {EFFORT[e][1]} steps)",
+                               help="How hard to search for the noise z: random starts, each a number of Adam steps")
+            refine = c2.toggle("Refine the continuous codes too", key="refine",
+                               help="Fit the continuous codes with z, starting from Q's reading")
+            found = inversion(run, step, image, refine, *EFFORT[fit])
+            key = f"{hash(image.numpy().tobytes())}-{step}-{refine}-{fit}"
+            if st.session_state.get("real_for") != key:  # a new image: the knobs start at its codes
+                st.session_state["real_for"] = key
+                for c in codes:
+                    v = found.lat.cat[0, c.index] if c.kind == "cat" else found.lat.cont[0, c.index].clamp(-3, 3)
+                    st.session_state[f"real_{c.name}"] = int(v) if c.kind == "cat" else round(float(v) / 0.05) * 0.05
+            left, right = st.columns([1, 2])
+            with left:
+                st.markdown("**Q's reading**")
+                st.dataframe(found.reading.table(m.cfg), hide_index=True, width="stretch",
+                             column_order=["code", "kind", "reading"])
+                values = {c.name: knob(c, f"real_{c.name}", " (edit)") for c in codes}
+            edited = edit(m, found.latent_of(0), {c.name: values[c.name] for c in codes if c.kind == "cat"},
+                          {c.name: values[c.name] for c in codes if c.kind == "cont"})[0]
+            with right:
+                a, b, c = st.columns(3)
+                a.image(to_pil(image.float().div(255), big), caption="the image, as the run sees it")
+                b.image(to_pil(found.recon[0], big), caption=f"reconstruction · RMS error {float(found.error[0]):.3f}")
+                c.image(to_pil(edited, big), caption="edited with the knobs")
+                c.download_button("Download the edit (PNG)", png_bytes(edited), f"{run.name}_edit_step{step}.png",
+                                  "image/png", key="dl_edit")
+                st.markdown("**Each code walked from this image** (everything else kept)")
+                walks = traversals_from(m, found.latent_of(0), torch.linspace(-2, 2, 9).tolist())
+                for name, imgs in walks.items():
+                    st.image(to_pil(make_grid(imgs, nrow=len(imgs), padding=1, pad_value=0.5), scale),
+                             caption=name + (" · every category" if imgs.shape[0] != 9 else " · -2 → 2"))
 
-with trav_tab:
-    c1, c2, c3 = st.columns(3)
-    rows = c1.slider("Rows (noise seeds)", 1, 16, 8)
-    lo, hi = c2.slider("Continuous range", -4.0, 4.0, (-2.0, 2.0), 0.5,
-                       help="The prior is U(-1, 1); the paper shows -2..2 to test generalisation")
-    n = c3.slider("Columns (continuous codes)", 3, 15, 9)
-    values = torch.linspace(lo, hi, n).tolist()
-    st.download_button("Download every code in one picture (PNG)", lambda: all_codes_png(m, list(range(rows)), values),
-                       f"{run.name}_codes_step{m.step}.png", "image/png", key="dl_all")  # drawn on click only
-    for c in codes:
-        grid, vals = traversal_grid(m.G, m.cfg, c.name, list(range(rows)), values)
-        what = f"categorical, K={c.k}" if c.kind == "cat" else f"continuous, {lo:g} → {hi:g}"
-        st.markdown(f"**{c.name}** · {what} · rows = seeds 0-{rows - 1}, columns = "
-                    + ", ".join(f"{v:g}" for v in vals))
-        st.image(to_pil(grid, scale))
-        st.download_button(f"Download {c.name} grid (PNG)", png_bytes(grid), f"{run.name}_{c.name}_step{m.step}.png",
-                           "image/png", key=f"dl_{c.name}")
-
-with film_tab:
-    st.caption("Every saved checkpoint drew the same pictures from the same noise seeds and code values, so "
-               "frame to frame only the weights change: watch when each code takes on its meaning.")
-    names = ["samples", *m.cfg.code_names]
-    kinds = {c.name: f"categorical, K={c.k}" if c.kind == "cat" else "continuous, -2 → 2" for c in codes}
-
-    def show(at: int) -> None:
-        panel = film.load(run, at)
-        if panel is None:
-            st.warning(f"The frame of step {at} is no longer readable.")
-            return
-        cols = st.columns(3)
-        for i, name in enumerate(n for n in names if n in panel.names):
-            what = "64 draws from the prior" if name == "samples" else f"{kinds[name]} · rows = noise seeds 0-7"
-            cols[i % 3].image(picture(panel.path(name)), caption=f"{name} · {what} · step {at}")
-
-    film_player(run, "explore_film", show)
-    at = st.session_state.get("explore_film_step")
-    if at is not None:
-        st.markdown("**Download**")
-        pick = st.selectbox("Picture", names, key="film_pick", format_func=lambda n: f"{n} ({kinds.get(n, 'samples')})")
+if map_tab.open:
+    with map_tab:
+        df, thumbs = code_map_data(run, step)
+        cats = [c.name for c in codes if c.kind == "cat"]
+        conts = [c.name for c in codes if c.kind == "cont"]
+        names = [c.name for c in codes]
+        colours = (["label"] if "label" in df else []) + cats + ["none"]
         c1, c2, c3 = st.columns(3)
-        c1.download_button(f"{pick} over training (GIF)", lambda: film.gif_bytes(film.film_frames(run, pick)),
-                           f"{run.name}_{pick}_film.gif", "image/gif", key="dl_film_gif")
-        c2.download_button(f"{pick} over training (MP4)", lambda: film.mp4_bytes(film.film_frames(run, pick)),
-                           f"{run.name}_{pick}_film.mp4", "video/mp4", key="dl_film_mp4")
-        if pick != "samples":
-            kept = at in run.checkpoint_steps()
+        x = c1.selectbox("x axis", names, index=names.index(conts[0]) if conts else 0, key="map_x", bind="query-params")
+        y = c2.selectbox("y axis", names, index=names.index(conts[1]) if len(conts) > 1 else len(names) - 1,
+                         key="map_y", bind="query-params")
+        colour = c3.selectbox("Colour by", colours, key="map_colour", bind="query-params")
+        link_notice(map_x=x, map_y=y, map_colour=colour)
+        st.caption(f"Q's reading of {len(df)} real images, one point each; hover a point to see its image, click it "
+                   "to open it in the **Real image** tab.")
+        clicked = live_charts({"map": code_map_figure(df, x, y, None if colour == "none" else colour, cats)},
+                              key="code_map", columns=1, images={"map": thumbs})
+        if clicked and clicked.get("point") is not None and clicked != st.session_state.get("map_clicked"):
+            st.session_state.update(map_clicked=clicked, img=int(clicked["point"]), src=SOURCES[0], tab="Real image")
+            st.rerun()
 
-            def walk() -> bytes:
-                w = load_model(run, at)
-                return film.gif_bytes(film.walk_frames(w.G, w.cfg, pick, at), 120)
+if trav_tab.open:
+    with trav_tab:
+        c1, c2, c3 = st.columns(3)
+        rows = c1.slider("Rows (noise seeds)", 1, 16, 8, key="rows", bind="query-params")
+        lo, hi = c2.slider("Continuous range", -4.0, 4.0, (-2.0, 2.0), 0.5, key="range", bind="query-params",
+                           help="The prior is U(-1, 1); the paper shows -2..2 to test generalisation")
+        n = c3.slider("Columns (continuous codes)", 3, 15, 9, key="cols", bind="query-params")
+        values = torch.linspace(lo, hi, n).tolist()
+        st.download_button("Download every code in one picture (PNG)",
+                           lambda: all_codes_png(m, list(range(rows)), values),
+                           f"{run.name}_codes_step{m.step}.png", "image/png", key="dl_all")  # drawn on click only
+        for c in codes:
+            grid, vals = traversal_grid(m.G, m.cfg, c.name, list(range(rows)), values)
+            what = f"categorical, K={c.k}" if c.kind == "cat" else f"continuous, {lo:g} → {hi:g}"
+            st.markdown(f"**{c.name}** · {what} · rows = seeds 0-{rows - 1}, columns = "
+                        + ", ".join(f"{v:g}" for v in vals))
+            st.image(to_pil(grid, scale))
+            st.download_button(f"Download {c.name} grid (PNG)", png_bytes(grid),
+                               f"{run.name}_{c.name}_step{m.step}.png", "image/png", key=f"dl_{c.name}")
 
-            c3.download_button(f"latent walk of {pick} at step {at} (GIF)", walk,
-                               f"{run.name}_{pick}_walk_step{at}.gif", "image/gif", key="dl_walk_gif",
-                               disabled=not kept,
-                               help=None if kept else f"the weights of step {at} were pruned (keep_checkpoints)")
+if film_tab.open:
+    with film_tab:
+        st.caption("Every saved checkpoint drew the same pictures from the same noise seeds and code values, so "
+                   "frame to frame only the weights change: watch when each code takes on its meaning.")
+        names = ["samples", *m.cfg.code_names]
+        kinds = {c.name: f"categorical, K={c.k}" if c.kind == "cat" else "continuous, -2 → 2" for c in codes}
+
+        def show(at: int) -> None:
+            panel = film.load(run, at)
+            if panel is None:
+                st.warning(f"The frame of step {at} is no longer readable.")
+                return
+            cols = st.columns(3)
+            for i, name in enumerate(n for n in names if n in panel.names):
+                what = "64 draws from the prior" if name == "samples" else f"{kinds[name]} · rows = noise seeds 0-7"
+                cols[i % 3].image(picture(panel.path(name)), caption=f"{name} · {what} · step {at}")
+
+        film_player(run, "explore_film", show)
+        at = st.session_state.get("explore_film_step")
+        if at is not None:
+            st.markdown("**Download**")
+            pick = st.selectbox("Picture", names, key="film_pick",
+                                format_func=lambda n: f"{n} ({kinds.get(n, 'samples')})")
+            c1, c2, c3 = st.columns(3)
+            c1.download_button(f"{pick} over training (GIF)", lambda: film.gif_bytes(film.film_frames(run, pick)),
+                               f"{run.name}_{pick}_film.gif", "image/gif", key="dl_film_gif")
+            c2.download_button(f"{pick} over training (MP4)", lambda: film.mp4_bytes(film.film_frames(run, pick)),
+                               f"{run.name}_{pick}_film.mp4", "video/mp4", key="dl_film_mp4")
+            if pick != "samples":
+                kept = at in run.checkpoint_steps()
+
+                def walk() -> bytes:
+                    w = load_model(run, at)
+                    return film.gif_bytes(film.walk_frames(w.G, w.cfg, pick, at), 120)
+
+                c3.download_button(f"latent walk of {pick} at step {at} (GIF)", walk,
+                                   f"{run.name}_{pick}_walk_step{at}.gif", "image/gif", key="dl_walk_gif",
+                                   disabled=not kept,
+                                   help=None if kept else f"the weights of step {at} were pruned (keep_checkpoints)")
+share_link()

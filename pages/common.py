@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import threading
 from contextlib import contextmanager
@@ -268,6 +269,7 @@ def sidebar() -> None:
     # what the URL held before this run's widgets read it: bound widgets drop values they cannot
     # take, and `link_notice` tells the user which ones a link brought
     _local.link = {k: st.query_params.get_all(k) for k in st.query_params}
+    _local.shown = {}
     names = run_names()
     if "run" not in st.session_state:
         wanted = st.query_params.get("run")
@@ -310,6 +312,7 @@ def link_notice(**shown) -> None:
     the wrong type), which Streamlit replaced by the widget's default. Values compare as text, or
     as numbers when both read as numbers."""
     link = getattr(_local, "link", {})
+    _local.shown = {**getattr(_local, "shown", {}), **shown}
     for key, value in shown.items():
         raw = link.get(key)
         if raw and not _same(raw, value):
@@ -327,7 +330,7 @@ def _same(raw: list[str], value) -> bool:
         return False
     for r, v in zip(raw, values):
         try:
-            if abs(float(r) - float(v)) > 1e-9 * max(1.0, abs(float(v))):
+            if not math.isclose(float(r), float(v), rel_tol=1e-9, abs_tol=1e-12):  # nan is never close
                 return False
         except (TypeError, ValueError):
             if r != str(v):
@@ -338,11 +341,17 @@ def _same(raw: list[str], value) -> bool:
 def share_link() -> None:
     """The sidebar's "Link to this view": this page's URL with every query parameter the page keeps
     (run, step, seed, code values, compared runs, ...), in a code box with a copy button. Called
-    last by each page, so the link holds what the page has just drawn."""
+    last by each page, so the link holds what the page has just drawn: the URL's parameters and
+    the values given to `link_notice`, which include a widget the page set itself (a bound
+    widget changed through session state is not written to the browser's address bar)."""
     from urllib.parse import urlencode
 
     base = st.context.url or "http://localhost:8501/"
-    query = urlencode([(k, v) for k in st.query_params for v in st.query_params.get_all(k)])
+    params = {k: st.query_params.get_all(k) for k in st.query_params}
+    for key, value in getattr(_local, "shown", {}).items():
+        params[key] = [str(v).lower() if isinstance(v, bool) else str(v)
+                       for v in (value if isinstance(value, (list, tuple)) else [value])]
+    query = urlencode([(k, v) for k, vs in params.items() for v in vs])
     with st.sidebar.popover("Link to this view", icon=":material/link:", width="stretch"):
         st.caption("Paste it in a browser to reopen this page as it is now (the runs folder must be the same).")
         st.code(base + ("?" + query if query else ""), language=None, wrap_lines=True)

@@ -6,7 +6,7 @@ import streamlit as st
 from infogan import film
 from infogan.figures import monitor_figures
 from infogan.runs import Run, RunError, list_runs
-from pages.common import ensure_film, frame, picture, use_router
+from pages.common import ensure_film, frame, link_notice, picture, share_link, use_router
 
 use_router()
 
@@ -17,9 +17,10 @@ if len(options) < 2:
     st.stop()
 wanted = st.session_state.pop("compare_runs", None)
 if wanted:  # arriving from the Runs or Sweeps page
-    st.session_state["compare_pick"] = [n for n in wanted if n in options][:4]
-picked = st.multiselect("Runs (2 to 4)", options, key="compare_pick", max_selections=4,
-                        default=None if "compare_pick" in st.session_state else options[-2:])
+    st.session_state["runs"] = [n for n in wanted if n in options][:4]
+picked = st.multiselect("Runs (2 to 4)", options, key="runs", max_selections=4, bind="query-params",
+                        default=None if "runs" in st.session_state else options[-2:])
+link_notice(runs=picked)
 if len(picked) < 2:
     st.info("Pick two to four runs.")
     st.stop()
@@ -42,19 +43,21 @@ if len(runs) < 2:
 
 union = sorted(set().union(*films.values()))
 c1, c2 = st.columns([1, 3])
-shown_name = c1.selectbox("Picture", names, help="samples: 64 prior draws; a code: rows = noise seeds 0-7, "
-                                              "columns = its values. The same inputs in every run.")
-if st.session_state.get("compare_step") not in union:
-    st.session_state["compare_step"] = union[-1]
+shown_name = c1.selectbox("Picture", names, key="picture", bind="query-params",
+                          help="samples: 64 prior draws; a code: rows = noise seeds 0-7, columns = its values. "
+                               "The same inputs in every run.")
+if st.session_state.get("step") not in union:
+    st.session_state["step"] = union[-1]
 step = c2.select_slider("Training step (moves every run; each shows its nearest saved step)", union,
-                        key="compare_step")
+                        key="step", bind="query-params")
+link_notice(picture=shown_name, step=step)
 shown = {name: film.nearest(steps, step) for name, steps in films.items()}
 paths = {name: film.load(runs[name], s).path(shown_name) for name, s in shown.items()}
 
 mode = "side by side"
 if len(runs) == 2:
     m1, m2 = st.columns([2, 2])
-    mode = m1.radio("Show", ["side by side", "overlay", "difference"], horizontal=True, key="compare_mode",
+    mode = m1.radio("Show", ["side by side", "overlay", "difference"], horizontal=True, key="mode", bind="query-params",
                     help="overlay: the second run laid over the first; difference: |first - second|, stretched "
                          "so the largest difference is white")
 first, second = list(runs)[:2]
@@ -64,7 +67,7 @@ if mode == "side by side":
 else:
     try:
         if mode == "overlay":
-            alpha = m2.slider(f"Opacity of {second}", 0.0, 1.0, 0.5, 0.05, key="compare_alpha")
+            alpha = m2.slider(f"Opacity of {second}", 0.0, 1.0, 0.5, 0.05, key="alpha", bind="query-params")
             st.image(film.picture(film.overlay(paths[first], paths[second], alpha), 3),
                      caption=f"{first} · step {shown[first]} under {second} · step {shown[second]} at {alpha:.0%}")
         else:
@@ -94,3 +97,4 @@ figs = monitor_figures({n: frame(r) for n, r in runs.items()}, runs[first].confi
 left, right = st.columns(2)
 left.plotly_chart(figs["mi"], width="stretch", key="cmp_mi")
 right.plotly_chart(figs["losses"], width="stretch", key="cmp_loss")
+share_link()

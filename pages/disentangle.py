@@ -6,7 +6,7 @@ from infogan.config import ESTIMATORS, dsprites_stride
 from infogan.figures import confusion_figure, eval_figure, eval_over_training, factor_figures, heatmap, metric_table
 from infogan.jobs import EVERY
 from infogan.runs import RunError
-from pages.common import job_manager, require_checkpoint, require_run, use_router
+from pages.common import job_manager, require_checkpoint, require_run, share_link, use_router
 
 use_router()
 
@@ -119,3 +119,4 @@ if factors:
 if not cat and not nmi and not factors:
     st.info("This dataset has neither labels nor ground-truth factors, so there is nothing to score; "
             "use the Explore page to judge the codes by eye.")
+share_link()

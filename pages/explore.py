@@ -43,6 +43,8 @@ scale = 3 if m.cfg.image_size <= 32 else 2
 big = 8 if m.cfg.image_size <= 32 else 5
 SOURCES = ["from the dataset", "upload"]
 TABS = ["Generator", "Real image", "Code map", "Traversals", "Film over training"]
+if "open_image" in st.session_state:  # a point clicked on the code map opens in the editor
+    st.session_state.update(img=st.session_state.pop("open_image"), src=SOURCES[0], tab="Real image")
 gen_tab, real_tab, map_tab, trav_tab, film_tab = st.tabs(TABS, key="tab", bind="query-params")
 
 
@@ -102,8 +104,8 @@ if real_tab.open:
                     st.error(f"{up.name}: {exc}")
         else:
             c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
-            idx = int(c1.number_input(f"Image index (0 to {len(data) - 1})", 0, len(data) - 1, 0, key="img",
-                                      bind="query-params"))
+            idx = int(c1.number_input(f"Image index (0 to {len(data) - 1})", 0, len(data) - 1, key="img",
+                                      bind="query-params"))  # starts at 0; set by a link or the code map
             link_notice(img=idx)
             if data.labels is not None:
                 label = c2.selectbox("Label", sorted(set(data.labels.tolist())), key="pick_label")
@@ -164,8 +166,8 @@ if map_tab.open:
         clicked = live_charts({"map": code_map_figure(df, x, y, None if colour == "none" else colour, cats)},
                               key="code_map", columns=1, images={"map": thumbs})
         if clicked and clicked.get("point") is not None and clicked != st.session_state.get("map_clicked"):
-            st.session_state.update(map_clicked=clicked, img=int(clicked["point"]), src=SOURCES[0], tab="Real image")
-            st.rerun()
+            st.session_state.update(map_clicked=clicked, open_image=int(clicked["point"]))
+            st.rerun()  # the widgets above take the image before they are drawn
 
 if trav_tab.open:
     with trav_tab:

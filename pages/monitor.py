@@ -14,10 +14,12 @@ from pages.common import (
     film_player,
     frame,
     health,
+    link_notice,
     live_charts,
     picture,
     require_run,
     run_names,
+    share_link,
     use_router,
 )
 
@@ -27,10 +29,12 @@ st.title("Monitor")
 run = require_run()
 
 c1, c2, c3 = st.columns([3, 2, 1])
-overlay = c1.multiselect("Overlay runs", [n for n in run_names() if n != run.name],
-                         help="Draw other runs' curves on the same charts")
-smoothing = c2.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, help="Exponential moving average")
-log_y = c3.toggle("Log scale", help="Log y-axis for losses and sigma")
+overlay = c1.multiselect("Overlay runs", [n for n in run_names() if n != run.name], key="overlay",
+                         bind="query-params", help="Draw other runs' curves on the same charts")
+smoothing = c2.slider("Smoothing", 0.0, 0.99, 0.0, 0.01, key="smooth", bind="query-params",
+                      help="Exponential moving average")
+log_y = c3.toggle("Log scale", key="log", bind="query-params", help="Log y-axis for losses and sigma")
+link_notice(overlay=overlay, smooth=smoothing, log=log_y)
 
 
 @st.fragment(run_every=1)
@@ -85,7 +89,7 @@ st.subheader("Film of training")
 codes = ["samples"]
 with contextlib.suppress(RunError):  # a broken config.json is reported by the charts above
     codes += run.config().code_names
-pick = st.selectbox("Picture", codes, key="monitor_film_pick",
+pick = st.selectbox("Picture", codes, key="picture", bind="query-params",
                     help="samples: 64 prior draws; a code: rows = noise seeds 0-7, columns = its values")
 
 
@@ -95,4 +99,6 @@ def show(at: int) -> None:
         st.image(picture(panel.path(pick)), caption=f"{pick} · step {at} (same inputs in every frame)")
 
 
+link_notice(picture=pick)
 film_player(run, "monitor_film", show, live=run.state() in LIVE)
+share_link()

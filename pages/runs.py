@@ -8,7 +8,7 @@ import streamlit as st
 
 from infogan.jobs import demo_config
 from infogan.runs import LIVE, MAX_NOTE, Run, RunError
-from pages.common import job_manager, select_run, summaries, use_router
+from pages.common import job_manager, link_notice, select_run, share_link, summaries, use_router
 
 use_router()
 
@@ -39,11 +39,15 @@ sweep_names = sorted({r["sweep"] for r in rows if r.get("sweep")})
 all_tags = sorted({t for r in rows for t in r.get("tags") or []})
 f1, f2, f3 = st.columns([2, 2, 3])
 if sweep_names:
-    only = f1.selectbox("Sweep", ["(all runs)", *sweep_names], help="Show one sweep's members only")
+    only = f1.selectbox("Sweep", ["(all runs)", *sweep_names], key="in_sweep", bind="query-params",
+                        help="Show one sweep's members only")
     if only != "(all runs)":
         rows = [r for r in rows if r.get("sweep") == only]
-tags = f2.multiselect("Tags", all_tags, help="Runs with every tag picked") if all_tags else []
-text = f3.text_input("Search", placeholder="name or note", help="Runs whose name or note contains this text")
+tags = f2.multiselect("Tags", all_tags, key="tags", bind="query-params", help="Runs with every tag picked") \
+    if all_tags else []
+text = f3.text_input("Search", placeholder="name or note", key="q", bind="query-params",
+                     help="Runs whose name or note contains this text")
+link_notice(tags=tags, **({"in_sweep": only} if sweep_names else {}))
 rows = [r for r in rows if set(tags) <= set(r.get("tags") or [])
         and (not text or text.lower() in (r["name"] + " " + (r.get("note") or "")).lower())]
 
@@ -120,3 +124,4 @@ with st.expander("Rename or delete"):
             else:
                 st.session_state.pop("run", None)
                 st.rerun()
+share_link()

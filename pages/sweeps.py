@@ -22,7 +22,7 @@ from infogan.sweeps import (
     parse_setting,
     spread,
 )
-from pages.common import job_manager, select_run, use_router
+from pages.common import job_manager, link_notice, select_run, share_link, use_router
 
 use_router()
 
@@ -88,10 +88,8 @@ if not sweeps:
 names = [s.name for s in sweeps]
 if st.session_state.get("sweep_started") in names:  # just started from the form
     st.session_state["sweep"] = st.session_state.pop("sweep_started")
-if st.session_state.get("sweep") not in names:
-    st.session_state["sweep"] = st.query_params.get("sweep") if st.query_params.get("sweep") in names else names[-1]
-picked = st.selectbox("Sweep", names, key="sweep")
-st.query_params["sweep"] = picked
+picked = st.selectbox("Sweep", names, index=len(names) - 1, key="sweep", bind="query-params")
+link_notice(sweep=picked)
 sweep = Sweep(sweeps[names.index(picked)].path)
 try:
     info = sweep.info()
@@ -158,8 +156,10 @@ for run in sweep.runs():
     with contextlib.suppress(RunError):
         codes += [c for c in run.config().code_names if c not in codes]
 metrics = ["loss_d", "loss_g", "loss_info", *[f"mi_{c}" for c in codes], *EVAL_METRICS]
-metric = st.selectbox("Metric", metrics, help="Training metrics: mean per epoch. accuracy and |rho| of the "
-                      "slant/width codes: per evaluated checkpoint.")
+metric = st.selectbox("Metric", metrics, key="metric", bind="query-params",
+                      help="Training metrics: mean per epoch. accuracy and |rho| of the slant/width codes: per "
+                           "evaluated checkpoint.")
+link_notice(metric=metric)
 
 
 @st.fragment(run_every=5)
@@ -182,7 +182,7 @@ finals = [m for m in ["accuracy", "slant_rho", "width_rho", "loss_d", "loss_g"] 
     table.get(m), errors="coerce").notna().any()]
 if grid_axes and finals:
     st.subheader("Settings against the result")
-    final = st.selectbox("Final metric", finals)
+    final = st.selectbox("Final metric", finals, key="final", bind="query-params")
     st.plotly_chart(parallel_figure(table.dropna(subset=[final]), grid_axes, final), key="parallel", width="stretch")
 
 st.subheader("Label-free pick: ModelCentrality")
@@ -220,3 +220,4 @@ elif st.button("Rank members now", help="ModelCentrality over every member with 
         st.error(str(exc))
 
 new_sweep_form(expanded=False)
+share_link()

@@ -7,7 +7,7 @@ import streamlit as st
 from infogan.config import DEVICES, IMAGE_SIZES, PRECISIONS, Config, ConfigError, preset
 from infogan.figures import recent_rate
 from infogan.runs import RunError, effective_state, list_runs
-from pages.common import frame, job_manager, select_run, use_router
+from pages.common import frame, job_manager, select_run, share_link, use_router
 
 use_router()
 
@@ -143,3 +143,4 @@ if finished:
             st.success(f"**{run.name}** continues to {int(total)} epochs from its last checkpoint.")
         except (RunError, ConfigError) as exc:
             st.error(f"Not started: {exc}")
+share_link()

@@ -5,6 +5,7 @@ when INFOGAN_REQUIRE_BROWSER is set (as .ci/run does)."""
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -233,3 +234,40 @@ def test_compare_slider_moves_both_runs_and_the_film_downloads_as_a_gif(browser,
     assert gif.format == "GIF" and gif.n_frames == 2
     assert download.value.suggested_filename == "zz-film-a_samples_film.gif"
 
+
+    # a shared link reopens the same view: checkpoint, noise seed and knob values
+    page.goto(f"{url}/explore?run=zz-film-a&step=10&seed=7&c2=1.5")
+    page.get_by_text("step 10").first.wait_for(timeout=60000)
+    assert page.get_by_role("spinbutton", name="Noise seed").input_value() == "7"
+    c2 = page.get_by_role("slider", name="c2 · continuous (trained on -1..1)")
+    assert c2.input_value() == "1.5"
+    assert page.get_by_text("Deploy", exact=True).count() == 0  # client.toolbarMode = viewer
+    shot(page, "18_explore_shared_link")
+
+    # the code map: hovering a point shows its image, clicking it opens the image in the editor
+    page.goto(f"{url}/explore?run=zz-film-a&tab=Code+map")
+    charts = page.frame_locator(LIVE_CHARTS).first
+    charts.locator(".live-chart .nsewdrag").first.wait_for(timeout=90000 * TIME_SCALE)
+    box = charts.locator(".live-chart .nsewdrag").first.bounding_box()
+    hover, at = charts.locator("#hover"), {}
+
+    def a_point_is_hovered() -> bool:
+        for fx, fy in ((0.5, 0.5), (0.45, 0.55), (0.55, 0.45), (0.4, 0.4), (0.6, 0.6)):
+            at["xy"] = (box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
+            page.mouse.move(*at["xy"], steps=3)
+            page.wait_for_timeout(300)
+            if hover.is_visible():
+                return True
+        return False
+
+    wait_until(a_point_is_hovered, 30, "a code-map point to show its image on hover", poll=0.5)
+    assert charts.locator("#hover").get_attribute("src").startswith("data:image/png;base64,")
+    index = re.match(r"image (\d+)", charts.locator(".hovertext").first.text_content()).group(1)  # Plotly's label
+    shot(page, "19_explore_code_map_hover")
+    page.mouse.click(*at["xy"])
+    page.get_by_text("reconstruction · RMS error").first.wait_for(timeout=90000 * TIME_SCALE)
+    assert "tab=Real+image" in page.url
+    assert page.get_by_role("spinbutton", name="Image index").input_value() == index
+    page.get_by_text("Link to this view").click()  # the link holds the image (the address bar catches up later)
+    assert f"img={index}" in page.locator("[data-testid='stCode']").last.inner_text()
+    shot(page, "20_explore_real_image")

@@ -152,7 +152,7 @@ def test_every_checkpoint_is_evaluated_once_for_the_chart(tiny_runs, tmp_path):
 
 
 def test_pages_step_sliders_move_the_film(monkeypatch, tiny_runs):
-    at = visit(app(monkeypatch, tiny_runs, run="f"), "pages/explore.py")
+    at = visit(app(monkeypatch, tiny_runs, run="f", tab="Film over training"), "pages/explore.py")  # a link to the tab
     captions = lambda: [i.proto.imgs[0].caption for i in at.get("image") if "· step" in i.proto.imgs[0].caption]
     assert all(c.endswith("step 20") for c in captions()) and len(captions()) == 5
     at.select_slider(key="explore_film_step").set_value(10).run()
@@ -160,9 +160,9 @@ def test_pages_step_sliders_move_the_film(monkeypatch, tiny_runs):
     at = visit(app(monkeypatch, tiny_runs), "pages/compare.py")
     caps = lambda: [i.proto.imgs[0].caption for i in at.get("image")]
     assert caps() == ["f · step 20", "g · step 20"]
-    at.select_slider(key="compare_step").set_value(10).run()
+    at.select_slider(key="step").set_value(10).run()
     assert caps() == ["f · step 10", "g · step 10"]
-    at.radio(key="compare_mode").set_value("difference").run()
+    at.radio(key="mode").set_value("difference").run()
     assert "mean difference" in caps()[0] and len(caps()) == 1
 
 

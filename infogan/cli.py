@@ -286,10 +286,11 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from .data import image_from_bytes, to_pil
     from .evaluate import load_model
     from .files import atomic_write
-    from .invert import STARTS, STEPS, edit, invert, parse_settings, read_codes, reference_encoder, reference_images
+    from .invert import EFFORT, edit, invert, parse_settings, read_codes, reference_encoder, reference_images
 
-    args.starts = STARTS if args.starts is None else args.starts
-    args.steps = STEPS if args.steps is None else args.steps
+    effort = EFFORT["quick" if smoke() else "standard"]  # INFOGAN_SMOKE: the quick fit
+    args.starts = effort[0] if args.starts is None else args.starts
+    args.steps = effort[1] if args.steps is None else args.steps
     if not args.out and not args.show_codes:
         raise ConfigError({"edit": "give --out FILE for the edited image, or --show-codes"})
     if not 1 <= args.scale <= 32:

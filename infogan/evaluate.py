@@ -127,6 +127,13 @@ def categorical_accuracy(model: Model, data: ImageData, code: str | None = None,
             "n_images": len(labels)}
 
 
+def category_labels(result: dict[str, Any] | None) -> dict[str, dict[int, int]]:
+    """From an evaluation (eval.json's entry for one step): per categorical code, the label that
+    the Hungarian matching gave each category, so a reading of "category 3" can say "label 6"."""
+    codes = ((result or {}).get("categorical") or {}).get("codes") or {}
+    return {name: {int(c): y for y, c in enumerate(r.get("label_to_code", []))} for name, r in codes.items()}
+
+
 def code_values(cfg: Config, q: QOut) -> tuple[list[str], np.ndarray]:
     """Q's point estimate per code (argmax for categorical, mean for continuous), as columns."""
     cols = [lg.argmax(1).numpy() for lg in q.logits] + [q.mu[:, j].numpy() for j in range(q.mu.shape[1])]

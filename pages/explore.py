@@ -8,7 +8,7 @@ from torchvision.utils import make_grid
 
 from infogan import film, latent
 from infogan.data import DataError, image_from_bytes, png_bytes, to_pil
-from infogan.evaluate import all_codes_png, generate_one, load_model
+from infogan.evaluate import all_codes_png, category_labels, generate_one, load_model
 from infogan.figures import code_map_figure
 from infogan.film import traversal_grid
 from infogan.invert import EFFORT, edit, traversals_from
@@ -74,6 +74,13 @@ if gen_tab.open:
             st.image(to_pil(img, big), caption=f"step {m.step}")
 
 
+def evaluation(run, step: int) -> dict | None:
+    try:
+        return run.eval_result(step)
+    except RunError:  # an unreadable eval.json: no label names, the reading still shows
+        return None
+
+
 def pick_random(label: int) -> None:
     where = (data.labels == label).nonzero().flatten()
     st.session_state["img"] = int(where[torch.randint(len(where), ())])
@@ -132,6 +139,11 @@ if real_tab.open:
                 st.markdown("**Q's reading**")
                 st.dataframe(found.reading.table(m.cfg), hide_index=True, width="stretch",
                              column_order=["code", "kind", "reading"])
+                named = category_labels(evaluation(run, step))
+                for c in (c for c in codes if c.kind == "cat" and c.name in named):
+                    k = int(found.lat.cat[0, c.index])
+                    st.caption(f"{c.name} = {k} is label **{named[c.name].get(k, '?')}** by this checkpoint's "
+                               "evaluation (its Hungarian matching of categories to labels)")
                 values = {c.name: knob(c, f"real_{c.name}", " (edit)") for c in codes}
             edited = edit(m, found.latent_of(0), {c.name: values[c.name] for c in codes if c.kind == "cat"},
                           {c.name: values[c.name] for c in codes if c.kind == "cont"})[0]

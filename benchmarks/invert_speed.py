@@ -35,8 +35,9 @@ def main() -> None:
     p.add_argument("--efforts", nargs="+", default=list(EFFORT), choices=list(EFFORT))
     p.add_argument("--per-class", type=int, default=10)
     a = p.parse_args()
-    if smoke():
-        a.efforts, a.per_class = ["quick"], 1
+    efforts = dict(EFFORT)
+    if smoke():  # one image per label, 10 steps
+        a.efforts, a.per_class, efforts["quick"] = ["quick"], 1, (1, 10)
     if a.run:
         run = Run.open(a.run, a.runs_dir)
     else:
@@ -56,7 +57,7 @@ def main() -> None:
     else:
         reading_accuracy, mapping = hungarian_accuracy(pred, truth, 10, 10)[0], "these images"
     for effort in a.efforts:
-        starts, steps = EFFORT[effort]
+        starts, steps = efforts[effort]
         t0 = time.perf_counter()
         one = torch.cat([invert(model, q_net, images[i:i + 1], starts, steps).error for i in range(len(images))])
         t1 = time.perf_counter()

@@ -81,8 +81,8 @@ def evaluation(run, step: int) -> dict | None:
         return None
 
 
-def pick_random(label: int) -> None:
-    where = (data.labels == label).nonzero().flatten()
+def pick_random() -> None:
+    where = (data.labels == st.session_state["pick_label"]).nonzero().flatten()
     st.session_state["img"] = int(where[torch.randint(len(where), ())])
 
 
@@ -115,8 +115,8 @@ if real_tab.open:
                                       bind="query-params"))  # starts at 0; set by a link or the code map
             link_notice(img=idx)
             if data.labels is not None:
-                label = c2.selectbox("Label", sorted(set(data.labels.tolist())), key="pick_label")
-                c3.button("Random image of this label", on_click=pick_random, args=(label,))
+                c2.selectbox("Label", sorted(set(data.labels.tolist())), key="pick_label")
+                c3.button("Random image of this label", on_click=pick_random)
             image = data.images[idx]
             if data.labels is not None:
                 st.caption(f"Image {idx}: label {int(data.labels[idx])}")

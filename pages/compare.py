@@ -60,6 +60,7 @@ if len(runs) == 2:
     mode = m1.radio("Show", ["side by side", "overlay", "difference"], horizontal=True, key="mode", bind="query-params",
                     help="overlay: the second run laid over the first; difference: |first - second|, stretched "
                          "so the largest difference is white")
+    link_notice(mode=mode)
 first, second = list(runs)[:2]
 if mode == "side by side":
     for col, (name, path) in zip(st.columns(len(paths)), paths.items()):
@@ -68,6 +69,7 @@ else:
     try:
         if mode == "overlay":
             alpha = m2.slider(f"Opacity of {second}", 0.0, 1.0, 0.5, 0.05, key="alpha", bind="query-params")
+            link_notice(alpha=alpha)
             st.image(film.picture(film.overlay(paths[first], paths[second], alpha), 3),
                      caption=f"{first} · step {shown[first]} under {second} · step {shown[second]} at {alpha:.0%}")
         else:

@@ -46,6 +46,7 @@ TABS = ["Generator", "Real image", "Code map", "Traversals", "Film over training
 if "open_image" in st.session_state:  # a point clicked on the code map opens in the editor
     st.session_state.update(img=st.session_state.pop("open_image"), src=SOURCES[0], tab="Real image")
 gen_tab, real_tab, map_tab, trav_tab, film_tab = st.tabs(TABS, key="tab", bind="query-params")
+link_notice(tab=st.session_state.get("tab") or TABS[0])
 
 
 def knob(c: latent.Code, key: str, label: str = "") -> float | int:
@@ -93,6 +94,7 @@ if real_tab.open:
         data = reference(m.cfg)
         src = st.radio("Image", SOURCES, horizontal=True, key="src", bind="query-params",
                        help="The dataset's test split where it has one, else its training images")
+        link_notice(src=src)
         image = None
         if src == "upload":
             c1, c2 = st.columns([2, 1])
@@ -125,6 +127,7 @@ if real_tab.open:
             fit = c1.selectbox("Fit", list(EFFORT), index=1, key="fit", bind="query-params",
                                format_func=lambda e: f"{e} ({EFFORT[e][0]} starts x {EFFORT[e][1]} steps)",
                                help="How hard to search for the noise z: random starts, each a number of Adam steps")
+            link_notice(fit=fit)
             refine = c2.toggle("Refine the continuous codes too", key="refine",
                                help="Fit the continuous codes with z, starting from Q's reading")
             found = inversion(run, step, image, refine, *EFFORT[fit])
@@ -188,6 +191,7 @@ if trav_tab.open:
         lo, hi = c2.slider("Continuous range", -4.0, 4.0, (-2.0, 2.0), 0.5, key="range", bind="query-params",
                            help="The prior is U(-1, 1); the paper shows -2..2 to test generalisation")
         n = c3.slider("Columns (continuous codes)", 3, 15, 9, key="cols", bind="query-params")
+        link_notice(rows=rows, range=(lo, hi), cols=n)
         values = torch.linspace(lo, hi, n).tolist()
         st.download_button("Download every code in one picture (PNG)",
                            lambda: all_codes_png(m, list(range(rows)), values),

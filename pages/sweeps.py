@@ -183,6 +183,7 @@ finals = [m for m in ["accuracy", "slant_rho", "width_rho", "loss_d", "loss_g"] 
 if grid_axes and finals:
     st.subheader("Settings against the result")
     final = st.selectbox("Final metric", finals, key="final", bind="query-params")
+    link_notice(final=final)
     st.plotly_chart(parallel_figure(table.dropna(subset=[final]), grid_axes, final), key="parallel", width="stretch")
 
 st.subheader("Label-free pick: ModelCentrality")

@@ -45,6 +45,9 @@ def test_a_stale_or_hostile_link_falls_back_with_a_notice(monkeypatch, tiny_runs
     assert at.selectbox(key="step").value == 20 and at.slider(key="c3").value == 0.0
     at = visit(app(monkeypatch, tiny_runs, "f", tab="Code map", map_x="c99", img="100000"), "pages/explore.py")
     assert "map_x=c99 cannot be shown here" in notices(at) and not at.exception
+    at = visit(app(monkeypatch, tiny_runs, "f", tab="Settings", rows="99", range=["-2", "9"]), "pages/explore.py")
+    said = notices(at)
+    assert "tab=Settings cannot be shown here; showing tab=Generator" in said and not at.exception
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -124,9 +124,10 @@ if real_tab.open:
                 st.caption(f"Image {idx}: label {int(data.labels[idx])}")
         if image is not None:
             c1, c2 = st.columns([1, 2], vertical_alignment="bottom")
-            fit = c1.selectbox("Fit", list(EFFORT), index=1, key="fit", bind="query-params",
-                               format_func=lambda e: f"{e} ({EFFORT[e][0]} starts x {EFFORT[e][1]} steps)",
-                               help="How hard to search for the noise z: random starts, each a number of Adam steps")
+            fit = c1.selectbox("Fit", list(EFFORT), index=1, key="fit", bind="query-params",  # no format_func:
+                               help="How hard to search for the noise z: "  # a link holds the option as shown
+                                    + "; ".join(f"{e}: {n} random starts x {k} Adam steps"
+                                                for e, (n, k) in EFFORT.items()))
             link_notice(fit=fit)
             refine = c2.toggle("Refine the continuous codes too", key="refine",
                                help="Fit the continuous codes with z, starting from Q's reading")

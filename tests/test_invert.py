@@ -157,6 +157,7 @@ def test_code_map_puts_each_image_at_its_codes():
 def test_explore_real_image_tab_reads_edits_and_maps(monkeypatch, knob_run):
     at = visit(app(monkeypatch, knob_run, "k", tab="Real image", img="12", fit="quick"), "pages/explore.py")
     assert not at.warning, [w.value for w in at.warning]
+    assert at.number_input(key="img").value == 12 and at.selectbox(key="fit").value == "quick"
     table = at.dataframe[0].value
     assert table["code"].tolist() == ["c1", "c2", "c3", "c4"]
     knob = at.select_slider(key="real_c1")

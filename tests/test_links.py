@@ -50,7 +50,7 @@ def test_a_stale_or_hostile_link_falls_back_with_a_notice(monkeypatch, tiny_runs
     assert "tab=Settings cannot be shown here; showing tab=Generator" in said and not at.exception
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(page=st.sampled_from(PAGES),
        params=st.dictionaries(st.sampled_from(KEYS), st.one_of(
            st.text(max_size=12), st.sampled_from(["f", "g", "10", "20", "-1", "1e308", "nan", "Code map", "Real image",

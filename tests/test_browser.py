@@ -268,6 +268,13 @@ def test_compare_slider_moves_both_runs_and_the_film_downloads_as_a_gif(browser,
     page.get_by_text("reconstruction · RMS error").first.wait_for(timeout=90000 * TIME_SCALE)
     assert "tab=Real+image" in page.url
     assert page.get_by_role("spinbutton", name="Image index").input_value() == index
-    page.get_by_text("Link to this view").click()  # the link holds the image (the address bar catches up later)
-    assert f"img={index}" in page.locator("[data-testid='stCode']").last.inner_text()
+    link = page.locator("[data-testid='stCode']")
+
+    def the_link_holds_the_image() -> bool:  # the sidebar's box is drawn last: wait for this run's
+        if not link.last.is_visible():
+            page.get_by_text("Link to this view").click()
+        return link.last.is_visible() and f"img={index}" in link.last.inner_text()
+
+    # the link holds the image (the address bar catches up later)
+    wait_until(the_link_holds_the_image, 60, "the Link box to hold the clicked image", poll=1)
     shot(page, "20_explore_real_image")

@@ -29,10 +29,11 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from infogan.config import SMOKE_DATA, Config, smoke
-from infogan.data import load
+from infogan.data import DataError, load
 from infogan.models import build
-from infogan.runs import Run
-from infogan.train import Trainer, epoch_permutation, resolve_device
+from infogan.precision import resolve_device
+from infogan.runs import Run, RunError
+from infogan.train import Trainer, epoch_permutation
 
 _SCRATCH = tempfile.TemporaryDirectory(prefix="throughput-")  # the trainers' run folders, removed at exit
 
@@ -147,11 +148,15 @@ def main() -> None:
     defaults = Config.from_dict({"dataset": "mnist", "batch_size": a.batch_size, "device": a.device,
                                  "subset": SMOKE_DATA["subset"] if smoke() else 0})
     cfg = defaults.replace(lambda_cat_jitter=0.0)
-    device = resolve_device(cfg.device)
-    loops = {"reference": ReferenceLoop(cfg, device), "fp32": ProjectLoop(cfg.replace(precision="fp32"), device),
-             "bf16": ProjectLoop(cfg.replace(precision="bf16"), device),
-             "auto": ProjectLoop(cfg.replace(precision="auto"), device),
-             "defaults": ProjectLoop(defaults, device)}
+    try:
+        device = resolve_device(cfg.device)
+        project = {"fp32": ProjectLoop(cfg.replace(precision="fp32"), device),  # first: the project's data message
+                   "bf16": ProjectLoop(cfg.replace(precision="bf16"), device),
+                   "auto": ProjectLoop(cfg.replace(precision="auto"), device),
+                   "defaults": ProjectLoop(defaults, device)}
+    except (DataError, RunError) as exc:
+        raise SystemExit(f"throughput.py: {exc}") from None
+    loops = {"reference": ReferenceLoop(cfg, device), **project}
     if not smoke():  # torch.compile takes most of a minute to compile on 2 CPU cores
         loops["fp32_compiled"] = ProjectLoop(cfg.replace(precision="fp32"), device, compiled=True)
     for loop in loops.values():

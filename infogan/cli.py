@@ -17,7 +17,7 @@ from .config import DATASET_HELP, ESTIMATORS, SMOKE_LIMITS, Config, ConfigError,
 from .data import DataError
 from .files import FileError, read_json
 from .runs import Run, RunError, list_runs, new_name, runs_root
-from .summary import run_summary
+from .summary import run_summary, state_label
 from .sweeps import EVALUATE, MAX_AXES, Sweep, final_table, parse_axis, parse_seeds
 
 
@@ -140,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     except (FloatingPointError, OSError) as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # before or after training (in it, Ctrl-C stops with a checkpoint)
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -394,7 +397,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
     if not rows:
         print("no runs yet: python -m infogan train --dataset mnist")
         return 0
-    _print_table(rows, ["name", "dataset", "state", "step", "loss_d", "loss_g", "mi", "accuracy", "problem"])
+    _print_table([{**r, "state": state_label(r)} for r in rows],
+                 ["name", "dataset", "state", "step", "loss_d", "loss_g", "mi", "accuracy", "problem"])
     return 0
 
 

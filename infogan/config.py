@@ -171,12 +171,13 @@ class Config:
         check("batch_size", 2 <= self.batch_size <= 65536, "must be between 2 and 65536")
         check("epochs", self.epochs >= 1, "must be >= 1")
         check("max_steps", self.max_steps >= 0, "must be >= 0 (0 = no limit)")
-        check("seed", 0 <= self.seed < 2**63, "must be between 0 and 2**63-1")
-        check("device", self.device in DEVICES or self.device.startswith("cuda:"),
+        # data order seeds torch with seed * 1_000_003 + epoch (train.epoch_permutation): a 64-bit value
+        check("seed", 0 <= self.seed < 2**32, f"must be between 0 and {2**32 - 1:,}")
+        check("device", self.device in DEVICES or re.fullmatch(r"cuda:\d{1,3}", self.device) is not None,
               f"must be one of {', '.join(DEVICES)} or cuda:N")
         check("precision", self.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
-        check("precision", self.precision == "fp32" or self.device in ("auto", "cpu") or self.device.startswith("cuda"),
-              "bf16 autocast runs on cpu and cuda devices only")
+        check("precision", self.precision != "bf16" or self.device in ("auto", "cpu") or self.device.startswith("cuda"),
+              "bf16 autocast runs on cpu and cuda devices only (auto picks fp32 elsewhere)")
         for name in ("log_every", "sample_every", "ckpt_every", "keep_checkpoints"):
             check(name, getattr(self, name) >= 1, "must be >= 1")
         return errors

@@ -120,6 +120,11 @@ def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> Ima
                 ds = cls(str(root), train=train, download=need_download)
                 images, labels = ds.data.unsqueeze(1), ds.targets
     except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError/...
+        if available(name, root) and not need_download:  # there, but torchvision cannot read them
+            first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+            raise DataError(f"{name}: the files in {(root / sub).resolve()} are unreadable or corrupt "
+                            f"({type(exc).__name__}{': ' + first if first else ''}); replace {', '.join(files)}"
+                            ) from None
         how = "the download failed" if need_download else "the files are missing"
         raise DataError(f"{name}: {how} ({type(exc).__name__}); put {', '.join(files)} "
                         f"in {(root / sub).resolve()} or set INFOGAN_DATA / --data-dir") from None

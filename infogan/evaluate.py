@@ -31,6 +31,7 @@ from .files import atomic_write
 from .film import traversal_grid
 from .metrics import GroundTruth, Pool, discretize, evaluate_all, mig
 from .models import Discriminator, Generator, QOut, build, generate
+from .precision import resolve_device
 from .runs import Run, RunError, load_weights
 
 Progress = Callable[[str, float], None]  # (what is being computed, fraction of the evaluation done)
@@ -46,6 +47,7 @@ class Model:
 
 def load_model(run: Run, step: int | None = None, device: str = "cpu") -> Model:
     """Load a run's checkpoint (the newest when `step` is None) for evaluation."""
+    device = resolve_device(str(device))  # one line for a device this machine lacks
     steps = run.checkpoint_steps()
     if not steps:
         raise RunError(f"run {run.name!r} has no checkpoint yet")
@@ -257,9 +259,11 @@ def factor_truth(data: ImageData) -> GroundTruth:
 def factor_metrics(model: Model, data: ImageData, which: str = "basic", seed: int = 0,
                    scale: float = 1.0, on_metric: Callable[[str, int, int], None] | None = None,
                    estimator: str = "fast") -> dict[str, Any]:
-    """MIG (basic) or every metric in `metrics` (all), with Q's point estimates as the codes."""
+    """MIG (basic) or every metric in `metrics` (all), with Q's point estimates as the codes.
+    `scale` shrinks every sample count, the BatchNorm reference set's too (10,000 images at
+    scale 1, never under 1,000): a quick look stays quick."""
     truth = factor_truth(data)
-    q_net = encoder_for(model, data)
+    q_net = encoder_for(model, data, max(int(10_000 * min(scale, 1.0)), 1_000))
     represent = lambda imgs: code_values(model.cfg, encode(q_net, imgs))[1]
     if which == "all":
         res = evaluate_all(represent, truth, seed, scale, on_metric, estimator)
@@ -278,32 +282,34 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
     and the normalised MI matrix (basic), or all disentanglement metrics (all) with the "fast" or
     "reference" estimator (metrics.evaluate_all). `progress` hears the name of each stage as it
     starts (the CLI's bar, the dashboard's job file)."""
-    say = progress or (lambda what, done: None)
-    say("loading the checkpoint", 0.0)
-    model = load_model(run, step, device)
-    cfg = model.cfg
-    out: dict[str, Any] = {"step": model.step, "time": time.time(), "dataset": cfg.dataset}
-    if test_data is not None or has_test_split(cfg):
-        say("loading the test images", 0.05)
-        data = test_data if test_data is not None else load(cfg, train=False)
-        say("encoding the test images", 0.15)
-        q = encode(encoder_for(model, data), data.images)  # once, for both measures
-        if cfg.cat_codes:
-            say("categorical accuracy (Q on the test images)", 0.5)
-            out["categorical"] = categorical_accuracy(model, data, q=q)
-        say("code/label mutual information", 0.55)
-        out["code_label_nmi"] = code_label_nmi(model, data, q=q)
-        if cfg.channels == 1 and cfg.n_cont:
-            say("continuous code effects (slant, width, thickness)", 0.75)
-            out["continuous"] = continuous_code_effects(model)
-    elif dsprites_stride(cfg.dataset):
-        say("loading the factor grid", 0.05)
-        data = load(cfg.replace(subset=0))
-        out["factors"] = factor_metrics(model, data, metrics, scale=scale, estimator=estimator,
-                                        on_metric=lambda name, i, n: say(f"{name} ({i + 1} of {n})", 0.1 + 0.9 * i / n))
-    run.save_eval(out)
-    say("done", 1.0)
-    return out
+    with run.lease("eval"):  # one evaluation of a run at a time, from any process or machine
+        say = progress or (lambda what, done: None)
+        say("loading the checkpoint", 0.0)
+        model = load_model(run, step, device)
+        cfg = model.cfg
+        out: dict[str, Any] = {"step": model.step, "time": time.time(), "dataset": cfg.dataset}
+        if test_data is not None or has_test_split(cfg):
+            say("loading the test images", 0.05)
+            data = test_data if test_data is not None else load(cfg, train=False)
+            say("encoding the test images", 0.15)
+            q = encode(encoder_for(model, data), data.images)  # once, for both measures
+            if cfg.cat_codes:
+                say("categorical accuracy (Q on the test images)", 0.5)
+                out["categorical"] = categorical_accuracy(model, data, q=q)
+            say("code/label mutual information", 0.55)
+            out["code_label_nmi"] = code_label_nmi(model, data, q=q)
+            if cfg.channels == 1 and cfg.n_cont:
+                say("continuous code effects (slant, width, thickness)", 0.75)
+                out["continuous"] = continuous_code_effects(model)
+        elif dsprites_stride(cfg.dataset):
+            say("loading the factor grid", 0.05)
+            data = load(cfg.replace(subset=0))
+            out["factors"] = factor_metrics(
+                model, data, metrics, scale=scale, estimator=estimator,
+                on_metric=lambda name, i, n: say(f"{name} ({i + 1} of {n})", 0.1 + 0.9 * i / n))
+        run.save_eval(out)
+        say("done", 1.0)
+        return out
 
 
 def needs_eval(run: Run, step: int, metrics: str = "basic") -> bool:
@@ -323,17 +329,18 @@ def evaluate_steps(run: Run, metrics: str = "basic", scale: float = 1.0, device:
     """Every kept checkpoint that has no evaluation yet, oldest first (so eval.json's top level
     ends at the newest): the points of the metrics-over-training chart. Checkpoints without
     a film panel get theirs on the way. Returns the steps evaluated."""
-    say = progress or (lambda what, done: None)
-    render_film(run, lambda what, done: say(what, 0.0))
-    todo = [s for s in run.checkpoint_steps() if needs_eval(run, s, metrics)]
-    test_data = load(run.config(), train=False) if has_test_split(run.config()) else None
-    for i, step in enumerate(todo):
-        def stage(what: str, done: float, i: int = i, step: int = step) -> None:
-            say(f"step {step} ({i + 1} of {len(todo)}): {what}", (i + done) / len(todo))
+    with run.lease("eval"):  # one evaluation of a run at a time, from any process or machine
+        say = progress or (lambda what, done: None)
+        render_film(run, lambda what, done: say(what, 0.0))
+        todo = [s for s in run.checkpoint_steps() if needs_eval(run, s, metrics)]
+        test_data = load(run.config(), train=False) if has_test_split(run.config()) else None
+        for i, step in enumerate(todo):
+            def stage(what: str, done: float, i: int = i, step: int = step) -> None:
+                say(f"step {step} ({i + 1} of {len(todo)}): {what}", (i + done) / len(todo))
 
-        evaluate_run(run, step, metrics, scale, device, test_data, stage, estimator)
-    say("done", 1.0)
-    return todo
+            evaluate_run(run, step, metrics, scale, device, test_data, stage, estimator)
+        say("done", 1.0)
+        return todo
 
 
 def render_film(run: Run, progress: Progress | None = None) -> list[int]:

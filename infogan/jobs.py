@@ -26,10 +26,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import Config
-from .runs import Run, RunError, child_pythonpath
+from .ray_runner import check_address, cluster_address
+from .runs import Run, RunBusy, RunError, child_pythonpath
 from .sweeps import Sweep
 
 EVERY = "every"  # an evaluation job's step: every kept checkpoint not evaluated yet
+BUSY = 75  # a child's exit code when another process held the run first (EX_TEMPFAIL): it wrote nothing
 
 
 @dataclass
@@ -66,8 +68,8 @@ class JobManager:
 
     def resume(self, run: Run, epochs: int | None = None) -> Job:
         """Continue a stopped run; `epochs` first raises its budget (a completed run trains longer)."""
-        if self.is_running(run.name) or run.is_busy():
-            raise RunError(f"run {run.name!r} is already training")
+        if self.is_running(run.name):
+            raise RunBusy(f"run {run.name!r} is already training")
         if epochs is not None:
             run.extend(epochs)
         run.check_resumable()  # here too, so the page hears of it at once and not from a dead child
@@ -98,7 +100,8 @@ class JobManager:
             raise RunError(f"sweep {sweep.name!r} is already running")
         if state == "completed":
             raise RunError(f"sweep {sweep.name!r} is completed")
-        return self._launch(Job(Run(sweep.path), "sweep"), address or "")
+        address = cluster_address(address or sweep.info().get("ray_address"))
+        return self._launch(Job(Run(sweep.path), "sweep"), check_address(address) if address else "")
 
     def rank(self, sweep: Sweep) -> Job:
         """ModelCentrality over a sweep's members in a child process (a minute or more)."""
@@ -134,6 +137,12 @@ class JobManager:
     def _watch(self, job: Job) -> None:
         rc = job.process.wait()
         self._rebalance(ending=job)
+        if rc == BUSY:  # the run (or sweep) is another live process's: leave its files alone
+            job.error = _last_line(job.log_path)
+            ev = (job.run.eval_job() or {}) if job.kind == "eval" else {}
+            if ev.get("pid") == job.process.pid:
+                job.run.set_eval_job(state="failed", error=job.error[:500])
+            return
         if job.kind in ("sweep", "select"):
             sweep = Sweep(job.run.path)
             if job.kind == "sweep" and rc and sweep.state() in ("running", "interrupted"):
@@ -235,6 +244,16 @@ def _child(kind: str, path: str, threads: int, *extra: str) -> None:
 
     threading.Thread(target=listen, daemon=True).start()
     print(f"using {threads} CPU threads", flush=True)
+    try:
+        _work(kind, path, stop, wanted, *extra)
+    except RunBusy as exc:
+        print(f"not started: {exc}", flush=True)
+        sys.exit(BUSY)
+
+
+def _work(kind: str, path: str, stop: threading.Event, wanted: list[int], *extra: str) -> None:
+    import torch
+
     if kind in ("sweep", "select"):
         _sweep_child(kind, Sweep(Path(path)), stop, *extra)
         return
@@ -273,6 +292,8 @@ def _evaluate(run: Run, stop: threading.Event, step: int | str, metrics: str, sc
             evaluate_steps(run, metrics, scale, estimator=estimator, progress=progress)
         else:
             evaluate_run(run, step, metrics, scale, estimator=estimator, progress=progress)
+    except RunBusy:
+        raise  # eval_job.json is the other evaluation's now
     except Exception as exc:
         run.set_eval_job(state="failed", error=f"{type(exc).__name__}: {exc}"[:500])
         raise

@@ -258,7 +258,10 @@ def modularity_explicitness(obs: Fresh, num_train: int = 10_000, num_test: int =
 
     Modularity: each code should carry MI about one factor only (1 - normalised deviation
     from an ideal one-factor template). Explicitness: mean one-vs-rest ROC AUC of a linear
-    classifier predicting each factor's value from all codes."""
+    classifier predicting each factor's value from all codes, z-scored first with the training
+    points' mean and standard deviation as disentanglement_lib does (`utils.normalize_data`), so
+    the regulariser of LogisticRegression sees every code on one scale. A constant code (σ 0,
+    where disentanglement_lib would divide by zero) is only centred."""
     x_train, y_train = obs.iid(num_train)
     x_test, y_test = obs.iid(num_test)
     sq = mutual_info_matrix(discretize(x_train, bins), y_train) ** 2
@@ -266,6 +269,9 @@ def modularity_explicitness(obs: Fresh, num_train: int = 10_000, num_test: int =
     with np.errstate(divide="ignore", invalid="ignore"):
         delta = (sq.sum(axis=1) - max_sq) / (max_sq * (sq.shape[1] - 1))
     modularity = np.where(max_sq == 0, 0.0, 1.0 - delta)
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    std = np.where(std > 0, std, 1.0)
+    x_train, x_test = (x_train - mean) / std, (x_test - mean) / std
     train_auc, test_auc = [], []
     for j in range(y_train.shape[1]):
         classes = np.unique(y_train[:, j])

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .runs import RunError
+
 # per candidate and round: untimed steps, then timed steps; rounds alternate the candidates so
 # machine noise hits them alike, and the best round counts
 WARMUP, TIMED, ROUNDS = 2, 6, 2
@@ -34,6 +36,33 @@ ATOL, RTOL = 0.02, 0.02
 MAX_SHARE = 0.05
 
 Step = Callable[..., dict[str, torch.Tensor]]  # train_step(nets, x, cfg, gen, precision)
+
+
+def resolve_device(name: str) -> torch.device:
+    """The device a config or flag names; one line (RunError) when this machine has no such
+    device, instead of torch's traceback at the first tensor moved there."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise RunError(f"device {name!r} is not a device name: use auto, cpu, cuda, cuda:N or mps") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if not count:
+            raise RunError(f"device {name!r} requested but CUDA is not available on this machine")
+        if device.index is not None and device.index >= count:
+            raise RunError(f"device {name!r} requested but this machine has {count} CUDA device(s): "
+                           f"cuda:0{f' to cuda:{count - 1}' if count > 1 else ''}")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise RunError(f"device {name!r} requested but MPS is not available on this machine")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise RunError(f"device {name!r}: use auto, cpu, cuda, cuda:N or mps")
+    return device
 
 
 def candidates(device: torch.device) -> list[str]:

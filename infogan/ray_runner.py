@@ -18,16 +18,18 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from .config import smoke
-from .runs import STATES, Run, RunError, child_pythonpath, effective_state
+from .runs import STATES, Run, RunBusy, RunError, child_pythonpath
 from .sweeps import Sweep
 
 RETRIES = 3  # re-runs of a trial whose worker process or node died
@@ -43,26 +45,79 @@ def cluster_address(explicit: str | None = None) -> str | None:
     return (explicit or os.environ.get("INFOGAN_RAY_ADDRESS") or "").strip() or None
 
 
+_HOST_PORT = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]+\]):(\d{1,5})")
+
+
+def check_address(address: str) -> str:
+    """An address from the dashboard: HOST:PORT of a Ray head, nothing else. A `ray://` address
+    is Ray Client, which unpickles what the server it names sends back, so a browser form must
+    not be able to point this machine at one; the CLI's --ray-address is the user's own choice."""
+    text = address.strip()
+    m = _HOST_PORT.fullmatch(text)
+    if not m or not 0 < int(m.group(1)) < 65536:
+        raise RunError(f"Ray address {text[:80]!r}: the dashboard takes HOST:PORT of a Ray head (ray start --head), "
+                       "e.g. 10.0.0.5:6379; a ray:// client address only from the command line")
+    return text
+
+
+def token_auth() -> bool:
+    """Send this machine's Ray token to a cluster: Ray 2.60 turns token authentication on for a
+    head started where a token exists, but a driver connecting by address sends one only with
+    RAY_AUTH_MODE=token. Set when a token is configured (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or
+    ~/.ray/auth_token) and the user has not chosen a mode; True when a token will be sent."""
+    if "RAY_AUTH_MODE" not in os.environ and (
+            os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+            or (Path.home() / ".ray" / "auth_token").is_file()):
+        os.environ["RAY_AUTH_MODE"] = "token"
+    return os.environ.get("RAY_AUTH_MODE", "").lower() == "token"
+
+
+@contextlib.contextmanager
+def _stderr_into(path: Path) -> Iterator[None]:
+    """Ray's C++ client prints a warning a second (for ~20 s) while a cluster refuses it; they go
+    to a file, and the caller reads the reason from it."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "wb") as f:
+        os.dup2(f.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
 def connect(address: str | None, cpus: int, gpus: float = 0.0) -> Any:
     """Start the embedded instance (address None) or connect to a cluster; returns the ray module."""
     if address is None:  # the embedded instance's workers inherit this environment
         if "ray" not in sys.modules:
             os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # loopback only
         os.environ["PYTHONPATH"] = child_pythonpath()
+    token = address is not None and token_auth()
     import ray
 
     if ray.is_initialized():
         return ray
     opts: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
+    said = Path(tempfile.mkstemp(prefix="infogan-ray-connect-", suffix=".log")[1])
     try:
         if address is None:
             ray.init(address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False,
                      object_store_memory=OBJECT_STORE, **opts)
         else:
-            ray.init(address=address, **opts)
+            with _stderr_into(said):
+                ray.init(address=address, **opts)
     except (ConnectionError, TimeoutError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "the embedded Ray instance"
+        log = said.read_text(errors="replace")
+        if "Unauthenticated" in log or "InvalidAuthToken" in log:
+            fix = ("give this machine the head's token (`ray get-auth-token` on the head) in ~/.ray/auth_token "
+                   "or RAY_AUTH_TOKEN; README, \"On a cluster\"")
+            raise RunError(f"{where} refused this driver's authentication token: {fix}" if token else
+                           f"{where} asks for an authentication token and this machine has none: {fix}") from None
         raise RunError(f"could not start or reach {where}: {str(exc).strip().splitlines()[0][:200]}") from None
+    finally:
+        said.unlink(missing_ok=True)
     return ray
 
 
@@ -87,11 +142,12 @@ def run_trial(root: str, name: str, sweep_dir: str, threads: int, data_dir: str 
     run = Run(path)
     with open(path / "job.log", "a", buffering=1) as log, contextlib.redirect_stdout(log), \
             contextlib.redirect_stderr(log):
-        if effective_state(run.status()) != "completed":  # else only its evaluation was cut short
-            _train(run, Sweep(Path(sweep_dir)), threads)
-        if effective_state(run.status()) == "completed":
+        with run.lease("train"):  # RunBusy if another process trains it: the driver leaves it be
+            if run.state() != "completed":  # else only its evaluation was cut short
+                _train(run, Sweep(Path(sweep_dir)), threads)
+        if run.state() == "completed":
             evaluate_checkpoints(run, evaluate)
-    return effective_state(run.status())
+    return run.state()
 
 
 def _train(run: Run, sweep: Sweep, threads: int) -> None:
@@ -116,7 +172,7 @@ def _train(run: Run, sweep: Sweep, threads: int) -> None:
             step = run.resume_steps()[0]
             print(f"resuming from the checkpoint at step {step}", flush=True)
             run.set_status(state, resumed_from=[*status.get("resumed_from", []), step])
-            resume(run, stop)
+            resume(run, stop, by_sweep=True)
         else:
             run.truncate_metrics(0)  # an attempt that died before its first checkpoint starts over
             train_run(run, stop)
@@ -153,6 +209,11 @@ def run_sweep(sweep: Sweep, address: str | None = None, say: Callable[[str], Non
     sweep is stopped; record each member's failure by name; returns the sweep's final state.
     Members whose data_dir is unset read this process's $INFOGAN_DATA, as an absolute path
     (on a cluster, the path every node must see)."""
+    with sweep.lease():  # RunBusy if another driver (any machine) runs it
+        return _drive(sweep, address, say, rank)
+
+
+def _drive(sweep: Sweep, address: str | None, say: Callable[[str], None], rank: bool) -> str:
     info = sweep.info()
     threads, gpus, parallel = info["threads"], float(info.get("gpus") or 0), info["parallel"]
     address = cluster_address(address or info.get("ray_address"))
@@ -169,7 +230,7 @@ def run_sweep(sweep: Sweep, address: str | None = None, say: Callable[[str], Non
     task = ray.remote(run_trial).options(num_cpus=threads, num_gpus=gpus, max_retries=RETRIES,
                                          retry_exceptions=False)
     pending = [r for r in sweep.runs()
-               if effective_state(r.status()) != "completed" or evaluation_todo(r, info.get("evaluate", "all"))]
+               if r.state() != "completed" or evaluation_todo(r, info.get("evaluate", "all"))]
     limit = parallel or len(pending)
     in_flight: dict[Any, Run] = {}
     failed: list[str] = []
@@ -182,7 +243,7 @@ def run_sweep(sweep: Sweep, address: str | None = None, say: Callable[[str], Non
                                   info.get("evaluate", "all"))] = run
         if stopping and pending:
             for run in pending:
-                if effective_state(run.status()) in ("queued", "interrupted"):
+                if run.state() in ("queued", "interrupted"):
                     run.set_status("stopped")
             pending = []
         if not in_flight:
@@ -202,7 +263,10 @@ def run_sweep(sweep: Sweep, address: str | None = None, say: Callable[[str], Non
             except Exception as exc:  # RayTaskError (the trial's own), or a node lost RETRIES times
                 why = _reason(exc)
                 failed.append(run.name)
-                if effective_state(run.status()) != "failed" or not run.status().get("error"):
+                if isinstance(getattr(exc, "cause", None), RunBusy):  # another process's live run: not ours to mark
+                    say(f"{run.name}: not run: {why}")
+                    continue
+                if run.state() != "failed" or not run.status().get("error"):
                     run.set_status("failed", error=why[:500])
                 say(f"{run.name}: failed: {why}")
     states = sweep.member_states()

@@ -11,30 +11,40 @@ checkpoints/<run>/
   eval_job.json   the background evaluation in progress (stage, pid), when there is one
   notes.json      the user's note and tags (notes below)
   film/step_NNNNNN/  the checkpoint's fixed panel of pictures (film.py)
+  lease/            who trains and who evaluates the run (lease.py), on any machine
+
+Who owns a run is decided here and nowhere else: `Run.lease` (taken by every trainer and
+evaluation), `Run.state` (status.json read through the lease: 'running' without a live holder
+is 'interrupted'), `Run.check_free` (what refuses resume, rename and delete, naming the host and
+pid, or the unfinished sweep a member is reserved by).
 
 Every file is replaced atomically (files.py), so a kill at any moment leaves the previous
-version intact. Nothing here ever unpickles arbitrary objects. Readers (pages, CLI, summary)
-need only this module: what state a run is in, whether it can resume, rename or delete."""
+version intact, and a write into a folder that is gone fails rather than recreating it. Nothing
+here ever unpickles arbitrary objects. Readers (pages, CLI, summary) need only this module."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psutil
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from . import lease
 from .config import Config, ConfigError
 from .files import FileError, atomic_via_temp, atomic_write, read_json, write_json
+from .lease import Holder, pid_alive, process_started
 
 STATES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 LIVE = ("queued", "running")  # a process is (or should be) writing the folder
@@ -45,10 +55,19 @@ KEEP_STATES = 2
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 MAX_NOTE = 5_000  # characters: a paragraph or two, not a document
 MAX_TAGS, MAX_TAG = 12, 32
+QUEUE_GRACE = 60.0  # seconds a run queued on another host reads queued without its lease
+KINDS = {"train": "training", "eval": "evaluation"}  # a run's leases: one trainer, one evaluation
+# (folder, kind, thread) -> [Lease, depth]: the leases each thread of this process holds. Per thread:
+# two browser tabs are two threads of one server, and must not share a rename's or delete's lease.
+_HELD: dict[tuple[str, str, int], list] = {}
 
 
 class RunError(FileError):
     """A run folder or one of its files cannot be used; the message says which and why."""
+
+
+class RunBusy(RunError):
+    """Another live process holds the run (its lease), or its unfinished sweep reserves it."""
 
 
 def runs_root(root: str | os.PathLike | None = None) -> Path:
@@ -80,39 +99,37 @@ def child_pythonpath() -> str:
     return os.pathsep.join([_PACKAGE_PARENT, *rest])
 
 
-def process_started(pid: int) -> float | None:
-    """When process `pid` started (seconds since the epoch), or None if there is none."""
-    try:
-        return psutil.Process(pid).create_time()
-    except (psutil.Error, ValueError):
-        return None
+def effective_state(status: dict[str, Any], trainer: Holder | None = None) -> str:
+    """The state a reader should show: status.json's, unless its writer is gone. `trainer`: the
+    run's live train lease holder (lease.holder), the only proof across machines that one trains.
 
-
-def pid_alive(pid: Any, started: Any = None) -> bool:
-    """Is the process that wrote `pid` (and, when given, started at `started`) still running?
-
-    The start time tells a reused pid from the original writer: after a reboot or a long
-    uptime a new process can get the same number. A zombie has finished its work."""
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
-        return False
-    try:
-        proc = psutil.Process(pid)
-        created, zombie = proc.create_time(), proc.status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
-    except psutil.AccessDenied:  # another user's process still exists
-        return True
-    if zombie:
-        return False
-    return not isinstance(started, (int, float)) or abs(created - started) < 1.0
-
-
-def effective_state(status: dict[str, Any]) -> str:
-    """'running' written by a process that no longer exists means the run was interrupted."""
+    'running' without a live holder reads 'interrupted'. 'queued' is a promise: a sweep's member
+    waits for its sweep (reserved, never interrupted while the sweep exists); a run queued by a
+    process on this host (the dashboard, before its child takes the lease) is queued while that
+    process lives; from another host, for QUEUE_GRACE seconds."""
     state = status.get("state", "unknown")
-    if state in LIVE and not pid_alive(status.get("pid"), status.get("pid_started")):
+    if trainer is not None:
+        return state if state in LIVE else "running"
+    if state == "running":
         return "interrupted"
+    if state == "queued" and not status.get("sweep"):
+        if status.get("host", lease.host()) == lease.host():
+            return state if pid_alive(status.get("pid"), status.get("pid_started")) else "interrupted"
+        return state if time.time() - float(status.get("updated") or 0) < QUEUE_GRACE else "interrupted"
     return state
+
+
+def sweep_state(path: Path) -> str | None:
+    """A sweep folder's state (None: no such sweep): 'running' while its driver holds the lease,
+    'running' in sweep.json without a live driver reads 'interrupted'."""
+    try:
+        info = read_json(path / "sweep.json")
+    except FileError:
+        return None
+    state = info.get("state", "created") if isinstance(info, dict) else None
+    if lease.holder(path, "driver") is not None:
+        return "running"
+    return "interrupted" if state == "running" else state
 
 
 def _json(path: Path) -> Any:
@@ -193,7 +210,10 @@ class Run:
         return self.path.name
 
     @classmethod
-    def create(cls, cfg: Config, name: str | None = None, root: str | os.PathLike | None = None) -> Run:
+    def create(cls, cfg: Config, name: str | None = None, root: str | os.PathLike | None = None,
+               sweep: str | None = None) -> Run:
+        """A new folder, queued: by this process (it or its child trains next), or by `sweep`,
+        whose trials will (no pid then: a sweep's member waits for the sweep, not its creator)."""
         name = check_name(name or new_name(cfg))
         path = runs_root(root) / name
         if path.exists():
@@ -201,7 +221,8 @@ class Run:
         path.mkdir(parents=True)
         run = cls(path)
         write_json(path / "config.json", cfg.to_dict())
-        run.set_status("queued", step=0, epoch=0, started=time.time(), pid=os.getpid())
+        run.set_status("queued", step=0, epoch=0, started=time.time(),
+                       **({"sweep": sweep} if sweep else {"pid": os.getpid()}))
         return run
 
     @classmethod
@@ -226,11 +247,18 @@ class Run:
         return st if isinstance(st, dict) else {"state": "unknown", "step": 0, "epoch": 0}
 
     def set_status(self, state: str, **fields: Any) -> None:
-        """Merge `fields` into status.json; a `pid` is stored with its process's start time."""
-        assert state in STATES, state
-        st = self.status() if (self.path / "status.json").exists() else {}
+        """Merge `fields` into status.json; a `pid` is stored with its host and start time. An
+        unreadable status.json is replaced by what the writer knows, never fatal."""
+        if state not in STATES:
+            raise ValueError(f"unknown run state {state!r}")
+        self._require()
+        try:
+            st = read_json(self.path / "status.json")
+        except FileError:
+            st = {}
+        st = st if isinstance(st, dict) else {}
         if "pid" in fields:
-            fields["pid_started"] = process_started(fields["pid"])
+            fields.update(pid_started=process_started(fields["pid"]), host=lease.host())
         st.update(fields, state=state, updated=time.time())
         if state in ("running", "completed", "stopped") and "error" not in fields:
             st.pop("error", None)
@@ -238,17 +266,63 @@ class Run:
             st.pop("finished", None)  # a run trained longer is no longer finished
         write_json(self.path / "status.json", st)
 
-    def state(self) -> str:
-        return effective_state(self.status())
+    def _require(self) -> None:
+        """Writers call this first: a late write must not recreate a deleted or renamed run."""
+        if not self.path.is_dir():
+            raise RunError(f"run {self.name!r} no longer exists in {self.path.parent} (deleted or renamed)")
+
+    def holder(self, kind: str = "train") -> Holder | None:
+        """The live process holding the run's `kind` lease ("train" or "eval"), if any other than
+        this one (what this process holds, it may do)."""
+        held = _HELD.get((str(self.path.resolve()), kind, threading.get_ident()))
+        found = lease.holder(self.path, kind)
+        return None if found is None or (held and found.generation == held[0].generation) else found
+
+    def lease(self, kind: str = "train", what: str | None = None) -> contextlib.AbstractContextManager[lease.Lease]:
+        """Hold the run's `kind` lease ("train", "eval") while writing it; RunBusy names the holder.
+        `what` the holder does, as others will read it (default: training, evaluation)."""
+        return hold(self.path, kind, what or KINDS[kind], f"run {self.name!r}")
+
+    def state(self, status: dict[str, Any] | None = None) -> str:
+        return effective_state(self.status() if status is None else status, self.holder())
 
     def is_busy(self) -> bool:
-        """A live process (this server's job, a CLI run, another server's) writes the folder."""
+        """A live process (this server's job, a CLI run, another machine's) trains the folder."""
         return self.state() in LIVE
 
-    def check_resumable(self) -> None:
+    def reserved_by(self) -> str | None:
+        """The unfinished sweep this run is a member of (its trials alone may train it), if any."""
+        name = self.status().get("sweep")
+        if not isinstance(name, str) or not _NAME.match(name):
+            return None
+        state = sweep_state(self.path.parent / name)
+        return None if state in (None, "completed") else f"{name} ({state})"
+
+    def check_free(self, what: str, by_sweep: bool = False) -> None:
+        """Refuse `what` ("resumed", "deleted", ...) while a live process holds the run or its
+        unfinished sweep reserves it (`by_sweep`: the sweep itself asks); the reason names the
+        holder's host and pid, or the sweep."""
+        for kind in KINDS:
+            holder = self.holder(kind)
+            if holder is not None:
+                verb = "stop it" if holder.what == KINDS["train"] else "wait for it"
+                raise RunBusy(f"run {self.name!r} is busy with {holder.describe()}; {verb} before it can be {what}")
+        if self.eval_busy():  # a dashboard's evaluation child that has not taken its lease yet
+            raise RunBusy(f"run {self.name!r} is being evaluated; wait for it before it can be {what}")
+        if self.state() == "queued" and not self.status().get("sweep"):
+            raise RunBusy(f"run {self.name!r} is queued to train; wait for it before it can be {what}")
+        sweep = None if by_sweep else self.reserved_by()
+        if sweep:
+            raise RunBusy(f"run {self.name!r} is a member of sweep {sweep}; it can be {what} through the sweep, "
+                          "or once the sweep has completed")
+
+    def check_resumable(self, by_sweep: bool = False) -> None:
+        """`by_sweep`: the caller is the member's own sweep trial (it may resume a queued member)."""
+        if not by_sweep:
+            self.check_free("resumed")
         state = self.state()
-        if state in LIVE:
-            raise RunError(f"run {self.name!r} is {state}; only stopped, interrupted or failed runs resume")
+        if state == "running" or (state == "queued" and not by_sweep):
+            raise RunBusy(f"run {self.name!r} is {state}; only stopped, interrupted or failed runs resume")
         if state == "completed":
             raise RunError(f"run {self.name!r} is completed; give it more epochs to train it longer")
 
@@ -259,42 +333,53 @@ class Run:
         so training 5 epochs and extending to 10 gives the same model as training 10 at once.
         The new epoch count is the whole budget: a max_steps limit is lifted, or replaced by
         `max_steps` (the CLI's tiny INFOGAN_SMOKE budget)."""
-        status = self.status()
-        state = effective_state(status)
-        if state in LIVE:
-            raise RunError(f"run {self.name!r} is {state}; stop it before changing its epochs")
-        cfg = self.config()
-        new = Config.from_dict({**cfg.to_dict(), "epochs": epochs, "max_steps": max_steps})  # validates, as forms do
-        if new.epochs < cfg.epochs or (new.epochs == cfg.epochs and not cfg.max_steps):
-            raise RunError(f"run {self.name!r} already has epochs = {cfg.epochs}; ask for more to train it longer")
-        write_json(self.path / "config.json", new.to_dict())
-        if state == "completed":
-            # steps per epoch from the old budget, so progress reads right before the child starts
-            per_epoch = 0 if cfg.max_steps else status.get("total_steps", 0) // cfg.epochs
-            self.set_status("stopped", **({"total_steps": per_epoch * new.epochs} if per_epoch else {}))
+        with self.lease("train", "a change of its epochs"):
+            self.check_free("given more epochs")
+            status = self.status()
+            state = self.state(status)
+            cfg = self.config()
+            new = Config.from_dict({**cfg.to_dict(), "epochs": epochs, "max_steps": max_steps})  # validates
+            if new.epochs < cfg.epochs or (new.epochs == cfg.epochs and not cfg.max_steps):
+                raise RunError(f"run {self.name!r} already has epochs = {cfg.epochs}; ask for more to train it longer")
+            write_json(self.path / "config.json", new.to_dict())
+            if state == "completed":
+                # steps per epoch from the old budget, so progress reads right before the child starts
+                per_epoch = 0 if cfg.max_steps else status.get("total_steps", 0) // cfg.epochs
+                self.set_status("stopped", **({"total_steps": per_epoch * new.epochs} if per_epoch else {}))
         return new
 
     def rename(self, new: str) -> Run:
-        self._refuse_if_busy("renamed")
         target = self.path.parent / check_name(new)
-        if target.exists():
-            raise RunError(f"run {new!r} already exists")
-        os.replace(self.path, target)
+        with self._exclusive("renamed") as leases:
+            if target.exists():
+                raise RunError(f"run {new!r} already exists")
+            sweep = self.status().get("sweep")
+            os.replace(self.path, target)
+            for held in leases:  # given back where the folder now is
+                held.folder = target
+            _member_moved(self.path.parent, sweep, self.name, new)
         return Run(target)
 
-    def delete(self) -> None:
-        self._refuse_if_busy("deleted")
-        shutil.rmtree(self.path)
+    def delete(self, by_sweep: bool = False) -> None:
+        """`by_sweep`: its own sweep deletes it (Sweep.delete), which its reservation allows."""
+        with self._exclusive("deleted", by_sweep):
+            sweep = self.status().get("sweep")
+            shutil.rmtree(self.path)
+            _member_moved(self.path.parent, sweep, self.name, None)
 
-    def _refuse_if_busy(self, what: str) -> None:
-        status = self.status()
-        if effective_state(status) in LIVE:
-            raise RunError(f"run {self.name!r} is training (pid {status.get('pid')}); stop it before it can be {what}")
-        if self.eval_busy():
-            raise RunError(f"run {self.name!r} is being evaluated; wait for it before it can be {what}")
+    @contextlib.contextmanager
+    def _exclusive(self, what: str, by_sweep: bool = False) -> Iterator[list[lease.Lease]]:
+        """Both leases held and nothing reserving the run: no trainer or evaluation can start
+        on it (from any machine) until the rename or delete is done."""
+        self.check_free(what, by_sweep)  # the reason with the remedy; again under the leases, for a race
+        doing = "a rename" if what == "renamed" else "a deletion"
+        with self.lease("train", doing) as train, self.lease("eval", doing) as ev:
+            self.check_free(what, by_sweep)
+            yield [train, ev]
 
     # ----- metrics -----
     def append_metrics(self, records: list[dict[str, Any]]) -> None:
+        self._require()
         with open(self.path / "metrics.jsonl", "a") as f:
             f.write("".join(json.dumps(r) + "\n" for r in records))
             f.flush()
@@ -341,15 +426,17 @@ class Run:
         return sorted((self.path / "samples").glob("step_*.png"))
 
     def save_samples(self, step: int, png: bytes) -> None:
+        self._require()
         atomic_write(self.path / "samples" / f"step_{step:06d}.png", png)
 
     def save_checkpoint(self, step: int, g: torch.nn.Module, d: torch.nn.Module, cfg: Config,
                         resume_state: dict[str, Any]) -> None:
         # resume state first: a weights file on disk always has its state beside it
+        self._require()
         save_state(self.state_path(step), resume_state)
         save_weights(self.weights_path(step), g, d, cfg, step)
         self.prune_checkpoints(cfg.keep_checkpoints)
-        self.set_status(self.status().get("state", "running"), checkpoint=step)
+        self.set_status("running", checkpoint=step)  # the trainer writes its final state after this
 
     def resume_steps(self) -> list[int]:
         """Steps with both weights and a resume state, newest first: where training can go on."""
@@ -399,6 +486,7 @@ class Run:
             previous = {}  # an unreadable eval.json is replaced, not fatal
         by_step = previous.get("by_step", {}) if isinstance(previous, dict) else {}
         by_step[str(result["step"])] = result
+        self._require()
         write_json(self.path / "eval.json", {**result, "by_step": by_step})
 
     def eval_job(self) -> dict[str, Any] | None:
@@ -412,7 +500,8 @@ class Run:
     def set_eval_job(self, **fields: Any) -> None:
         """Merge `fields` into eval_job.json; a `pid` is stored with its start time, as in status.json."""
         if "pid" in fields:
-            fields["pid_started"] = process_started(fields["pid"])
+            fields.update(pid_started=process_started(fields["pid"]), host=lease.host())
+        self._require()
         write_json(self.path / "eval_job.json", {**(self.eval_job() or {}), **fields, "updated": time.time()})
 
     # ----- notes -----
@@ -432,13 +521,64 @@ class Run:
 
     def set_notes(self, note: str, tags: str | list[str]) -> None:
         """Validate, then replace notes.json atomically (a bad note changes nothing)."""
+        self._require()
         write_json(self.path / "notes.json", {"note": check_note(note), "tags": parse_tags(tags),
                                               "updated": time.time()})
 
     def eval_busy(self, job: dict[str, Any] | None = None) -> bool:
-        """Is an evaluation process at work? `job`: eval_job.json already read by the caller."""
+        """Is an evaluation process at work: one holds the eval lease, or a dashboard here has
+        just started one (eval_job.json names its child before the child takes the lease)?
+        `job`: eval_job.json already read by the caller."""
+        if self.holder("eval") is not None:
+            return True
         job = self.eval_job() if job is None else job
-        return bool(job) and job.get("state") == "running" and pid_alive(job.get("pid"), job.get("pid_started"))
+        return (bool(job) and job.get("state") == "running" and job.get("host", lease.host()) == lease.host()
+                and pid_alive(job.get("pid"), job.get("pid_started")))
+
+
+@contextlib.contextmanager
+def hold(folder: Path, kind: str, what: str, label: str) -> Iterator[lease.Lease]:
+    """Hold `folder`'s `kind` lease for `what`; RunBusy names the live holder. Re-entrant in one
+    thread (a sweep trial holds a member's lease around the trainer, which takes it too); another
+    thread of the same process is refused like any other holder."""
+    key = (str(folder.resolve()), kind, threading.get_ident())
+    if key in _HELD:
+        _HELD[key][1] += 1
+        try:
+            yield _HELD[key][0]
+        finally:
+            _HELD[key][1] -= 1
+        return
+    held = lease.Lease(folder, kind, what)
+    try:
+        held.acquire()
+    except lease.Busy as exc:
+        raise RunBusy(f"{label} is busy: {exc}") from None
+    except FileNotFoundError:
+        raise RunError(f"{label} no longer exists in {folder.parent}") from None
+    _HELD[key] = [held, 1]
+    try:
+        yield held
+    finally:
+        del _HELD[key]
+        held.release()
+
+
+def _member_moved(root: Path, sweep: Any, old: str, new: str | None) -> None:
+    """A completed sweep's member was renamed (`new`) or deleted (None): sweep.json follows (no
+    member left pointing at a missing folder), and its ranking, which compared the old members,
+    is dropped (rank the sweep again)."""
+    if not isinstance(sweep, str) or not _NAME.match(sweep):
+        return
+    path = root / sweep
+    try:
+        with hold(path, "driver", f"the update of sweep.json for member {old}", f"sweep {sweep!r}"):
+            info = read_json(path / "sweep.json")
+            members = [m if m.get("name") != old else {**m, "name": new} for m in info["members"] if
+                       new is not None or m.get("name") != old]
+            write_json(path / "sweep.json", {**info, "members": members, "selection": None, "updated": time.time()})
+    except (FileError, KeyError, TypeError, AttributeError):  # RunError, RunBusy are FileErrors
+        pass  # no such sweep (any more), or not a sweep file: nothing points at the member
 
 
 def parse_tags(text: str | list[str] | None) -> list[str]:

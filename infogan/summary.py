@@ -7,13 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from .runs import Run, RunError, effective_state
+from .runs import Run, RunError
 
 
 def layout(cfg_dict: dict[str, Any]) -> str:
     cats = "".join(f"+Cat({k})" for k in cfg_dict.get("cat_codes", []))
     conts = f"+{cfg_dict.get('n_cont', 0)}xU(-1,1)" if cfg_dict.get("n_cont") else ""
     return f"z{cfg_dict.get('noise_dim', '?')}{cats}{conts}"
+
+
+def state_label(row: dict[str, Any]) -> str:
+    """The state as a table shows it: a queued member names the sweep it waits for."""
+    return f"queued (sweep {row['sweep']})" if row["state"] == "queued" and row.get("sweep") else row["state"]
 
 
 def run_summary(run: Run) -> dict[str, Any]:
@@ -25,7 +30,7 @@ def run_summary(run: Run) -> dict[str, Any]:
     except RunError as exc:
         problems.append(str(exc))
     st = run.status()
-    row["state"] = effective_state(st)
+    row["state"] = run.state(st)
     # a sweep's member: which sweep, the Ray node of its latest attempt, how many attempts
     row.update(sweep=st.get("sweep"), node=st.get("node"), attempts=int(st.get("attempts") or 0))
     if st.get("error"):

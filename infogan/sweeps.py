@@ -13,9 +13,11 @@ every trial polls: a trial on any node stops with a checkpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +28,7 @@ import pandas as pd
 
 from .config import Config, ConfigError
 from .files import FileError, read_json, write_json
-from .runs import Run, RunError, check_name, effective_state, pid_alive, process_started, runs_root
+from .runs import Run, RunError, check_name, hold, process_started, runs_root, sweep_state
 
 FORMAT = "infogan-explorer/sweep/1"
 MAX_AXES = 3
@@ -37,13 +39,16 @@ EVALUATE = ("all", "last", "none")
 
 def parse_seeds(text: str) -> list[int]:
     """'0-7' -> 0..7, '0,3,5' -> [0, 3, 5], '1-3,9' -> [1, 2, 3, 9]."""
-    seeds: list[int] = []
+    spans = []
     try:
         for part in filter(None, (p.strip() for p in str(text).split(","))):
             lo, _, hi = part.partition("-")
-            seeds += list(range(int(lo), int(hi) + 1)) if hi else [int(lo)]
+            spans.append(range(int(lo), int(hi) + 1) if hi else range(int(lo), int(lo) + 1))
     except ValueError:
         raise ConfigError({"seeds": f"expected seeds like 0-7 or 0,3,5, got {text!r}"}) from None
+    if sum(len(s) for s in spans) > MAX_MEMBERS:  # counted before any list is built: 0-1000000000 is a typo
+        raise ConfigError({"seeds": f"{text!r} is more than {MAX_MEMBERS} seeds"})
+    seeds = [seed for span in spans for seed in span]
     if not seeds:
         raise ConfigError({"seeds": "need at least one seed"})
     if len(set(seeds)) != len(seeds):
@@ -164,7 +169,7 @@ class Sweep:
                         for m in members],
             "state": "created", "created": time.time(), "stop_requested": False})
         for m in members:
-            Run.create(configs[m.name], m.name, base_dir).set_status("queued", sweep=name)
+            Run.create(configs[m.name], m.name, base_dir, sweep=name)
         return sweep
 
     @classmethod
@@ -206,12 +211,9 @@ class Sweep:
         return [run for _, run in self.member_runs()]
 
     def state(self) -> str:
-        """'running' written by a driver that no longer exists reads 'interrupted'."""
-        info = self.info()
-        state = info.get("state", "created")
-        if state == "running" and not pid_alive(info.get("pid"), info.get("pid_started")):
-            return "interrupted"
-        return state
+        """'running' while its driver holds the sweep's lease; without one it reads 'interrupted'."""
+        self.info()  # a damaged sweep.json is reported by name
+        return sweep_state(self.path) or "created"
 
     def stop_requested(self) -> bool:
         try:
@@ -219,12 +221,26 @@ class Sweep:
         except RunError:
             return False
 
+    def lease(self) -> contextlib.AbstractContextManager:
+        """The driver's hold on the sweep: one driver at a time, from any process or machine."""
+        return hold(self.path, "driver", "the sweep's driver", f"sweep {self.name!r}")
+
+    def delete(self) -> None:
+        """The sweep and every member, under the driver's lease (no driver can start meanwhile);
+        refused, naming it, while a member trains or is evaluated anywhere. A refusal part-way
+        leaves sweep.json listing exactly the members still there."""
+        with self.lease():
+            for run in self.runs():
+                if run.path.is_dir():
+                    run.delete(by_sweep=True)
+            shutil.rmtree(self.path)
+
     def request_stop(self) -> None:
         """Every trial polls this flag and stops with a checkpoint; the driver starts no more."""
         self.update(stop_requested=True)
 
     def member_states(self) -> dict[str, str]:
-        return {r.name: effective_state(r.status()) for r in self.runs()}
+        return {r.name: r.state() for r in self.runs()}
 
 
 def list_sweeps(root: str | os.PathLike | None = None) -> list[Sweep]:

@@ -11,12 +11,14 @@ loop writes goes through the run folder (runs.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,9 +31,15 @@ from .data import DataError, ImageData, load, png_bytes
 from .latent import Latent
 from .losses import cat_ces, d_loss, g_loss, info_loss, mi_bounds
 from .models import QOut, build, generate
-from .runs import Run, RunError
+from .precision import resolve_device
+from .runs import Run, RunBusy, RunError
 
 LogFn = Callable[[dict[str, Any]], None]
+
+
+class LeaseLost(RunBusy):
+    """Another process took this trainer's run over; it must not write the folder again."""
+
 USAGE_IMAGES = 256
 
 
@@ -102,18 +110,6 @@ def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, p
     return {k: v.detach().float() for k, v in stats.items()}
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise RunError(f"device {name!r} requested but CUDA is not available on this machine")
-    return torch.device(name)
-
-
 def epoch_permutation(seed: int, epoch: int, n: int) -> torch.Tensor:
     """Data order depends only on (seed, epoch), so a resumed run sees the same batches."""
     return torch.randperm(n, generator=torch.Generator().manual_seed(seed * 1_000_003 + epoch))
@@ -148,6 +144,7 @@ class Trainer:
         self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
         self.step_no = 0
         self.elapsed = 0.0
+        self.lost: threading.Event | None = None  # set if another process took the run's lease over
         self.usage_index: torch.Tensor | None = None  # the real images code_usage looks at
         # "auto" is settled by a probe when training starts, or by the checkpoint a run resumes from
         self.precision: str | None = None if cfg.precision == "auto" else cfg.precision
@@ -191,6 +188,8 @@ class Trainer:
             if self.precision is None:  # before the clock starts: the probe is not training time
                 self.choose_precision()
             return self._loop(stop, on_log)
+        except LeaseLost:
+            raise  # the run is another process's now: write nothing
         except Exception as exc:
             self.run.set_status("failed", step=self.step_no, error=f"{type(exc).__name__}: {exc}"[:500])
             raise
@@ -203,6 +202,10 @@ class Trainer:
         perm = None
         try:
             while self.step_no < self.total_steps:
+                if self.lost is not None and self.lost.is_set():
+                    raise LeaseLost(f"run {self.run.name!r} was taken over by another process at step "
+                                    f"{self.step_no} (this one stalled past the lease's stale time); "
+                                    "this process stops without writing")
                 epoch, pos = divmod(self.step_no, self.steps_per_epoch)
                 if perm is None or pos == 0:
                     perm = epoch_permutation(cfg.seed, epoch, len(self.images)).to(self.device)
@@ -224,9 +227,8 @@ class Trainer:
                 if stopping:
                     self.run.set_status("stopped", step=s)
                     return "stopped"
-        except KeyboardInterrupt:  # Ctrl-C in the CLI: stop like the dashboard's Stop button
-            self.save(samples=True, checkpoint=True)
-            self.run.set_status("stopped", step=self.step_no)
+        except KeyboardInterrupt:  # a second Ctrl-C: maybe mid-step, so no checkpoint of this state
+            self.run.set_status("stopped", step=(self.run.checkpoint_steps() or [0])[-1])
             return "stopped"
         self.run.set_status("completed", step=self.step_no, finished=time.time())
         return "completed"
@@ -344,20 +346,50 @@ def train(cfg: Config, name: str | None = None, root: str | None = None,
 
 def train_run(run: Run, stop: threading.Event | None = None, on_log: LogFn | None = None,
               data: ImageData | None = None) -> str:
-    """Train an already created run folder (the dashboard creates it first to show it at once)."""
-    try:
-        trainer = Trainer(run.config(), run, data)
-    except Exception as exc:
-        run.set_status("failed", error=f"{type(exc).__name__}: {exc}"[:500])
-        raise
-    return trainer.fit(stop, on_log)
+    """Train an already created run folder (the dashboard creates it first to show it at once),
+    holding its lease throughout: RunBusy if another process trains it."""
+    with run.lease("train") as held, _ctrl_c_stops(stop) as stop:
+        try:
+            trainer = Trainer(run.config(), run, data)
+        except Exception as exc:
+            run.set_status("failed", error=f"{type(exc).__name__}: {exc}"[:500])
+            raise
+        trainer.lost = held.lost
+        return trainer.fit(stop, on_log)
 
 
 def resume(run: Run, stop: threading.Event | None = None, on_log: LogFn | None = None,
-           data: ImageData | None = None) -> Run:
-    """Continue a stopped or interrupted run from its newest readable checkpoint."""
-    run.check_resumable()
-    trainer = Trainer(run.config(), run, data)
-    trainer.restore()
-    trainer.fit(stop, on_log)
+           data: ImageData | None = None, by_sweep: bool = False) -> Run:
+    """Continue a stopped or interrupted run from its newest readable checkpoint. The lease is
+    taken before the check, so a second resume (CLI, dashboard or sweep) is refused, not run
+    twice. `by_sweep`: the member's own sweep trial, which its sweep's reservation allows."""
+    with run.lease("train") as held, _ctrl_c_stops(stop) as stop:
+        run.check_resumable(by_sweep)
+        trainer = Trainer(run.config(), run, data)
+        trainer.restore()
+        trainer.lost = held.lost
+        trainer.fit(stop, on_log)
     return run
+
+
+@contextlib.contextmanager
+def _ctrl_c_stops(stop: threading.Event | None) -> Iterator[threading.Event]:
+    """In the main thread (the CLI), the first Ctrl-C asks the loop to stop after the step it is
+    in, with a checkpoint, exactly as the dashboard's Stop does: a KeyboardInterrupt raised
+    between the D and the G update would save a D one update ahead of its step. A second
+    Ctrl-C interrupts at once (the newest checkpoint stays the resume point)."""
+    stop = stop or threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def first(*_: object) -> None:
+        print("\nstopping after this step, with a checkpoint (Ctrl-C again to abandon it)", file=sys.stderr)
+        stop.set()
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        yield stop
+    finally:
+        signal.signal(signal.SIGINT, previous)

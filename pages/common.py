@@ -128,20 +128,25 @@ def figures(runs: list[Run], cfg: dict, smoothing: float, log_y: bool) -> dict:
 @st.cache_resource(show_spinner=False)
 def _live_component():
     """pages/live_charts/index.html beside the plotly.js that the plotly package ships, in a
-    folder of their own (a component may only serve files from its folder)."""
+    folder of their own (a component may only serve files from its folder). The folder is this
+    server's own: mkdtemp's unpredictable name, mode 0700 (no other local user can plant files
+    that the browser would run), each copy checked against its source's SHA-256, removed at exit."""
+    import atexit
+    import hashlib
     import shutil
     import tempfile
 
     import plotly
     import streamlit.components.v1 as components
 
-    here = Path(__file__).parent / "live_charts" / "index.html"
-    folder = Path(tempfile.gettempdir()) / f"infogan-live-charts-{plotly.__version__}-{os.getuid()}"
-    folder.mkdir(exist_ok=True)
-    shutil.copyfile(here, folder / "index.html")
-    js = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    if not (folder / "plotly.min.js").is_file() or (folder / "plotly.min.js").stat().st_size != js.stat().st_size:
-        shutil.copyfile(js, folder / "plotly.min.js")
+    folder = Path(tempfile.mkdtemp(prefix="infogan-live-charts-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    sources = [Path(__file__).parent / "live_charts" / "index.html",
+               Path(plotly.__file__).parent / "package_data" / "plotly.min.js"]
+    for src in sources:
+        shutil.copyfile(src, folder / src.name)
+        if hashlib.sha256((folder / src.name).read_bytes()).digest() != hashlib.sha256(src.read_bytes()).digest():
+            raise RuntimeError(f"the live-charts copy of {src.name} in {folder} does not match its source")
     return components.declare_component("live_charts", path=str(folder))
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 
 from infogan import film
 from infogan.figures import recent_rate
-from infogan.runs import LIVE, Run, RunError, effective_state
+from infogan.runs import LIVE, Run, RunError
 from pages.common import (
     csv_bytes,
     figures,
@@ -40,7 +40,7 @@ link_notice(overlay=overlay, smooth=smoothing, log=log_y)
 @st.fragment(run_every=1)
 def live() -> None:
     status = run.status()
-    state = effective_state(status)
+    state = run.state(status)
     try:
         cfg = run.config().to_dict()
     except RunError as exc:

@@ -1,13 +1,15 @@
 """Runs: every run folder, its state and latest numbers; open, compare, rename, delete."""
 
 import base64
+import hashlib
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from infogan.jobs import demo_config
-from infogan.runs import LIVE, MAX_NOTE, Run, RunError
+from infogan.runs import MAX_NOTE, Run, RunError
+from infogan.summary import state_label
 from pages.common import job_manager, link_notice, select_run, share_link, summaries, use_router
 
 use_router()
@@ -54,12 +56,16 @@ rows = [r for r in rows if set(tags) <= set(r.get("tags") or [])
 table = pd.DataFrame([{
     "select": False, "sample": thumb(r.get("thumbnail")), "name": r["name"], "note": r.get("note") or "",
     "tags": ", ".join(r.get("tags") or []), "dataset": r.get("dataset"),
-    "layout": r.get("layout"), "sweep": r.get("sweep"), "state": r["state"], "progress": r.get("progress"),
+    "layout": r.get("layout"), "sweep": r.get("sweep"), "state": state_label(r), "progress": r.get("progress"),
     "step": r["step"],
     "loss_d": r.get("loss_d"), "loss_g": r.get("loss_g"), "MI bounds": r.get("mi"),
     "accuracy": r.get("accuracy"), "problem": r.get("problem")} for r in rows])
+# The editor's edits are kept by row position under its key, so the key names the rows shown:
+# another filter, a rename or a reorder starts a fresh editor instead of replaying a note typed
+# on row 2 onto whichever run is row 2 now. Edits are then matched to runs by name.
+shown = hashlib.sha256("\n".join(r["name"] for r in rows).encode()).hexdigest()[:16]
 edited = st.data_editor(
-    table, hide_index=True, width="stretch", key=f"runs_table_{'_'.join(tags)}_{text}",
+    table, hide_index=True, width="stretch", key=f"runs_table_{shown}",
     disabled=[c for c in table.columns if c not in ("select", "note", "tags")],
     column_config={
         "select": st.column_config.CheckboxColumn("✓", help="Select to open, compare (2-4), rename or delete"),
@@ -71,9 +77,11 @@ edited = st.data_editor(
         "loss_g": st.column_config.NumberColumn(format="%.3f"),
         "accuracy": st.column_config.NumberColumn(format="percent"),
     }) if rows else table
-for before, after in zip(table.itertuples(), edited.itertuples()):
-    if before.note != after.note or [t.strip() for t in before.tags.split(",")] != [
-            t.strip() for t in (after.tags or "").split(",")]:
+before_by_name = {r.name: r for r in table.itertuples()} if rows else {}
+for after in edited.itertuples() if rows else []:
+    before = before_by_name.get(after.name)
+    if before is not None and (before.note != after.note or [t.strip() for t in before.tags.split(",")] != [
+            t.strip() for t in (after.tags or "").split(",")]):
         try:
             Run.open(after.name).set_notes(after.note or "", after.tags or "")
         except RunError as exc:
@@ -99,11 +107,16 @@ if 2 <= len(picked) <= 4 and cols[2].button("Compare selected", type="primary"):
     st.session_state["compare_runs"] = picked
     st.switch_page("pages/compare.py")
 
-# the run folder's own status (state + live pid), so a CLI run or another server's job counts too
-busy = [r["name"] for r in rows if r["name"] in picked and r["state"] in LIVE]
+# the runs' leases and sweeps, so a CLI run, another server's job or another machine's counts too
+busy = []
+for n in picked:
+    try:
+        Run.open(n).check_free("renamed or deleted")
+    except RunError as exc:
+        busy.append(str(exc))
 with st.expander("Rename or delete"):
     if busy:
-        st.warning(f"Stop {', '.join(busy)} first: a run cannot be renamed or deleted while it trains.")
+        st.warning("\n\n".join(busy))
     elif len(picked) == 1:
         new = st.text_input("New name", value=picked[0])
         if st.button("Rename") and new != picked[0]:

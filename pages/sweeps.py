@@ -9,6 +9,7 @@ import streamlit as st
 
 from infogan.config import Config, ConfigError
 from infogan.figures import parallel_figure, spread_figure
+from infogan.ray_runner import check_address, cluster_address
 from infogan.runs import RunError
 from infogan.sweeps import (
     EVAL_METRICS,
@@ -62,12 +63,14 @@ def form_fields() -> None:
     evaluate = c3.selectbox("Evaluate checkpoints", EVALUATE, help="Labelled datasets: accuracy and code effects")
     name = c4.text_input("Name", key="sweep_name")
     if st.form_submit_button("Start sweep", type="primary"):
-        address = st.session_state.get("ray_address") or None
+        address = cluster_address(st.session_state.get("ray_address"))
         base = {"dataset": dataset, "epochs": int(epochs), "subset": int(subset),
                 "data_dir": st.session_state.get("data_dir", "")}
         try:
             base |= dict(parse_setting(kv) for kv in other.split())
             grid = dict(parse_axis(a) for a in axes)
+            if address:
+                check_address(address)  # before anything is written
             sweep = Sweep.create(name, base, parse_seeds(seeds), grid, int(parallel), int(threads),
                                  ray_address=address, evaluate=evaluate)
             job_manager().sweep(sweep, address)
@@ -219,6 +222,18 @@ elif st.button("Rank members now", help="ModelCentrality over every member with 
         st.rerun()
     except RunError as exc:
         st.error(str(exc))
+
+with st.expander("Delete this sweep"):
+    sure = st.checkbox(f"Yes, delete sweep {sweep.name} and its {len(info['members'])} member run(s), with all "
+                       "their checkpoints", key="sweep_delete_sure")
+    if st.button("Delete sweep", disabled=not sure, help="Refused while its driver runs or a member is busy"):
+        try:
+            sweep.delete()
+        except RunError as exc:
+            st.error(str(exc))
+        else:
+            st.query_params.pop("sweep", None)
+            st.rerun()
 
 new_sweep_form(expanded=False)
 share_link()

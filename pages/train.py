@@ -6,7 +6,7 @@ import streamlit as st
 
 from infogan.config import DEVICES, IMAGE_SIZES, PRECISIONS, Config, ConfigError, preset
 from infogan.figures import recent_rate
-from infogan.runs import RunError, effective_state, list_runs
+from infogan.runs import RunError, list_runs
 from pages.common import frame, job_manager, select_run, share_link, use_router
 
 use_router()
@@ -105,13 +105,13 @@ def jobs_panel() -> None:
             st.error(f"{job.run.name} failed: {job.error}")
     # status.json and the checkpoint list only: this panel reruns every 2 s
     resumable = [(run, status) for run, status in ((x, x.status()) for x in list_runs())
-                 if effective_state(status) in ("stopped", "interrupted", "failed") and run.checkpoint_steps()
-                 and not manager.is_running(run.name)]
+                 if run.state(status) in ("stopped", "interrupted", "failed") and run.checkpoint_steps()
+                 and not manager.is_running(run.name) and not run.reserved_by()]  # a sweep resumes its own
     if resumable:
         st.markdown("**Stopped or interrupted runs**")
     for run, status in resumable:
         c1, c2 = st.columns([5, 1])
-        c1.write(f"{run.name} · {effective_state(status)} at step {status.get('step', 0)}"
+        c1.write(f"{run.name} · {run.state(status)} at step {status.get('step', 0)}"
                  + (f" · {status['error']}" if status.get("error") else ""))
         if c2.button("Resume", key=f"resume_{run.name}"):
             try:
@@ -125,7 +125,7 @@ jobs_panel()
 
 
 finished = {run.name: run for run in list_runs()
-            if run.status().get("state") == "completed" and run.checkpoint_steps()}
+            if run.status().get("state") == "completed" and run.checkpoint_steps() and not run.reserved_by()}
 if finished:
     st.subheader("Train a finished run longer")
     c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")

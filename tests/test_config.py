@@ -99,12 +99,41 @@ def test_the_package_has_no_import_circle():
     ({"nosuch": 1}, "nosuch", "unknown setting"),
     ({"precision": "fp16"}, "precision", "fp32, bf16"),
     ({"precision": "bf16", "device": "mps"}, "precision", "cpu and cuda devices only"),
+    ({"seed": 9_300_000_000_000}, "seed", "between 0 and 4,294,967,295"),  # overflowed the data order's seed
+    ({"seed": -1}, "seed", "between 0"),
+    ({"device": "cuda:x"}, "device", "or cuda:N"),
 ])
 def test_validation_names_the_field_and_reason(values, field, text):
     with pytest.raises(ConfigError) as err:
         Config.from_dict(values)
     assert field in err.value.errors and text in err.value.errors[field]
     assert "\n" not in str(err.value) and f"{field}: " in str(err.value)
+
+
+def test_mps_with_precision_auto_is_a_valid_config():
+    """auto picks among what the device runs (fp32 alone on mps): it is not a request for bf16."""
+    assert Config.from_dict({"device": "mps"}).precision == "auto"
+    assert Config.from_dict({"device": "mps", "precision": "fp32"}).device == "mps"
+    assert Config.from_dict({"seed": 2**32 - 1}).seed == 2**32 - 1
+
+
+def test_devices_this_machine_lacks_are_one_line(monkeypatch):
+    import torch
+
+    from infogan.precision import resolve_device
+    from infogan.runs import RunError
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(RunError, match="'cuda' requested but CUDA is not available on this machine"):
+        resolve_device("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(RunError, match=r"'cuda:1' requested but this machine has 1 CUDA device\(s\): cuda:0$"):
+        resolve_device("cuda:1")
+    assert resolve_device("cuda:0") == torch.device("cuda:0")
+    with pytest.raises(RunError, match="not a device name"):
+        resolve_device("cuda:x")
+    assert resolve_device("cpu") == torch.device("cpu")
 
 
 def test_form_strings_are_coerced():

@@ -46,6 +46,32 @@ def test_missing_torchvision_datasets_name_folder_and_files(capsys, monkeypatch,
     assert f"{dataset}: the files are missing" in err and str(tmp_path / files) in err
 
 
+def test_corrupt_files_are_named_as_corrupt_not_missing(tmp_path, mnist_root):
+    raw = tmp_path / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"):
+        (raw / f).write_bytes(b"not an idx file" * 10)
+    with pytest.raises(DataError, match=r"mnist: the files in .*MNIST/raw are unreadable or corrupt \(") as err:
+        load(Config.from_dict({"dataset": "mnist", "data_dir": str(tmp_path), "download": False}))
+    assert "missing" not in str(err.value) and "\n" not in str(err.value)
+
+
+def test_the_throughput_benchmark_without_data_says_where_it_looked(monkeypatch, tmp_path):
+    import runpy
+    import sys
+
+    from tests.conftest import ROOT
+
+    monkeypatch.delenv("INFOGAN_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["throughput.py"])
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(ROOT / "benchmarks" / "throughput.py"), run_name="__main__")
+    message = str(exit_.value.code)
+    assert message.startswith("throughput.py: mnist: the download failed") and "\n" not in message  # not a traceback
+    assert str(tmp_path / "data" / "MNIST" / "raw") in message and "INFOGAN_DATA" in message
+
+
 def test_demo_uses_mnist_when_present_else_the_built_in_data(tmp_path, mnist_root):
     assert demo_config(str(mnist_root)).dataset == "mnist"
     assert demo_config(str(tmp_path)).dataset == "dsprites"

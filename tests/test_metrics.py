@@ -127,3 +127,15 @@ def test_fast_and_reference_estimators_agree_on_a_known_answer():
     assert (fast["estimator"], ref["estimator"]) == ("fast", "reference")
     for key, tol in metrics.TOLERANCE.items():
         assert fast[key] == pytest.approx(ref[key], abs=tol), key
+
+
+def test_explicitness_is_z_scored_as_disentanglement_lib_does():
+    """disentanglement_lib normalises every code with the training mean and standard deviation
+    before its logistic regressions: codes on very different scales (here 1e-3 and 1e3) score
+    as the same codes on one scale would, within sampling noise."""
+    same = metrics.modularity_explicitness(pooled(identity), num_train=2000, num_test=1000)
+    scaled = metrics.modularity_explicitness(
+        pooled(lambda obs: identity(obs) * np.array([1e-3, 1.0, 1e3, 1.0])), num_train=2000, num_test=1000)
+    assert same["explicitness"] > 0.95
+    assert scaled["explicitness"] == pytest.approx(same["explicitness"], abs=0.005)
+    assert scaled["modularity"] == pytest.approx(same["modularity"], abs=1e-6)

@@ -32,7 +32,7 @@ LINKED = [".venv", ".streamlit", "Makefile", "dashboard.py", "pages", "infogan",
           "requirements-dev.txt", "pyproject.toml"]
 # commands that a test of their own runs for real, with more than the tiny budget would check
 NOT_RUN_HERE = {"make test": "the suite this check is part of", "make run": "test_make_run_answers_its_health_check",
-                ".venv/bin/python benchmarks/soak.py": "tests/test_soak.py (run_soak: 3 jobs, 2 browsers, 15 s)",
+                ".venv/bin/python benchmarks/soak.py": "tests/test_soak.py (run_soak: 2 jobs, 2 browsers, 12 s)",
                 # on the suite's trained fixture run instead of a 4-step one it would train first
                 ".venv/bin/python benchmarks/invert_speed.py":
                     "tests/test_invert.py::test_the_inversion_benchmark_reports_time_error_and_reading"}
@@ -146,9 +146,25 @@ def test_make_run_answers_its_health_check(scratch):
 
     try:
         wait_until(healthy, 90, "`make run` to answer /_stcore/health", poll=0.5)
+        # DNS rebinding: a page on evil.example whose name now resolves to 127.0.0.1 is
+        # same-origin with itself, so only the Host header tells it from this machine's own pages
+        assert handshake(port, f"evil.example:{port}", f"http://evil.example:{port}") != 101
+        assert handshake(port, f"localhost:{port}", f"http://localhost:{port}") == 101
+        assert handshake(port, f"127.0.0.1:{port}", f"http://127.0.0.1:{port}") == 101
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
+
+
+def handshake(port: int, host: str, origin: str) -> int:
+    """The HTTP status of a WebSocket opening handshake on the app's stream, as a browser sends it."""
+    request = (f"GET /_stcore/stream HTTP/1.1\r\nHost: {host}\r\nOrigin: {origin}\r\nUpgrade: websocket\r\n"
+               "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+               "Sec-WebSocket-Protocol: streamlit\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request.encode())
+        status = s.recv(4096).split(b"\r\n", 1)[0]
+    return int(status.split()[1])
 
 
 def test_the_package_runs_from_any_folder(tmp_path):

@@ -6,6 +6,7 @@ import random
 import pytest
 import torch
 
+from infogan import lease
 from infogan.config import Config
 from infogan.evaluate import hungarian_accuracy
 from infogan.models import build
@@ -118,17 +119,22 @@ def test_hungarian_accuracy_on_known_confusion():
     assert order == [1, 2, 0]  # label 0 <- code 1, label 1 <- code 2, label 2 <- code 0
 
 
-def test_a_reused_pid_does_not_make_a_dead_run_look_alive(tmp_path):
+def test_a_reused_pid_does_not_make_a_dead_holder_look_alive(tmp_path):
+    """A lease names its holder by pid and start time: after a reboot or a long uptime a new
+    process can get the same number."""
     run = Run.create(Config(), "reuse", tmp_path)
-    run.set_status("running", pid=os.getpid())  # this process: alive, start time recorded
-    st = run.status()
-    assert st["pid_started"] > 0 and run.state() == "running" and run.is_busy()
-    # the same pid with another start time: the writer died and the number was given again
-    st["pid_started"] -= 1000
-    (run.path / "status.json").write_text(json.dumps(st))
+    run.set_status("running")
+    assert run.state() == "interrupted"  # status.json alone proves nothing: no live holder
+    record = {"host": lease.host(), "pid": os.getpid(), "started": lease.process_started(os.getpid()),
+              "heartbeat": 0.0, "what": "training"}
+    (run.path / "lease").mkdir()
+    (run.path / "lease" / "train.00000001.json").write_text(json.dumps(record))
+    assert run.state() == "running" and run.is_busy()  # this process, this host: alive
+    record["started"] -= 1000  # the same pid with another start time: the holder died
+    (run.path / "lease" / "train.00000002.json").write_text(json.dumps(record))
     assert run.state() == "interrupted" and not run.is_busy()
-    st["pid"] = 2**22 + 12345  # above pid_max: no such process
-    (run.path / "status.json").write_text(json.dumps(st))
+    record["pid"] = 2**22 + 12345  # above pid_max: no such process
+    (run.path / "lease" / "train.00000003.json").write_text(json.dumps(record))
     assert run.state() == "interrupted"
 
 
@@ -160,7 +166,8 @@ def test_rename_and_delete_and_their_refusal_while_a_cli_run_trains(tiny_mnist, 
         wait_until(lambda: live.path.exists() and live.status().get("pid") == proc.pid
                    and live.status().get("state") == "running", 90, "the CLI run to start training")
         for act in (lambda: live.rename("moved"), live.delete):
-            with pytest.raises(RunError, match=rf"run 'live' is training \(pid {proc.pid}\); stop it"):
+            busy = rf"run 'live' is busy with training \(pid {proc.pid} on this host\); stop it"
+            with pytest.raises(RunError, match=busy):
                 act()
         assert live.path.is_dir() and not (tmp_path / "moved").exists()
     finally:

@@ -61,15 +61,16 @@ def test_a_finished_sweep_shows_members_spread_settings_and_the_pick(monkeypatch
 def test_a_running_sweep_offers_stop_all_and_a_damaged_one_is_named(monkeypatch, finished, mnist_root):
     root = finished
     live = Sweep.create("live", _base(mnist_root), [0, 1], {}, root=root)
-    live.update(state="running", pid=os.getpid(), started=1.0)
     (root / "broken").mkdir()
     (root / "broken" / "sweep.json").write_text("{not json")
-    at = page(monkeypatch, root, "live")
-    assert "**live** · running · 2 members" in text(at)
-    assert list(at.dataframe[0].value["state"]) == ["queued", "queued"]
-    stop = next(b for b in at.button if b.label == "Stop all")
-    stop.click().run()
-    assert live.stop_requested()
+    with live.lease():  # this process is its driver, as far as any reader can tell
+        live.update(state="running", pid=os.getpid(), started=1.0)
+        at = page(monkeypatch, root, "live")
+        assert "**live** · running · 2 members" in text(at)
+        assert list(at.dataframe[0].value["state"]) == ["queued", "queued"]
+        stop = next(b for b in at.button if b.label == "Stop all")
+        stop.click().run()
+        assert live.stop_requested()
     at.selectbox(key="sweep").set_value("broken").run()
     assert not at.exception
     assert any("broken/sweep.json is not valid JSON" in e.value for e in at.error)
@@ -85,3 +86,23 @@ def test_the_form_refuses_a_bad_grid_value_and_creates_nothing(monkeypatch, tmp_
     errors = " ".join(e.value for e in at.error)
     assert "The sweep was not created" in errors and "lr_g at grid point 2 (lr_g=7)" in errors
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_note_typed_under_one_sweep_filter_stays_on_its_run(monkeypatch, tmp_path, mnist_root):
+    """The table's edits are kept by row position: after switching the Sweep filter, a note typed
+    on row 2 of sweep a must not land on row 2 of sweep b (nor after a rename reorders rows)."""
+    for name in ("a", "b"):
+        Sweep.create(name, _base(mnist_root), [0, 1], {}, root=tmp_path)
+    at = visit(app(monkeypatch, tmp_path, in_sweep="a"), "pages/runs.py")
+    editor = next(k for k in at.session_state if str(k).startswith("runs_table_"))
+    assert list(at.dataframe[0].value["name"]) == ["a-s0", "a-s1"]
+    at.session_state[editor] = {"edited_rows": {1: {"note": "typed on a-s1"}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert (tmp_path / "a-s1" / "notes.json").is_file()
+    at.selectbox(key="in_sweep").set_value("b").run()
+    assert not at.exception and list(at.dataframe[0].value["name"]) == ["b-s0", "b-s1"]
+    at.run()  # and once more, as the table's next edit or the 2 s refresh would
+    from infogan.runs import Run
+
+    assert Run(tmp_path / "a-s1").notes()["note"] == "typed on a-s1"
+    assert not any((tmp_path / n / "notes.json").exists() for n in ("a-s0", "b-s0", "b-s1"))

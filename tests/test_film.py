@@ -132,7 +132,8 @@ def test_notes_round_trip_and_bad_notes_files(tiny_runs, tmp_path):
     assert "is too large to be notes (10,485,772 bytes)" in run_summary(run)["problem"]
 
 
-def test_every_checkpoint_is_evaluated_once_for_the_chart(tiny_runs, tmp_path):
+def test_every_checkpoint_is_evaluated_once_for_the_chart(tiny_runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the first 1,000 test images: the full split is test_train's
     shutil.copytree(tiny_runs / "f", tmp_path / "f")
     run = Run(tmp_path / "f")
     seen = []
@@ -180,6 +181,7 @@ def test_monitor_shows_a_collapsed_code(monkeypatch, tiny_runs, tmp_path):
 
 
 def test_the_disentanglement_page_evaluates_every_checkpoint_in_the_background(monkeypatch, tiny_runs, tmp_path):
+    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the job's child evaluates on the first 1,000 test images
     shutil.copytree(tiny_runs / "g", tmp_path / "g")
     run = Run(tmp_path / "g")
     at = visit(app(monkeypatch, tmp_path, run="g"), "pages/disentangle.py")

@@ -129,11 +129,11 @@ def _child(args, env):
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
-KILLS = 5  # each restart is a fresh process, whose imports dominate its cost: the count sets the test's length
+KILLS = 4  # each restart is a fresh process, whose imports dominate its cost: the count sets the test's length
 
 
 def test_sigkill_at_random_moments_never_loses_the_run(tmp_path, mnist_root):
-    """5 SIGKILLs of a CLI training process, several inside checkpoint writes (ckpt every step);
+    """4 SIGKILLs of a CLI training process, several inside checkpoint writes (ckpt every step);
     after each, the newest checkpoint loads, metrics.jsonl parses, and training resumes."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     rng = random.Random(0)

@@ -114,8 +114,8 @@ def test_a_cluster_that_loses_a_node_finishes_every_trial_from_its_checkpoints(t
                                                            "object_store_memory": 80 * 2**20})
     second = cluster.add_node(num_cpus=1, object_store_memory=80 * 2**20)
     try:
-        sweep = Sweep.create("cl", _base(mnist_root, subset=768, epochs=2, log_every=8, ckpt_every=8,
-                                         sample_every=48, precision="fp32"),
+        sweep = Sweep.create("cl", _base(mnist_root, subset=512, epochs=2, log_every=8, ckpt_every=8,
+                                         sample_every=32, precision="fp32"),
                              [0, 1], {}, parallel=0, threads=1, ray_address=cluster.address, evaluate="none",
                              root=tmp_path)
         lines: list[str] = []
@@ -136,9 +136,9 @@ def test_a_cluster_that_loses_a_node_finishes_every_trial_from_its_checkpoints(t
         assert {n[-8:] for ns in nodes.values() for n in ns} == {cluster.head_node.node_id[:8], node2}, nodes
         for run in sweep.runs():
             st = run.status()
-            assert st["state"] == "completed" and st["step"] == 48
+            assert st["state"] == "completed" and st["step"] == 32
             steps = [rec["step"] for rec in run.metrics()[0]]
-            assert steps == list(range(8, 49, 8)), (run.name, steps)  # no duplicate or missing step
+            assert steps == list(range(8, 33, 8)), (run.name, steps)  # no duplicate or missing step
         st = victim.status()
         assert st["attempts"] == 2 and st["nodes"][0].endswith(node2) and not st["nodes"][1].endswith(node2)
         assert st["resumed_from"] and st["resumed_from"][0] >= 8  # from its checkpoint, not from scratch
@@ -156,7 +156,7 @@ def test_a_sweep_whose_driver_died_resumes_from_its_files(tmp_path, mnist_root):
 
     cmd = [sys.executable, "-m", "infogan", "--runs-dir", str(tmp_path), "sweep", "--run-name", "k", "--seeds", "0-1",
            "--parallel", "2", "--threads", "1", "--evaluate", "none", "--no-rank", "--data-dir", str(mnist_root),
-           "--no-download", "--subset", "512", "--batch-size", "32", "--epochs", "2", "--log-every", "4",
+           "--no-download", "--subset", "384", "--batch-size", "32", "--epochs", "2", "--log-every", "4",
            "--ckpt-every", "8", "--precision", "fp32"]
     driver = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     first = tmp_path / "k-s0"
@@ -172,5 +172,5 @@ def test_a_sweep_whose_driver_died_resumes_from_its_files(tmp_path, mnist_root):
     assert r.returncode == 0 and "k: completed" in r.stdout, r.stdout[-2000:] + r.stderr[-2000:]
     for run in sweep.runs():
         assert run.status()["state"] == "completed"
-        assert [rec["step"] for rec in run.metrics()[0]] == list(range(4, 33, 4))
+        assert [rec["step"] for rec in run.metrics()[0]] == list(range(4, 25, 4))
     assert Run(first).status()["resumed_from"][0] >= 8

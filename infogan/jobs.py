@@ -137,6 +137,13 @@ class JobManager:
     def _watch(self, job: Job) -> None:
         rc = job.process.wait()
         self._rebalance(ending=job)
+        try:
+            self._record_end(job, rc)
+        except RunError as exc:  # the folder is gone (deleted or renamed meanwhile): nothing to write into
+            job.error = job.error or str(exc)
+
+    def _record_end(self, job: Job, rc: int) -> None:
+        """What the child's end means for its folder, written where the child could not say it."""
         if rc == BUSY:  # the run (or sweep) is another live process's: leave its files alone
             job.error = _last_line(job.log_path)
             ev = (job.run.eval_job() or {}) if job.kind == "eval" else {}

@@ -252,3 +252,24 @@ def test_two_threads_of_one_server_do_not_share_a_lease(tmp_path, mnist_root):
         tab.join(30)
     assert seen == [f"run 'tabs' is busy with a rename (pid {os.getpid()} on this host); wait for it before it "
                     "can be deleted"] and run.path.is_dir()
+
+
+def test_a_trainer_that_lost_its_lease_stops_without_writing(tmp_path, mnist_root):
+    """Another machine took the run over (this process stalled past the stale time): the
+    trainer's next step stops it with a reason, and nothing more is written to the run."""
+    from infogan import runs
+    from infogan.train import LeaseLost, train_run
+
+    run = Run.create(tiny_config(mnist_root).replace(subset=160, log_every=2, ckpt_every=100), "lost", tmp_path)
+
+    def on_log(rec):
+        if rec["step"] == 4:
+            _record(run.path, 99, host="node-b", pid=5)  # the newer generation: node-b holds it now
+            held = next(v[0] for k, v in runs._HELD.items() if k[0] == str(run.path.resolve()))
+            assert not held.renew()  # what the heartbeat thread finds within 2 s
+
+    with pytest.raises(LeaseLost, match="taken over by another process at step 4"):
+        train_run(run, on_log=on_log)
+    assert run.status()["state"] == "running"  # not "failed" over node-b's run
+    assert [r["step"] for r in run.metrics()[0]] == [2, 4] and run.checkpoint_steps() == []
+    assert run.holder().host == "node-b"  # and our exit gave nothing back in its name

@@ -94,6 +94,7 @@ c2.download_button("Table as CSV", edited.drop(columns=["select", "sample"]).to_
                    if rows else b"", "runs.csv", "text/csv", disabled=not rows)
 
 if not picked:
+    share_link()  # the sidebar's link box, as on every page (it is drawn last)
     st.stop()
 cols = st.columns(4)
 if len(picked) == 1:

@@ -119,13 +119,15 @@ def effective_state(status: dict[str, Any], trainer: Holder | None = None) -> st
     return state
 
 
-def sweep_state(path: Path) -> str | None:
+def sweep_state(path: Path, info: Any = None) -> str | None:
     """A sweep folder's state (None: no such sweep): 'running' while its driver holds the lease,
-    'running' in sweep.json without a live driver reads 'interrupted'."""
-    try:
-        info = read_json(path / "sweep.json")
-    except FileError:
-        return None
+    'running' in sweep.json without a live driver reads 'interrupted'. `info`: sweep.json as the
+    caller already read it."""
+    if info is None:
+        try:
+            info = read_json(path / "sweep.json")
+        except FileError:
+            return None
     state = info.get("state", "created") if isinstance(info, dict) else None
     if lease.holder(path, "driver") is not None:
         return "running"
@@ -290,9 +292,9 @@ class Run:
         """A live process (this server's job, a CLI run, another machine's) trains the folder."""
         return self.state() in LIVE
 
-    def reserved_by(self) -> str | None:
+    def reserved_by(self, status: dict[str, Any] | None = None) -> str | None:
         """The unfinished sweep this run is a member of (its trials alone may train it), if any."""
-        name = self.status().get("sweep")
+        name = (self.status() if status is None else status).get("sweep")
         if not isinstance(name, str) or not _NAME.match(name):
             return None
         state = sweep_state(self.path.parent / name)
@@ -309,9 +311,10 @@ class Run:
                 raise RunBusy(f"run {self.name!r} is busy with {holder.describe()}; {verb} before it can be {what}")
         if self.eval_busy():  # a dashboard's evaluation child that has not taken its lease yet
             raise RunBusy(f"run {self.name!r} is being evaluated; wait for it before it can be {what}")
-        if self.state() == "queued" and not self.status().get("sweep"):
+        status = self.status()  # read once; no trainer holds the run (checked above)
+        if effective_state(status) == "queued" and not status.get("sweep"):
             raise RunBusy(f"run {self.name!r} is queued to train; wait for it before it can be {what}")
-        sweep = None if by_sweep else self.reserved_by()
+        sweep = None if by_sweep else self.reserved_by(status)
         if sweep:
             raise RunBusy(f"run {self.name!r} is a member of sweep {sweep}; it can be {what} through the sweep, "
                           "or once the sweep has completed")

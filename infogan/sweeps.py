@@ -212,8 +212,7 @@ class Sweep:
 
     def state(self) -> str:
         """'running' while its driver holds the sweep's lease; without one it reads 'interrupted'."""
-        self.info()  # a damaged sweep.json is reported by name
-        return sweep_state(self.path) or "created"
+        return sweep_state(self.path, self.info()) or "created"  # info(): a damaged sweep.json, by name
 
     def stop_requested(self) -> bool:
         try:

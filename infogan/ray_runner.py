@@ -99,7 +99,9 @@ def connect(address: str | None, cpus: int, gpus: float = 0.0) -> Any:
     if ray.is_initialized():
         return ray
     opts: dict[str, Any] = {"log_to_driver": False, "logging_level": "ERROR"}
-    said = Path(tempfile.mkstemp(prefix="infogan-ray-connect-", suffix=".log")[1])
+    fd, name = tempfile.mkstemp(prefix="infogan-ray-connect-", suffix=".log")
+    os.close(fd)  # _stderr_into opens it by name
+    said = Path(name)
     try:
         if address is None:
             ray.init(address="local", num_cpus=cpus, num_gpus=gpus, include_dashboard=False,

@@ -18,7 +18,7 @@ from .data import DataError
 from .files import FileError, read_json
 from .runs import Run, RunError, list_runs, new_name, runs_root
 from .summary import run_summary, state_label
-from .sweeps import EVALUATE, MAX_AXES, Sweep, final_table, parse_axis, parse_seeds
+from .sweeps import EVALUATE, MAX_AXES, Sweep, final_table, parse_axis, parse_seeds, selection_table
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -121,8 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--steps", type=int, help="Adam steps per start (default 100)")
     x.add_argument("--scale", type=int, default=4, help="enlarge the written image N times (default 4)")
 
-    s = sub.add_parser("select", help="rank a sweep's members without labels (ModelCentrality) and print it")
+    s = sub.add_parser("select", help="rank a sweep's members without labels (ModelCentrality, partition "
+                                        "consensus, Fréchet distance) and print them beside accuracy")
     s.add_argument("sweep")
+
+    j = sub.add_parser("judge", help="train (or show) a dataset's judge classifier, in whose features sample "
+                                     "quality is measured")
+    j.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, svhn or dsprites[:S]")
+    j.add_argument("--data-dir", default="", help="default: INFOGAN_DATA, else ./data")
+    j.add_argument("--retrain", action="store_true", help="train a new one even if one is cached")
 
     r = sub.add_parser("runs", help="list run folders")
     r.add_argument("--sweep", help="only this sweep's members, with their grid point, seed and node")
@@ -133,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return {"train": cmd_train, "eval": cmd_eval, "traverse": cmd_traverse, "sweep": cmd_sweep,
-                "select": cmd_select, "runs": cmd_runs, "edit": cmd_edit}[args.command](args)
+                "select": cmd_select, "runs": cmd_runs, "edit": cmd_edit, "judge": cmd_judge}[args.command](args)
     except (ConfigError, FileError, DataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -218,6 +225,7 @@ class _ProgressBar:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_run, evaluate_steps
+    from .quality import describe
 
     run = Run.open(args.run, args.runs_dir)
     if not 0 < args.metric_scale <= 10:
@@ -254,7 +262,32 @@ def cmd_eval(args: argparse.Namespace) -> int:
     scores = {k: round(v, 4) for k, v in out.get("factors", {}).items() if isinstance(v, float)}
     if scores:
         print(f"{run.name} step {out['step']}: " + ", ".join(f"{k}={v}" for k, v in scores.items()))
+    if out.get("quality"):
+        print(describe(out["quality"]))
     print(f"wrote {run.path / 'eval.json'}")
+    return 0
+
+
+def cmd_judge(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .judge import dataset_config, load_judge, train_judge
+
+    cfg = dataset_config(args.dataset, args.data_dir or Config().resolved_data_dir())
+    judge = None if args.retrain else load_judge(cfg.dataset, cfg.resolved_data_dir())
+    if judge is None:
+        with tqdm(total=100, desc="judge", disable=None, leave=False,
+                  bar_format="{desc}: {percentage:3.0f}%|{bar}|") as bar:
+            def progress(what: str, done: float) -> None:
+                bar.set_description_str(what)
+                bar.update(round(100 * done) - bar.n)
+
+            judge = train_judge(cfg, progress=progress)
+    i = judge.info
+    heads = ", ".join(f"{n} {a:.2%}" for n, a in zip(i["head_names"], i["accuracy"]))
+    print(f"judge for {cfg.dataset}: test accuracy {heads} on {i['n_test']} held-out images; trained on "
+          f"{i['n_train']} images for {i['epochs']} epoch(s) in {i['seconds']} s ({i['threads']} threads); "
+          f"{judge.path}")
     return 0
 
 
@@ -373,15 +406,16 @@ def cmd_select(args: argparse.Namespace) -> int:
     res = select(sweep, say=lambda line: print(line, file=sys.stderr))
     if "error" in res:
         raise RunError(res["error"])
-    acc = dict(final_table(sweep)[["member", "accuracy"]].itertuples(index=False))
-    cent = dict(zip(res["names"], res["centrality"]))
-    _print_table([{"rank": i + 1, "member": n, "centrality": cent[n], "accuracy": acc.get(n)}
-                  for i, n in enumerate(res["ranking"])], ["rank", "member", "centrality", "accuracy"])
-    print(f"most central: {res['pick']}")
+    table = selection_table(sweep, res)
+    _print_table(table.to_dict("records"), ["rank", "member", *(res.get("criteria") or ["centrality"]), "accuracy"])
+    print(f"label-free pick: {res['pick']} (rule: {res.get('rule', 'ModelCentrality')})")
     a = res.get("accuracy")
     if a:
         print(f"by accuracy (labels, not used to pick): pick {a['pick']:.4f}, best {a['best']:.4f} "
               f"({a['best_member']}), median {a['median']:.4f} of {a['n']}")
+        for c, r in (a.get("criteria") or {}).items():
+            rho = "n/a" if r["spearman"] is None else f"{r['spearman']:+.2f}"
+            print(f"  {c}: Spearman with accuracy {rho}; its top member {r['top']} has {r['top_accuracy']:.4f}")
     return 0
 
 

@@ -24,11 +24,12 @@ from PIL import Image, ImageDraw
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import mutual_info_score
 
-from . import film, latent
+from . import film, latent, quality
 from .config import Config, dsprites_stride
 from .data import ImageData, has_test_split, load, png_bytes, to_float, to_pil
 from .files import atomic_write
 from .film import traversal_grid
+from .judge import judge_for, judge_key
 from .metrics import GroundTruth, Pool, discretize, evaluate_all, mig
 from .models import Discriminator, Generator, QOut, build, generate
 from .precision import resolve_device
@@ -280,8 +281,9 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
 
     Labelled test split: categorical accuracy and code/label NMI. Ground-truth factors: MIG
     and the normalised MI matrix (basic), or all disentanglement metrics (all) with the "fast" or
-    "reference" estimator (metrics.evaluate_all). `progress` hears the name of each stage as it
-    starts (the CLI's bar, the dashboard's job file)."""
+    "reference" estimator (metrics.evaluate_all). Datasets with a judge (judge.py, trained on
+    first use): sample quality against as many held-out images as the accuracy uses (quality.py).
+    `progress` hears the name of each stage as it starts (the CLI's bar, the dashboard's job file)."""
     with run.lease("eval"):  # one evaluation of a run at a time, from any process or machine
         say = progress or (lambda what, done: None)
         say("loading the checkpoint", 0.0)
@@ -306,7 +308,13 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
             data = load(cfg.replace(subset=0))
             out["factors"] = factor_metrics(
                 model, data, metrics, scale=scale, estimator=estimator,
-                on_metric=lambda name, i, n: say(f"{name} ({i + 1} of {n})", 0.1 + 0.9 * i / n))
+                on_metric=lambda name, i, n: say(f"{name} ({i + 1} of {n})", 0.1 + 0.8 * i / n))
+        if judge_key(cfg.dataset):
+            judge = judge_for(cfg, progress=lambda what, done: say(what, 0.9))
+            say("sample quality: Fréchet distance, precision/recall in the judge's features", 0.92)
+            labelled = has_test_split(cfg) or test_data is not None
+            n = min(quality.N_FD, len(data)) if labelled else quality.N_FD
+            out["quality"] = quality.sample_quality(model.G, cfg, quality.reference(judge, cfg, n))
         run.save_eval(out)
         say("done", 1.0)
         return out

@@ -11,6 +11,7 @@ import plotly
 import plotly.graph_objects as go
 
 from .runs import Run
+from .summary import QUALITY
 
 PALETTE = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880"]
 
@@ -229,24 +230,8 @@ REFERENCE_DSPRITES = {
     "mig": [("InfoGAN (modified)", 0.22, 0.01), ("InfoGAN-CR", 0.37, 0.01)],
     "dci_disentanglement": [("InfoGAN (modified)", 0.60, 0.0)],
 }
-EVAL_SERIES = {"accuracy": "accuracy (Hungarian)", "slant": "slant |ρ|", "width": "width |ρ|", "mig": "MIG",
+EVAL_SERIES = {"accuracy": "accuracy (Hungarian)", "slant_rho": "slant |ρ|", "width_rho": "width |ρ|", "mig": "MIG",
                "factor_vae": "FactorVAE", "dci_disentanglement": "DCI disentanglement"}
-
-
-def eval_over_training(by_step: dict[str, Any]) -> pd.DataFrame:
-    """eval.json's per-checkpoint results as one row per step (the columns that were computed)."""
-    rows = []
-    for step, res in by_step.items():
-        if not (isinstance(res, dict) and str(step).isdigit()):
-            continue
-        row: dict[str, Any] = {"step": int(step)}
-        if isinstance(res.get("categorical"), dict):
-            row["accuracy"] = res["categorical"].get("accuracy")
-        for measure, best in ((res.get("continuous") or {}).get("best") or {}).items():
-            row[measure] = abs(best["spearman"])
-        row |= {k: v for k, v in (res.get("factors") or {}).items() if k in EVAL_SERIES and isinstance(v, float)}
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("step").sort_index() if rows else pd.DataFrame()
 
 
 def eval_figure(df: pd.DataFrame, reference: bool = False) -> go.Figure:
@@ -264,6 +249,46 @@ def eval_figure(df: pd.DataFrame, reference: bool = False) -> go.Figure:
                       yaxis_range=[0, 1.02], height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40},
                       legend={"orientation": "h", "y": -0.25}, uirevision="eval-over-training")
     return fig
+
+
+QUALITY_PANELS = (("fd", "Fréchet distance (lower is better)"), ("score", "classifier score"),
+                  ("precision recall density coverage", "precision · recall · density · coverage"))
+
+
+def quality_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
+    """Sample quality against training step, one panel per scale (FD, the classifier score, and
+    the four k-NN numbers), one colour per number, a dashed line at real data's value (the
+    floor), and one line style per run when several are drawn (`frames`: run -> summary.eval_table)."""
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=1, cols=3, subplot_titles=[t for _, t in QUALITY_PANELS], horizontal_spacing=0.07)
+    dashes = ["solid", "dot", "dashdot", "longdash"]
+    for r, (run, df) in enumerate(frames.items()):
+        for col, (names, _) in enumerate(QUALITY_PANELS, start=1):
+            for i, name in enumerate(n for n in names.split() if n in df):
+                colour = PALETTE[(i + 2 * (col - 1)) % len(PALETTE)]
+                label = name if len(frames) == 1 else f"{run}: {name}"
+                fig.add_trace(go.Scatter(x=df.index, y=df[name], mode="lines+markers", name=label,
+                                         line={"color": colour, "dash": dashes[r % len(dashes)]}), row=1, col=col)
+                floor = df.get(f"{name}_floor")
+                if r == 0 and floor is not None and floor.notna().any():
+                    fig.add_hline(y=float(floor.dropna().iloc[-1]), line_dash="dash", line_color=colour,
+                                  opacity=0.6, row=1, col=col, annotation_text=f"real {name}",
+                                  annotation_font_size=10, annotation_position="top left")
+    fig.update_layout(title="Sample quality of each evaluated checkpoint, in the judge classifier's features "
+                            "(dashed: real training images against the same test images)", height=380,
+                      margin={"l": 50, "r": 20, "t": 70, "b": 40}, legend={"orientation": "h", "y": -0.2},
+                      uirevision="quality-over-training")
+    fig.update_xaxes(title_text="step")
+    return fig
+
+
+def quality_table(q: dict[str, Any]) -> pd.DataFrame:
+    """One evaluation's quality numbers beside real data's (eval.json's `quality`)."""
+    floor = q.get("floor") or {}
+    better = {"fd": "lower", "score": "higher"}
+    return pd.DataFrame([{"number": k, "generated": q[k], "real data": floor.get(k), "better": better.get(k, "higher")}
+                         for k in QUALITY if isinstance(q.get(k), (int, float))])
 
 
 def code_map_frame(cfg: dict[str, Any], indices: np.ndarray, probs: list, mu: np.ndarray,

@@ -158,3 +158,11 @@ def generate(g: nn.Module, cfg: Config, lat: Latent) -> torch.Tensor:
         return ((g(lat.vector(cfg.cat_codes)).clamp(-1, 1) + 1) / 2).cpu()
     finally:
         g.train(was_training)
+
+
+def generate_uint8(g: nn.Module, cfg: Config, lat: Latent, chunk: int = 1000) -> torch.Tensor:
+    """`generate` in chunks, quantised to uint8 as real images are stored: what a judge or an
+    encoder reads from generated images goes through the same path as from real ones."""
+    parts = [Latent(lat.z[k:k + chunk], lat.cat[k:k + chunk], lat.cont[k:k + chunk])
+             for k in range(0, len(lat.z), chunk)]
+    return torch.cat([(generate(g, cfg, p) * 255).round().to(torch.uint8) for p in parts])

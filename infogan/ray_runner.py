@@ -299,41 +299,52 @@ def shutdown() -> None:
 
 
 def select(sweep: Sweep, say: Callable[[str], None] = print, **counts: int) -> dict[str, Any]:
-    """ModelCentrality over the members with a checkpoint (`counts`: votes, batch, n_free for
-    selection.model_centrality); stored in sweep.json as `selection`."""
-    from .selection import model_centrality
+    """The label-free criteria over the members with a checkpoint (`counts`: votes, batch, n_free
+    for selection.rank_members); stored in sweep.json as `selection`."""
+    from .selection import rank_members
 
     if smoke():  # a documented command on a tiny budget
         counts = {"votes": 20, "batch": 8, "n_free": 64, **counts}
     runs = [r for r in sweep.runs() if r.checkpoint_steps()]
     t0 = time.perf_counter()
-    say(f"{sweep.name}: ranking {len(runs)} members by ModelCentrality")
+    say(f"{sweep.name}: ranking {len(runs)} members without labels")
     try:
-        result = model_centrality(runs, **counts)
+        result = rank_members(runs, **counts)
     except (RunError, ValueError, RuntimeError) as exc:
         result = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     result["seconds"] = round(time.perf_counter() - t0, 1)
     if "pick" in result:
         result.update(against_labels(sweep, result))
     sweep.update(selection=result)
-    say(f"{sweep.name}: " + (f"most central member {result['pick']}" if "pick" in result else result["error"]))
+    say(f"{sweep.name}: " + (f"label-free pick {result['pick']} (by {result['by']})" if "pick" in result
+                             else result["error"]))
     return result
 
 
 def against_labels(sweep: Sweep, result: dict[str, Any]) -> dict[str, Any]:
     """Where members have an accuracy (labels), how the label-free pick compares: its accuracy,
-    the best and the median member's, and the Spearman correlation of centrality and accuracy."""
+    the best and the median member's; and per criterion, its Spearman correlation with accuracy
+    (FD negated, so +1 always means "ranks like accuracy") and the accuracy of its own top member."""
     from scipy.stats import spearmanr
 
+    from .quality import LOWER_IS_BETTER
     from .sweeps import final_table
 
     table = final_table(sweep).set_index("member")
     acc = table["accuracy"].dropna().astype(float) if "accuracy" in table else None
     if acc is None or len(acc) < 2 or result["pick"] not in acc:
         return {}
-    cent = dict(zip(result["names"], result["centrality"]))
-    names = [n for n in acc.index if n in cent]
-    rho = spearmanr([cent[n] for n in names], [acc[n] for n in names]).statistic if len(names) > 2 else None
+    criteria = result.get("criteria") or {"centrality": result["centrality"]}
+    per: dict[str, dict[str, Any]] = {}
+    for name, values in criteria.items():
+        sign = -1.0 if name in LOWER_IS_BETTER else 1.0
+        score = {n: sign * v for n, v in zip(result["names"], values) if v is not None and n in acc}
+        names = list(score)
+        rho = spearmanr([score[n] for n in names], [acc[n] for n in names]).statistic if len(names) > 2 else None
+        top = max(names, key=lambda n: score[n]) if names else None
+        per[name] = {"spearman": None if rho is None or rho != rho else round(float(rho), 4),
+                     "top": top, "top_accuracy": None if top is None else float(acc[top])}
+    rho = per.get("centrality", {}).get("spearman")
     return {"accuracy": {"pick": float(acc[result["pick"]]), "best": float(acc.max()), "best_member": acc.idxmax(),
-                         "median": float(acc.median()), "n": len(acc),
-                         "spearman_centrality_accuracy": None if rho is None or rho != rho else round(float(rho), 4)}}
+                         "median": float(acc.median()), "n": len(acc), "spearman_centrality_accuracy": rho,
+                         "criteria": per}}

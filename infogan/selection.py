@@ -16,6 +16,10 @@ Categorical codes (the paper's dSprites models have none) enter through Q's argm
 is the share of a batch that disagrees with the batch's most common category, normalised by the
 same share over free samples, so a held category counts like a held continuous value.
 
+Beside it (rank_members), criteria that read what each member does to the same real images:
+partition consensus, how alike members' categorical codes split 2,000 real training images (no
+labels), and the Fréchet distance of its samples in the judge's features (quality.py).
+
 Defaults, chosen for CPUs: 300 votes of 32 images and 2,000 free images per member (InfoGAN-CR's
 FactorVAE metric used larger counts); Q's BatchNorm statistics re-estimated on 2,000 real images
 of the member's dataset, as every other evaluation here does (evaluate.py)."""
@@ -32,7 +36,7 @@ import torch
 from . import latent
 from .data import load
 from .evaluate import encode, load_model, real_data_encoder
-from .models import generate
+from .models import generate_uint8
 from .runs import Run
 
 VOTES, BATCH, FREE, REFERENCE = 300, 32, 2_000, 2_000
@@ -104,10 +108,6 @@ def centrality(cross: np.ndarray) -> np.ndarray:
     return (s.sum(1) - np.diag(s)) / max(n - 1, 1)
 
 
-def _uint8(images: torch.Tensor) -> torch.Tensor:
-    return (images * 255).round().to(torch.uint8)
-
-
 def run_candidate(run: Run, reference: torch.Tensor, step: int | None = None) -> Candidate:
     """A member's newest (or given) checkpoint as a Candidate; `reference`: real uint8 images
     for Q's BatchNorm statistics."""
@@ -119,9 +119,7 @@ def run_candidate(run: Run, reference: torch.Tensor, step: int | None = None) ->
         return latent.sample(cfg, n, generator=torch.Generator().manual_seed(int(rng.integers(2**62))))
 
     def images(lat: latent.Latent) -> torch.Tensor:
-        return torch.cat([_uint8(generate(model.G, cfg, latent.Latent(lat.z[k:k + 1000], lat.cat[k:k + 1000],
-                                                                       lat.cont[k:k + 1000])))
-                          for k in range(0, len(lat.z), 1000)])
+        return generate_uint8(model.G, cfg, lat)
 
     def fixed(votes: int, batch: int, rng: np.random.Generator) -> tuple[np.ndarray, torch.Tensor]:
         held = rng.integers(0, len(codes), votes)
@@ -141,13 +139,62 @@ def run_candidate(run: Run, reference: torch.Tensor, step: int | None = None) ->
     return Candidate(run.name, [c.kind for c in codes], fixed, lambda n, rng: images(draw(n, rng)), encode_codes)
 
 
-def model_centrality(runs: list[Run], seed: int = 0, progress: Callable[[str, float], None] | None = None,
-                     votes: int = VOTES, batch: int = BATCH, n_free: int = FREE) -> dict[str, Any]:
-    """Rank runs by ModelCentrality (their newest checkpoints); the most central is the pick."""
+def categorical_partition(codes: np.ndarray, kinds: list[str]) -> np.ndarray | None:
+    """One cluster label per image from every categorical column of an encoder's codes (their
+    joint value), or None for a member without categorical codes."""
+    cats = codes[:, [d for d, kind in enumerate(kinds) if kind == "cat"]]
+    if cats.shape[1] == 0:
+        return None
+    return np.unique(cats, axis=0, return_inverse=True)[1].ravel()
+
+
+def partition_agreement(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Pairwise agreement of members' partitions of the same images: normalised mutual
+    information and adjusted Rand index (scikit-learn), both invariant to relabelling, so two
+    members that split the images alike agree whatever their categories are called."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    n = len(parts)
+    nmi, ari = np.eye(n), np.eye(n)
+    for i in range(n):
+        for j in range(i + 1, n):
+            nmi[i, j] = nmi[j, i] = normalized_mutual_info_score(parts[i], parts[j])
+            ari[i, j] = ari[j, i] = adjusted_rand_score(parts[i], parts[j])
+    return nmi, ari
+
+
+def member_quality(run: Run, step: int) -> dict[str, Any] | None:
+    """The sample-quality numbers of a member's checkpoint: from its eval.json when the same
+    judge made them (numbers from two judges do not compare), else measured now; None where
+    its dataset has no judge."""
+    from . import quality
+    from .judge import judge_for, judge_key
+
+    cfg = run.config()
+    if not judge_key(cfg.dataset):
+        return None
+    judge = judge_for(cfg)
+    saved = (run.eval_result(step) or {}).get("quality") or {}
+    if (saved.get("judge") or {}).get("trained") == judge.info["trained"]:
+        return saved
+    model = load_model(run, step)
+    return quality.sample_quality(model.G, model.cfg, quality.reference(judge, model.cfg))
+
+
+RULE = ("partition consensus: the member whose categorical codes split the same real images most like the "
+        "other members' do (mean NMI); ModelCentrality where members have no categorical code")
+
+
+def rank_members(runs: list[Run], seed: int = 0, progress: Callable[[str, float], None] | None = None,
+                 votes: int = VOTES, batch: int = BATCH, n_free: int = FREE) -> dict[str, Any]:
+    """Every label-free criterion over the runs' newest checkpoints, each a score per member
+    (higher is better except FD): ModelCentrality; partition consensus by NMI and by ARI (Q's
+    categorical partition of the same REFERENCE real images, labels unused, mean agreement with
+    the others); and the Fréchet distance in the judge's features. The pick follows RULE."""
     if len(runs) < 2:
-        raise ValueError("ModelCentrality needs at least two members with a checkpoint")
+        raise ValueError("ranking needs at least two members with a checkpoint")
     references: dict[tuple, torch.Tensor] = {}
-    members = []
+    members, keys = [], []
     for run in runs:
         cfg = run.config()
         key = (cfg.dataset, cfg.data_dir, cfg.image_size)
@@ -156,11 +203,25 @@ def model_centrality(runs: list[Run], seed: int = 0, progress: Callable[[str, fl
             idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))[:REFERENCE]
             references[key] = data.images[idx]
         members.append(run_candidate(run, references[key]))
+        keys.append(key)
     cross = cross_scores(members, seed, votes, batch, n_free, progress)
     cent = centrality(cross)
-    order = np.argsort(-cent, kind="stable")
-    return {"method": "ModelCentrality (InfoGAN-CR), FactorVAE-metric cross scores",
-            "names": [r.name for r in runs], "steps": [run.checkpoint_steps()[-1] for run in runs],
-            "cross": cross.round(4).tolist(), "centrality": cent.round(4).tolist(),
+    steps = [run.checkpoint_steps()[-1] for run in runs]
+    criteria: dict[str, list[float | None]] = {"centrality": cent.round(4).tolist()}
+    parts = [categorical_partition(m.encode(references[k]), m.kinds) for m, k in zip(members, keys)]
+    if all(p is not None for p in parts) and len(set(keys)) == 1:
+        nmi, ari = partition_agreement(parts)
+        criteria |= {"consensus_nmi": centrality(nmi).round(4).tolist(),
+                     "consensus_ari": centrality(ari).round(4).tolist()}
+    if progress:
+        progress("sample quality of each member", 0.99)
+    fds = [(member_quality(run, s) or {}).get("fd") for run, s in zip(runs, steps)]
+    if all(f is not None for f in fds):
+        criteria["fd"] = [round(float(f), 4) for f in fds]
+    by = "consensus_nmi" if "consensus_nmi" in criteria else "centrality"
+    order = np.argsort(-np.asarray(criteria[by]), kind="stable")
+    return {"method": "label-free ranking: ModelCentrality (InfoGAN-CR), partition consensus, Fréchet distance",
+            "rule": RULE, "by": by, "names": [r.name for r in runs], "steps": steps,
+            "cross": cross.round(4).tolist(), "centrality": criteria["centrality"], "criteria": criteria,
             "ranking": [runs[i].name for i in order], "pick": runs[int(order[0])].name, "seed": seed,
-            "counts": {"votes": votes, "batch": batch, "free": n_free}}
+            "counts": {"votes": votes, "batch": batch, "free": n_free, "reference": REFERENCE}}

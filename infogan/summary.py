@@ -1,4 +1,5 @@
-"""One row per run folder for the runs table (CLI and dashboard).
+"""One row per run folder for the runs table (CLI and dashboard), and one row per evaluated
+checkpoint (eval.json's results as the numbers the charts, tables and sweeps read).
 
 A broken folder never raises here: its row says what is wrong in `problem`, so one bad run
 cannot hide the others."""
@@ -7,7 +8,42 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
 from .runs import Run, RunError
+
+FACTOR_SCORES = ("mig", "factor_vae", "dci_disentanglement")
+QUALITY = ("fd", "score", "precision", "recall", "density", "coverage")  # quality.NUMBERS, without its torch
+
+
+def eval_row(res: dict[str, Any]) -> dict[str, Any]:
+    """One evaluation's numbers by name: accuracy; slant_rho / width_rho (|Spearman| of the
+    matched continuous codes); the factor scores; the sample-quality numbers and, as
+    `<name>_floor`, real data's value of each. Missing parts are absent, never raise."""
+    row: dict[str, Any] = {}
+    cat = res.get("categorical")
+    if isinstance(cat, dict):
+        row["accuracy"] = cat.get("accuracy")
+    for measure, best in ((res.get("continuous") or {}).get("best") or {}).items():
+        if isinstance(best, dict) and isinstance(best.get("spearman"), (int, float)):
+            row[f"{measure}_rho"] = abs(best["spearman"])
+    factors = res.get("factors") or {}
+    row |= {k: factors[k] for k in FACTOR_SCORES if isinstance(factors.get(k), (int, float))}
+    q = res.get("quality") or {}
+    floor = q.get("floor") or {}
+    row |= {k: q[k] for k in QUALITY if isinstance(q.get(k), (int, float))}
+    row |= {f"{k}_floor": floor[k] for k in QUALITY if isinstance(floor.get(k), (int, float))}
+    return row
+
+
+def eval_table(run: Run) -> pd.DataFrame:
+    """eval.json's per-checkpoint results, one row per step (index), the columns that exist."""
+    try:
+        by_step = (run.eval_results() or {}).get("by_step") or {}
+    except RunError:
+        by_step = {}
+    rows = {int(step): eval_row(res) for step, res in by_step.items() if isinstance(res, dict) and str(step).isdigit()}
+    return pd.DataFrame.from_dict(rows, orient="index").sort_index() if rows else pd.DataFrame()
 
 
 def layout(cfg_dict: dict[str, Any]) -> str:

@@ -250,28 +250,17 @@ def list_sweeps(root: str | os.PathLike | None = None) -> list[Sweep]:
 
 
 # ----- reading a sweep as a distribution -----
-EVAL_METRICS = ("accuracy", "slant_rho", "width_rho")  # from eval.json, per evaluated checkpoint
+# from eval.json, per evaluated checkpoint (summary.eval_row's names)
+EVAL_METRICS = ("accuracy", "slant_rho", "width_rho", "fd", "precision", "recall", "density", "coverage", "score")
 
 
 def eval_series(run: Run) -> pd.DataFrame:
-    """Per evaluated checkpoint: accuracy and the matched slant/width |Spearman rho| (MNIST)."""
-    try:
-        by_step = (run.eval_results() or {}).get("by_step") or {}
-    except RunError:
-        by_step = {}
-    rows = []
-    for step, res in by_step.items():
-        if not isinstance(res, dict) or not str(step).isdigit():
-            continue
-        row: dict[str, Any] = {"step": int(step)}
-        cat = res.get("categorical")
-        if isinstance(cat, dict):
-            row["accuracy"] = cat.get("accuracy")
-        for measure, best in ((res.get("continuous") or {}).get("best") or {}).items():
-            if measure in ("slant", "width") and isinstance(best, dict):
-                row[f"{measure}_rho"] = abs(best.get("spearman", math.nan))
-        rows.append(row)
-    return pd.DataFrame(rows).sort_values("step") if rows else pd.DataFrame(columns=["step"])
+    """Per evaluated checkpoint (column "step"): accuracy, the matched slant/width |Spearman rho|
+    (MNIST) and the sample-quality numbers, where they were computed."""
+    from .summary import eval_table
+
+    table = eval_table(run)
+    return table.rename_axis("step").reset_index() if not table.empty else pd.DataFrame(columns=["step"])
 
 
 def member_series(run: Run, metric: str) -> pd.Series:
@@ -336,3 +325,24 @@ def final_table(sweep: Sweep) -> pd.DataFrame:
                      **{k: last.get(k) for k in EVAL_METRICS}, "node": summary["node"],
                      "attempts": summary["attempts"], "problem": summary.get("problem")})
     return pd.DataFrame(rows)
+
+
+CRITERIA = {"centrality": "ModelCentrality", "consensus_nmi": "partition consensus (NMI)",
+            "consensus_ari": "partition consensus (ARI)", "fd": "Fréchet distance"}
+
+
+def selection_table(sweep: Sweep, selection: dict[str, Any]) -> pd.DataFrame:
+    """The label-free ranking (sweep.json's `selection`) as one row per member in the pick's
+    order: each criterion's score and rank, and the accuracy where labels exist (never used to
+    pick). Selections stored before the other criteria existed have ModelCentrality alone."""
+    criteria = selection.get("criteria") or {"centrality": selection.get("centrality", [])}
+    table = pd.DataFrame({"member": selection.get("names", []), **criteria})
+    for name in criteria:
+        table[f"{name}_rank"] = table[name].rank(ascending=name == "fd", method="min").astype("Int64")
+    final = final_table(sweep)
+    acc = final.set_index("member")["accuracy"] if "accuracy" in final else pd.Series(dtype=float)
+    table["accuracy"] = table["member"].map(acc).astype(float)
+    order = {n: i for i, n in enumerate(selection.get("ranking", []))}
+    table = table.sort_values("member", key=lambda s: s.map(order)).reset_index(drop=True)
+    table.insert(0, "rank", range(1, len(table) + 1))
+    return table

@@ -4,8 +4,9 @@ import pandas as pd
 import streamlit as st
 
 from infogan import film
-from infogan.figures import monitor_figures
+from infogan.figures import monitor_figures, quality_figure
 from infogan.runs import Run, RunError, list_runs
+from infogan.summary import QUALITY, eval_row, eval_table
 from pages.common import ensure_film, frame, link_notice, picture, share_link, use_router
 
 use_router()
@@ -84,19 +85,26 @@ def metric_row(name: str, run: Run, at: int) -> dict:
     df = frame(run)
     last = df[df.index <= at].iloc[-1].to_dict() if not df.empty and (df.index <= at).any() else {}
     try:
-        ev = (run.eval_result(at) or {}).get("categorical") or {}
+        ev = eval_row(run.eval_result(at) or {})
     except RunError:
         ev = {}
     return {"run": name, "step": at, "dataset": run.config().dataset, "accuracy": ev.get("accuracy"),
-            **{k: v for k, v in last.items() if k.startswith(("mi_", "loss_"))}}
+            **{k: ev.get(k) for k in QUALITY}, **{k: v for k, v in last.items() if k.startswith(("mi_", "loss_"))}}
 
 
 st.dataframe(pd.DataFrame([metric_row(n, runs[n], shown[n]) for n in runs]), hide_index=True,
-             column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
-st.caption("Numbers at each run's shown step. Accuracy appears once a checkpoint is evaluated "
-           "(Disentanglement page: this checkpoint, or every checkpoint at once).")
+             column_config={"accuracy": st.column_config.NumberColumn(format="percent"),
+                            "fd": st.column_config.NumberColumn("FD", format="%.2f",
+                                                                help="Fréchet distance in the judge's features"),
+                            **{k: st.column_config.NumberColumn(format="%.3f") for k in QUALITY[1:]}})
+st.caption("Numbers at each run's shown step. Accuracy and sample quality (FD: lower is better; the others: "
+           "higher) appear once a checkpoint is evaluated (Disentanglement page: this checkpoint, or every checkpoint "
+           "at once).")
 figs = monitor_figures({n: frame(r) for n, r in runs.items()}, runs[first].config().to_dict())
 left, right = st.columns(2)
 left.plotly_chart(figs["mi"], width="stretch", key="cmp_mi")
 right.plotly_chart(figs["losses"], width="stretch", key="cmp_loss")
+quality = {n: t.dropna(subset=["fd"]) for n, t in ((n, eval_table(r)) for n, r in runs.items()) if "fd" in t}
+if quality:
+    st.plotly_chart(quality_figure(quality), width="stretch", key="cmp_quality")
 share_link()

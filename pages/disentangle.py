@@ -3,9 +3,12 @@
 import streamlit as st
 
 from infogan.config import ESTIMATORS, dsprites_stride
-from infogan.figures import confusion_figure, eval_figure, eval_over_training, factor_figures, heatmap, metric_table
+from infogan.figures import confusion_figure, eval_figure, factor_figures, heatmap, metric_table, quality_table
 from infogan.jobs import EVERY
+from infogan.judge import judge_key
+from infogan.quality import describe
 from infogan.runs import RunError
+from infogan.summary import eval_table
 from pages.common import job_manager, require_checkpoint, require_run, share_link, use_router
 
 use_router()
@@ -62,13 +65,8 @@ job = run.eval_job() or {}
 if not busy and job.get("state") == "failed" and job.get("step") in (step, EVERY):
     st.error(f"The last evaluation of {'every checkpoint' if job.get('step') == EVERY else f'step {step}'} "
              f"failed: {job.get('error')}")
-try:
-    saved = run.eval_results()
-    over = eval_over_training(saved["by_step"]) if isinstance(saved, dict) and isinstance(
-        saved.get("by_step"), dict) else None
-except RunError:
-    over = None
-if over is not None and len(over) >= 2:
+over = eval_table(run)
+if len(over) >= 2:
     st.plotly_chart(eval_figure(over, reference=bool(dsprites_stride(run.config().dataset))), width="stretch",
                     key="over_training")
 if results is None:
@@ -116,7 +114,18 @@ if factors:
                "FactorVAE 0.82, MIG 0.22, DCI 0.60.")
     for key, fig in factor_figures(factors).items():
         st.plotly_chart(fig, width="stretch", key=f"factor_{key}")
+q = results.get("quality")
+if q:
+    st.subheader("Sample quality")
+    st.dataframe(quality_table(q), hide_index=True, column_config={
+        "generated": st.column_config.NumberColumn(format="%.4g"),
+        "real data": st.column_config.NumberColumn(format="%.4g")})
+    st.caption(describe(q) + f". {q.get('seconds', '?')} s. The same numbers over training: Monitor.")
+elif judge_key(run.config().dataset):
+    st.caption("No sample-quality numbers for this checkpoint: it was evaluated before they existed; run the "
+               "evaluation again.")
 if not cat and not nmi and not factors:
-    st.info("This dataset has neither labels nor ground-truth factors, so there is nothing to score; "
-            "use the Explore page to judge the codes by eye.")
+    st.info("This dataset has neither labels nor ground-truth factors, so there is nothing to score, and no "
+            "judge classifier for sample quality (one needs labels to be trained); use the Explore page to judge "
+            "the codes and the images by eye.")
 share_link()

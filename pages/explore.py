@@ -12,6 +12,8 @@ from infogan.evaluate import all_codes_png, category_labels, generate_one, load_
 from infogan.figures import code_map_figure
 from infogan.film import traversal_grid
 from infogan.invert import EFFORT, edit, traversals_from
+from infogan.judge import load_judge
+from infogan.quality import nearest_real, training_pool
 from infogan.runs import RunError
 from pages.common import (
     code_map_data,
@@ -58,6 +60,33 @@ def knob(c: latent.Code, key: str, label: str = "") -> float | int:
                      bind="query-params" if key == c.name else None)
 
 
+def nearest_images(image: torch.Tensor) -> None:
+    """The memorisation check: the training images nearest the generated one."""
+    k = 8
+    if not st.toggle(f"Show the {k} nearest training images", key="nearest", bind="query-params",
+                     help="In the judge classifier's features and in pixels, with distances: an image much closer to "
+                          "its neighbour than real images are to theirs is a copy. The first search reads the "
+                          "training set (seconds)."):
+        return
+    try:
+        judge = load_judge(m.cfg.dataset, m.cfg.resolved_data_dir())
+        note = None if judge else (f"No judge classifier trained for {m.cfg.dataset} yet (the first evaluation "
+                                   f"trains it, or `python -m infogan judge --dataset {m.cfg.dataset}`): pixels only.")
+    except RunError as exc:  # NoJudge (image folders) or an unreadable judge file
+        judge, note = None, f"{exc}: pixels only."
+    with st.spinner("Searching the training images…"):
+        found = nearest_real(m.cfg, image, k, judge)
+    pool = training_pool(m.cfg)
+    for space, res in found.items():
+        where = "the judge's features" if space == "features" else "pixels (0-1 per pixel)"
+        st.markdown(f"**In {where}** · typical distance from a real image to its nearest other one: "
+                    f"{res['typical']:.2f}")
+        st.image([to_pil(pool[i].float() / 255, scale) for i in res["index"]],
+                 caption=[f"#{i} · {d:.2f}" for i, d in zip(res["index"], res["distance"])])
+    if note:
+        st.caption(note)
+
+
 if gen_tab.open:
     with gen_tab:
         st.caption("Each knob is one latent code; the noise seed fixes everything else.")
@@ -73,6 +102,7 @@ if gen_tab.open:
             img = generate_one(m, seed, {c.name: values[c.name] for c in codes if c.kind == "cat"},
                                {c.name: values[c.name] for c in codes if c.kind == "cont"})
             st.image(to_pil(img, big), caption=f"step {m.step}")
+        nearest_images((img * 255).round().to(torch.uint8))
 
 
 def evaluation(run, step: int) -> dict | None:

@@ -6,8 +6,10 @@ import contextlib
 import streamlit as st
 
 from infogan import film
-from infogan.figures import recent_rate
+from infogan.figures import quality_figure, recent_rate
+from infogan.judge import judge_key
 from infogan.runs import LIVE, Run, RunError
+from infogan.summary import eval_table
 from pages.common import (
     csv_bytes,
     figures,
@@ -84,6 +86,32 @@ def code_health() -> None:
 
 
 live()
+
+
+@st.fragment(run_every=5)
+def sample_quality() -> None:
+    """FD and precision/recall per evaluated checkpoint (evaluations write them, not the trainer)."""
+    tables = {}
+    for name in [run.name, *overlay]:
+        with contextlib.suppress(RunError):
+            table = eval_table(Run.open(name))
+            if "fd" in table:
+                tables[name] = table.dropna(subset=["fd"])
+    how = ("Evaluate every checkpoint on the Disentanglement page, or `python -m infogan eval RUN "
+           "--every-checkpoint`.")
+    if tables:
+        st.plotly_chart(quality_figure(tables), key="quality", width="stretch")
+        st.caption("Per evaluated checkpoint, in the features of a classifier trained on the dataset (the judge): "
+                   "Fréchet distance to the test images, the classifier score, and precision/recall/density/"
+                   f"coverage (k = 5). Dashed: real training images scored the same way. {how}")
+    else:
+        with contextlib.suppress(RunError):
+            if judge_key(run.config().dataset):
+                st.caption(f"No checkpoint of {run.name} has sample-quality numbers yet. {how}")
+
+
+st.subheader("Sample quality over training")
+sample_quality()
 
 st.subheader("Film of training")
 codes = ["samples"]

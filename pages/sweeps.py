@@ -12,6 +12,7 @@ from infogan.figures import parallel_figure, spread_figure
 from infogan.ray_runner import check_address, cluster_address
 from infogan.runs import RunError
 from infogan.sweeps import (
+    CRITERIA,
     EVAL_METRICS,
     EVALUATE,
     MAX_AXES,
@@ -21,6 +22,7 @@ from infogan.sweeps import (
     parse_axis,
     parse_seeds,
     parse_setting,
+    selection_table,
     spread,
 )
 from pages.common import job_manager, link_notice, select_run, share_link, use_router
@@ -129,16 +131,18 @@ def members() -> None:
     table = final_table(sweep)
     selection = now.get("selection") or {}
     cent = dict(zip(selection.get("names", []), selection.get("centrality", [])))
-    table.insert(1, "central", ["★" if n == selection.get("pick") else "" for n in table["member"]])
+    table.insert(1, "pick", ["★" if n == selection.get("pick") else "" for n in table["member"]])
     table["centrality"] = [cent.get(n) for n in table["member"]]
-    shown = ["member", "central", *(["point"] if grid else []), "seed", "state", "progress", "step", "images_per_s",
-             "mi", "accuracy", "centrality", "node", "attempts", "problem"]
+    shown = ["member", "pick", *(["point"] if grid else []), "seed", "state", "progress", "step", "images_per_s",
+             "mi", "accuracy", "fd", "centrality", "node", "attempts", "problem"]
     event = st.dataframe(
         table[shown], hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
         key="sweep_members",
         column_config={"progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
                        "images_per_s": st.column_config.NumberColumn("images/s", format="%.0f"),
                        "accuracy": st.column_config.NumberColumn(format="percent"),
+                       "fd": st.column_config.NumberColumn("FD", format="%.2f", help="Fréchet distance in the judge "
+                                                           "classifier's features, newest evaluation"),
                        "centrality": st.column_config.NumberColumn(format="%.3f")})
     chosen = [table["member"].iloc[i] for i in event.selection.rows]
     if len(chosen) == 1 and b3.button(f"Open {chosen[0]} in Monitor"):
@@ -147,8 +151,8 @@ def members() -> None:
     if 2 <= len(chosen) <= 4 and b3.button(f"Compare {len(chosen)} members"):
         st.session_state["compare_runs"] = chosen
         st.switch_page("pages/compare.py")
-    st.caption("Select one member to open it in Monitor, or 2-4 to compare them. ★ = the most central member "
-               "(ModelCentrality, no labels).")
+    st.caption("Select one member to open it in Monitor, or 2-4 to compare them. ★ = the label-free pick "
+               "(its rule: below).")
 
 
 members()
@@ -160,8 +164,9 @@ for run in sweep.runs():
         codes += [c for c in run.config().code_names if c not in codes]
 metrics = ["loss_d", "loss_g", "loss_info", *[f"mi_{c}" for c in codes], *EVAL_METRICS]
 metric = st.selectbox("Metric", metrics, key="metric", bind="query-params",
-                      help="Training metrics: mean per epoch. accuracy and |rho| of the slant/width codes: per "
-                           "evaluated checkpoint.")
+                      help="Training metrics: mean per epoch. Accuracy, |rho| of the slant/width codes and the "
+                           "sample-quality numbers (fd, precision, recall, density, coverage, score): per evaluated "
+                           "checkpoint.")
 link_notice(metric=metric)
 
 
@@ -169,7 +174,7 @@ link_notice(metric=metric)
 def bands() -> None:
     band = spread(sweep, metric)
     if band.empty:
-        st.info(f"No values of {metric} yet." + (" Accuracy and |rho| appear once members evaluate their "
+        st.info(f"No values of {metric} yet." + (" Evaluation numbers appear once members evaluate their "
                                                   "checkpoints (labelled datasets)." if metric in EVAL_METRICS else ""))
         return
     st.plotly_chart(spread_figure(band, metric), key=f"spread_{metric}", width="stretch")
@@ -181,7 +186,7 @@ bands()
 
 grid_axes = list(info.get("grid") or {})
 table = final_table(sweep)
-finals = [m for m in ["accuracy", "slant_rho", "width_rho", "loss_d", "loss_g"] if pd.to_numeric(
+finals = [m for m in [*EVAL_METRICS, "loss_d", "loss_g"] if pd.to_numeric(
     table.get(m), errors="coerce").notna().any()]
 if grid_axes and finals:
     st.subheader("Settings against the result")
@@ -189,26 +194,31 @@ if grid_axes and finals:
     link_notice(final=final)
     st.plotly_chart(parallel_figure(table.dropna(subset=[final]), grid_axes, final), key="parallel", width="stretch")
 
-st.subheader("Label-free pick: ModelCentrality")
+st.subheader("Label-free pick")
 selection = info.get("selection") or {}
 if "pick" in selection:
-    ranked = pd.DataFrame({"member": selection["ranking"]})
-    cent = dict(zip(selection["names"], selection["centrality"]))
-    acc = dict(zip(table["member"], table["accuracy"])) if "accuracy" in table else {}
-    ranked["centrality"] = ranked["member"].map(cent)
-    ranked["accuracy"] = ranked["member"].map(acc)
-    st.markdown(f"Most central member: **{selection['pick']}** (mean agreement with the others, "
-                f"{selection['counts']['votes']} votes of {selection['counts']['batch']} images per member; "
-                f"{selection.get('seconds', '?')} s)")
+    counts = selection.get("counts", {})
+    st.markdown(f"Pick: **{selection['pick']}** · rule: {selection.get('rule', 'ModelCentrality')} "
+                f"({selection.get('seconds', '?')} s)")
+    ranked = selection_table(sweep, selection)
+    shown = ["rank", "member", *[c for c in CRITERIA if c in ranked], "accuracy"]
+    st.table(ranked[shown].style.format({**{c: "{:.3f}" for c in CRITERIA}, "accuracy": "{:.1%}"}, na_rep="–")
+             .hide(axis="index"))
+    st.caption(f"ModelCentrality: {counts.get('votes', '?')} votes of {counts.get('batch', '?')} generated images per "
+               "member, scored by every other member's Q. Partition consensus: how alike Q's categorical codes "
+               f"split the same {counts.get('reference', 2000):,} real images as the others' (labels unused). "
+               "Fréchet distance: the newest checkpoint's, in the judge classifier's features (lower is better).")
     a = selection.get("accuracy")
     if a:
         st.markdown(f"Against labels (not used to pick): pick **{a['pick']:.1%}**, best {a['best']:.1%} "
-                    f"({a['best_member']}), median {a['median']:.1%} of {a['n']}"
-                    + (f"; Spearman(centrality, accuracy) = {a['spearman_centrality_accuracy']:+.2f}"
-                       if a.get("spearman_centrality_accuracy") is not None else ""))
-    st.dataframe(ranked, hide_index=True, column_config={
-        "accuracy": st.column_config.NumberColumn(format="percent"),
-        "centrality": st.column_config.NumberColumn(format="%.3f")})
+                    f"({a['best_member']}), median {a['median']:.1%} of {a['n']}")
+        per = a.get("criteria") or {}
+        if per:
+            st.table(pd.DataFrame([{"criterion": CRITERIA.get(c, c), "Spearman with accuracy": r["spearman"],
+                                    "its top member": r["top"], "top member's accuracy": r["top_accuracy"]}
+                                   for c, r in per.items()]).style.format(
+                {"Spearman with accuracy": "{:+.2f}", "top member's accuracy": "{:.1%}"}, na_rep="n/a (≤ 2 members)")
+                .hide(axis="index"))
 elif selection.get("error"):
     st.warning(f"Ranking failed: {selection['error']}")
 else:
@@ -216,7 +226,8 @@ else:
 ranking = any(j.kind == "select" and j.run.name == sweep.name for j in job_manager().running())
 if ranking:
     st.info("Ranking the members in the background…")
-elif st.button("Rank members now", help="ModelCentrality over every member with a checkpoint (a minute or more)"):
+elif st.button("Rank members now", help="Every label-free criterion over the members with a checkpoint (a minute "
+                                        "or more)"):
     try:
         job_manager().rank(sweep)
         st.rerun()

@@ -37,6 +37,24 @@ def pytest_unconfigure(config):
         shutil.rmtree(config._infogan_shm, ignore_errors=True)
 
 
+QUICK_JUDGE = {"epochs": 2, "n_train": 6000}  # about 93% test accuracy (the full judge: benchmarks/judge.py)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def quick_judge(tmp_path_factory) -> Path:
+    """Every evaluation in the suite (this process, the CLI, dashboard children, Ray trials: they
+    inherit INFOGAN_JUDGES) reads one quick MNIST judge trained here once, in a folder of the
+    session's own: no test trains the full one, none writes beside the shared data."""
+    folder = tmp_path_factory.mktemp("judges")
+    os.environ["INFOGAN_JUDGES"] = str(folder)
+    root = Path(os.environ.get("INFOGAN_DATA") or ROOT.parent / "shared" / "data")
+    if available("mnist", root):  # without MNIST the tests that need it skip (or fail in CI) on their own
+        from infogan.judge import dataset_config, train_judge
+
+        train_judge(dataset_config("mnist", root), **QUICK_JUDGE)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def mnist_root() -> Path:
     """Real MNIST; absent files skip locally but fail in CI (CI sets CI=true)."""

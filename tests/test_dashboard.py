@@ -11,6 +11,7 @@ import pytest
 from infogan.config import Config
 from infogan.figures import metrics_frame, monitor_figures
 from infogan.runs import Run
+from infogan.summary import eval_table
 from infogan.train import train
 from tests.conftest import app, joined, live_charts, tiny_config, visit, wait_until
 
@@ -68,6 +69,7 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
         assert [s.label for s in at.slider][:2] == ["c2 · continuous (trained on -1..1)",
                                                    "c3 · continuous (trained on -1..1)"]
     if page == "pages/disentangle.py":
+        monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the job's child evaluates on the first 1,000 test images
         at.button[0].click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         done = Run(root / "done")
@@ -79,10 +81,13 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
         assert "Unsupervised accuracy of c1" in at.metric[0].label
         charts = at.get("plotly_chart")
         assert len(charts) == 4  # confusion, code/label NMI, continuous code correlations and effect sizes
+        assert at.dataframe[0].value["number"].tolist() == ["fd", "score", "precision", "recall", "density",
+                                                            "coverage"]  # and the sample quality beside real data's
         for chart in charts[2:]:
             assert json.loads(chart.proto.spec)["data"][0]["x"] == ["slant", "width", "thickness"]
     if page == "pages/compare.py":
-        assert len(at.get("image")) == 2 and len(at.get("plotly_chart")) == 2
+        quality = "fd" in eval_table(Run(root / "done"))  # once the disentanglement case has evaluated it
+        assert len(at.get("image")) == 2 and len(at.get("plotly_chart")) == 2 + quality
     # the broken run is selectable and explained instead of crashing the page
     at.session_state["run"] = "broken"
     at.run()

@@ -16,9 +16,9 @@ from PIL import Image
 
 from infogan import film
 from infogan.evaluate import evaluate_steps, load_model, render_film
-from infogan.figures import eval_figure, eval_over_training, usage_verdict
+from infogan.figures import eval_figure, usage_verdict
 from infogan.runs import Run, RunError, list_runs, save_weights
-from infogan.summary import run_summary
+from infogan.summary import eval_table, run_summary
 from infogan.train import Trainer
 from tests.conftest import app, live_charts, visit, wait_until
 
@@ -140,8 +140,8 @@ def test_every_checkpoint_is_evaluated_once_for_the_chart(tiny_runs, tmp_path, m
     assert evaluate_steps(run, progress=lambda what, done: seen.append((what, done))) == [10, 20]
     assert any(w.startswith("step 10 (1 of 2): categorical accuracy") for w, _ in seen) and seen[-1] == ("done", 1.0)
     assert evaluate_steps(run) == []
-    df = eval_over_training(run.eval_results()["by_step"])
-    assert list(df.index) == [10, 20] and {"accuracy", "slant", "width"} <= set(df.columns)
+    df = eval_table(run)
+    assert list(df.index) == [10, 20] and {"accuracy", "slant_rho", "width_rho", "fd", "fd_floor"} <= set(df.columns)
     assert df["accuracy"].between(0, 1).all()
     assert run.eval_results()["step"] == 20  # the top level is the newest checkpoint
     fig = eval_figure(df)

@@ -4,7 +4,15 @@ known pixels, so what each encoder can recover is known exactly."""
 import numpy as np
 import torch
 
-from infogan.selection import Candidate, centrality, cross_scores, factor_vae_score, spreads
+from infogan.selection import (
+    Candidate,
+    categorical_partition,
+    centrality,
+    cross_scores,
+    factor_vae_score,
+    partition_agreement,
+    spreads,
+)
 
 N_CODES = 4  # one categorical (K=5) and three continuous codes
 
@@ -77,3 +85,34 @@ def test_model_centrality_known_answers():
     assert cent.argmin() == 3
     assert cent[:3].min() - cent[3] > 0.15, cent
     assert abs(cent[0] - cent[1]) < 0.02 and abs(cent[0] - cent[2]) < 0.02, cent
+
+
+def test_partition_consensus_picks_a_good_member_over_one_with_a_collapsed_code():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 10, 2000)
+
+    def member(noise: float, seed: int) -> np.ndarray:  # truth under its own names, a share of images moved
+        r = np.random.default_rng(seed)
+        part = r.permutation(10)[truth]
+        moved = r.random(len(part)) < noise
+        part[moved] = r.integers(0, 10, moved.sum())
+        return part
+
+    collapsed = np.minimum(truth, 2)  # a code that uses 3 of its 10 values: 8 classes in one
+    parts = [member(0.05, 1), member(0.10, 2), collapsed, member(0.05, 3), member(0.20, 4)]
+    nmi, ari = partition_agreement(parts)
+    assert np.allclose(nmi, nmi.T) and np.allclose(np.diag(nmi), 1.0) and np.allclose(np.diag(ari), 1.0)
+    for scores in (centrality(nmi), centrality(ari)):
+        assert int(np.argmin(scores)) == 2  # the collapsed member agrees least with the others
+        assert int(np.argmax(scores)) in (0, 3)  # a 5%-noise member is the pick
+        assert scores[0] > scores[1] > scores[4]  # and agreement falls with the noise
+    # the names of the categories do not matter: renaming a member's categories changes nothing
+    renamed = [parts[0], np.random.default_rng(9).permutation(10)[parts[1]], *parts[2:]]
+    assert np.allclose(partition_agreement(renamed)[0], nmi)
+
+
+def test_categorical_partition_joins_every_categorical_code():
+    codes = np.array([[0, 1, 0.3], [0, 1, -0.2], [1, 1, 0.0], [0, 0, 0.9]])  # two categorical codes, one continuous
+    part = categorical_partition(codes, ["cat", "cat", "cont"])
+    assert part[0] == part[1] and len(set(part)) == 3
+    assert categorical_partition(codes[:, 2:], ["cont"]) is None

@@ -97,7 +97,12 @@ def test_a_2x2_sweep_on_the_embedded_ray(sweep_2x2, capsys, monkeypatch):
     # (which is why the README check does not run its own copy of this sweep)
     res = Sweep.open("sw", tmp_path).info()["selection"]
     assert sorted(res["ranking"]) == names and res["pick"] == res["ranking"][0]
-    assert f"most central: {res['pick']}" in select_out and "by accuracy (labels, not used to pick)" in select_out
+    assert f"label-free pick: {res['pick']} (rule: partition consensus" in select_out
+    assert "by accuracy (labels, not used to pick)" in select_out
+    assert "consensus_nmi: Spearman with accuracy" in select_out
+    assert set(res["criteria"]) == {"centrality", "consensus_nmi", "consensus_ari", "fd"}
+    assert res["by"] == "consensus_nmi"
+    assert all(len(v) == 4 for v in res["criteria"].values())
     assert len(res["cross"]) == 4 and all(0 <= v <= 1 for row in res["cross"] for v in row)
     assert res["accuracy"]["best"] >= res["accuracy"]["pick"] and res["accuracy"]["n"] == 4
     code, out, _ = cli_here(capsys, monkeypatch, ROOT, "--runs-dir", str(tmp_path), "runs", "--sweep", "sw")

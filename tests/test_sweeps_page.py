@@ -43,8 +43,15 @@ def test_a_finished_sweep_shows_members_spread_settings_and_the_pick(monkeypatch
     assert list(members["member"]) == ["sw-1-s0", "sw-1-s1", "sw-2-s0", "sw-2-s1"]
     assert (members["state"] == "completed").all() and members["accuracy"].notna().all()
     pick = Sweep.open("sw", finished).info()["selection"]["pick"]
-    assert members.set_index("member").loc[pick, "central"] == "★"
-    assert f"Most central member: **{pick}**" in text(at) and "Against labels (not used to pick)" in text(at)
+    assert members.set_index("member").loc[pick, "pick"] == "★" and members["fd"].notna().all()
+    assert f"Pick: **{pick}** · rule: partition consensus" in text(at)
+    assert "Against labels (not used to pick)" in text(at)
+    # the ranking (it was an empty box for a 2-member sweep) and each criterion against accuracy, as tables
+    ranking, against = (t.value for t in at.table)
+    assert list(ranking["member"])[0] == pick and len(ranking) == 4
+    assert {"centrality", "consensus_nmi", "consensus_ari", "fd", "accuracy"} <= set(ranking.columns)
+    assert list(against["criterion"]) == ["ModelCentrality", "partition consensus (NMI)", "partition consensus (ARI)",
+                                          "Fréchet distance"]
     charts = at.get("plotly_chart")
     assert len(charts) == 2  # the spread and the parallel coordinates
     metric = next(s for s in at.selectbox if s.label == "Metric")

@@ -248,6 +248,7 @@ def test_cli_train_eval_traverse_runs(capsys, monkeypatch, tiny_mnist, tmp_path)
     assert "code c1 accuracy" in out and "on 1000 test images" in out
     assert "c3: Spearman slant " in out and ", thickness " in out and "; effect (sd) slant " in out
     assert "width: matched continuous code c" in out
+    assert "sample quality in the judge's features (1000 images; judge test accuracy " in out and "FD " in out
     code, _, err = cli_here(capsys, monkeypatch, tmp_path, "traverse", "c", "--code", "c3", "--out", "g.png",
                             "--rows", "2", "--steps", "5")
     assert code == 0, err

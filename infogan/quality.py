@@ -1,0 +1,180 @@
+"""How good the images are, read in the judge's features (judge.py), and how close they come to
+copying the training set.
+
+- **Fréchet distance** (Heusel et al. 2017, "GANs trained by a two time-scale update rule..."):
+  between Gaussians fitted to the features of generated images and of the real held-out split.
+  torchmetrics' `FrechetInceptionDistance` with the judge's features handed through (its float64
+  sums and eigenvalue route); the judge runs once and its features serve every number here.
+- **Classifier score**: exp(E_x KL(p(y|x) || p(y))), the Inception-score formula (Salimans et
+  al. 2016) with the judge's class probabilities, as TF-GAN's `mnist_score`; one split. At most
+  the number of classes; real data scores near it.
+- **Precision, recall** (Kynkäänniemi et al. 2019) and **density, coverage** (Naeem et al. 2020,
+  "Reliable fidelity and diversity metrics for generative models"): the `prdc` package (the
+  latter paper's authors' code), k = 5 nearest neighbours (Naeem et al.'s recommendation; the
+  same k for all four), Euclidean distances.
+
+Defaults: 10,000 generated images against 10,000 held-out real ones for FD and the score (fewer
+when the split holds fewer), 5,000 of each for the k-NN numbers (their cost grows with the
+square). FD is biased by the sample size, so each number comes with its **floor**: the same
+number for as many real training images against the same held-out images, what real data
+scores. Generated images are drawn from the prior with a fixed seed and quantised to uint8 as
+real images are stored."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import io
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import latent
+from .config import Config
+from .data import load
+from .judge import Judge, load_judge, splits
+from .models import Generator, generate_uint8
+
+N_FD, N_KNN, NEAREST_K = 10_000, 5_000, 5
+NUMBERS = ("fd", "score", "precision", "recall", "density", "coverage")
+LOWER_IS_BETTER = ("fd",)
+
+
+def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
+    """FD between two sets of feature vectors (N, D), by torchmetrics."""
+    from torchmetrics.image.fid import FrechetInceptionDistance
+
+    class Passed(torch.nn.Module):  # the features are already computed: torchmetrics sums them
+        num_features = real.shape[1]
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x
+
+    fid = FrechetInceptionDistance(feature=Passed())
+    fid.update(torch.from_numpy(np.ascontiguousarray(real, dtype=np.float64)), real=True)
+    fid.update(torch.from_numpy(np.ascontiguousarray(fake, dtype=np.float64)), real=False)
+    return max(float(fid.compute()), 0.0)  # rounding can leave -1e-9 for identical sets
+
+
+def classifier_score(probs: np.ndarray) -> float:
+    """exp(mean KL(p(y|x) || p(y))) over the set (N, classes)."""
+    p = np.clip(probs.astype(np.float64), 1e-12, 1.0)
+    marginal = p.mean(0, keepdims=True)
+    return float(np.exp((p * (np.log(p) - np.log(marginal))).sum(1).mean()))
+
+
+def prdc(real: np.ndarray, fake: np.ndarray, k: int = NEAREST_K) -> dict[str, float]:
+    """Precision, recall, density and coverage of `fake` against `real` (prdc.compute_prdc)."""
+    from prdc import compute_prdc
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints the set sizes
+        res = compute_prdc(real_features=real, fake_features=fake, nearest_k=k)
+    return {name: float(v) for name, v in res.items()}
+
+
+def numbers(real_feats: np.ndarray, fake_feats: np.ndarray, fake_probs: np.ndarray,
+            n_knn: int = N_KNN) -> dict[str, float]:
+    """Every number of the module doc for one generated (or real) set against the held-out set."""
+    out = {"fd": frechet_distance(real_feats, fake_feats), "score": classifier_score(fake_probs)}
+    return out | prdc(real_feats[:n_knn], fake_feats[:n_knn])
+
+
+@dataclass
+class Reference:
+    """The held-out real images' features, and the floor: a training sample scored like a run."""
+
+    judge: Judge
+    test_feats: np.ndarray
+    floor: dict[str, float]
+    n: int
+    n_knn: int
+
+
+_REFERENCES: dict[tuple, Reference] = {}
+
+
+def reference(judge: Judge, cfg: Config, n: int = N_FD, n_knn: int = N_KNN) -> Reference:
+    """Features of n held-out images and the floor at the same sizes (kept in memory per judge
+    file, so evaluating every checkpoint computes them once)."""
+    key = (str(judge.path), judge.path.stat().st_mtime, cfg.dataset, n, n_knn)
+    if key not in _REFERENCES:
+        train, test = splits(cfg)
+        n = min(n, len(test), len(train))
+        pick = lambda size: torch.randperm(size, generator=torch.Generator().manual_seed(1))[:n]
+        test_feats, _ = judge.run(test.images[pick(len(test))])
+        train_feats, train_probs = judge.run(train.images[pick(len(train))])
+        _REFERENCES[key] = Reference(judge, test_feats, numbers(test_feats, train_feats, train_probs, n_knn),
+                                     n, min(n_knn, n))
+    return _REFERENCES[key]
+
+
+def sample_quality(g: Generator, cfg: Config, ref: Reference, seed: int = 0) -> dict[str, Any]:
+    """The numbers for G's images (n of them, from the prior, seeded) with their floor."""
+    t0 = time.perf_counter()
+    lat = latent.sample(cfg, ref.n, device=next(g.parameters()).device,
+                        generator=torch.Generator(next(g.parameters()).device).manual_seed(seed))
+    feats, probs = ref.judge.run(generate_uint8(g, cfg, lat).cpu())
+    out = numbers(ref.test_feats, feats, probs, ref.n_knn)
+    return {**{k: round(v, 5) for k, v in out.items()}, "floor": {k: round(v, 5) for k, v in ref.floor.items()},
+            "n": ref.n, "n_knn": ref.n_knn, "k": NEAREST_K, "seed": seed,
+            "judge": {"dataset": ref.judge.dataset, "accuracy": round(ref.judge.accuracy, 5),
+                      "file": ref.judge.path.name, "trained": ref.judge.info["trained"]},
+            "seconds": round(time.perf_counter() - t0, 2)}
+
+
+NEAREST_POOL = 100_000
+
+
+@functools.lru_cache(maxsize=1)
+def training_pool(cfg: Config) -> torch.Tensor:
+    """The training images searched for neighbours: all of them up to NEAREST_POOL (MNIST's
+    60,000), else a fixed random NEAREST_POOL of them (dSprites' 737,280). One dataset in memory."""
+    images = load(cfg.replace(subset=0)).images
+    if len(images) > NEAREST_POOL:
+        images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:NEAREST_POOL]]
+    return images
+
+
+@functools.lru_cache(maxsize=1)
+def _pool_features(cfg: Config, judge_file: str, mtime: float) -> torch.Tensor:
+    judge = load_judge(cfg.dataset, cfg.resolved_data_dir())
+    return torch.from_numpy(judge.run(training_pool(cfg))[0])
+
+
+def nearest_real(cfg: Config, image: torch.Tensor, k: int = 8, judge: Judge | None = None
+                 ) -> dict[str, dict[str, Any]]:
+    """The k training images nearest one generated uint8 image (C, H, W): in pixels (Euclidean,
+    pixels in [0, 1]) and, with a judge, in its features: the memorisation check. Per space: the
+    pool indices, the distances, and for scale `typical`, the median distance from 200 training
+    images to their own nearest other training image there (a copy sits far below it)."""
+    pool = training_pool(cfg)
+    spaces = {"pixels": (pool.flatten(1).float() / 255, image.flatten().float()[None] / 255)}
+    if judge is not None:
+        feats = _pool_features(cfg, str(judge.path), judge.path.stat().st_mtime)
+        spaces = {"features": (feats, torch.from_numpy(judge.run(image[None])[0])), **spaces}
+    probe = torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:200]
+    out = {}
+    for space, (rows, query) in spaces.items():
+        dist = torch.cat([torch.cdist(query, rows[i:i + 20_000])[0] for i in range(0, len(rows), 20_000)])
+        d, idx = dist.topk(min(k, len(dist)), largest=False)
+        gaps = torch.cat([torch.cdist(rows[probe], rows[i:i + 20_000]) for i in range(0, len(rows), 20_000)], 1)
+        out[space] = {"index": idx.tolist(), "distance": d.tolist(),
+                      "typical": float(gaps.topk(2, largest=False).values[:, 1].median())}
+    return out
+
+
+NAMES = {"fd": "FD", "score": "classifier score", "precision": "precision", "recall": "recall",
+         "density": "density", "coverage": "coverage"}
+
+
+def describe(q: dict[str, Any]) -> str:
+    """One line for people: each number with the floor (real data's value) in brackets."""
+    floor = q.get("floor") or {}
+    parts = [f"{NAMES[k]} {q[k]:.3g} (real {floor[k]:.3g})" if k in floor else f"{NAMES[k]} {q[k]:.3g}"
+             for k in NUMBERS if isinstance(q.get(k), (int, float))]
+    judge = q.get("judge") or {}
+    return (f"sample quality in the judge's features ({q.get('n')} images; judge test accuracy "
+            f"{judge.get('accuracy', float('nan')):.2%}): " + ", ".join(parts))

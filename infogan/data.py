@@ -1,11 +1,20 @@
-"""Datasets as in-memory uint8 tensors, loaded through torchvision's dataset classes.
+"""Datasets as in-memory uint8 tensors, and the few picture helpers every page and command uses.
 
 Small image datasets fit in memory (MNIST is 47 MB as uint8), so the trainer keeps one
 tensor on the training device and shuffles indices each epoch instead of running a
-DataLoader with workers. Pixels are scaled to [-1, 1] per batch, matching G's tanh."""
+DataLoader with workers. Pixels are scaled to [-1, 1] per batch, matching G's tanh.
+
+MNIST and Fashion-MNIST are read from their idx files here (the format is a 16-byte header and
+raw bytes), and grids and PIL conversion follow torchvision's `make_grid` / `to_pil_image`
+exactly: importing torchvision costs 1.2 s per process on the 2-core machine (it loads its
+models and ops), and every CLI command, dashboard child and Ray worker would pay it. torchvision
+is still what downloads the datasets, reads SVHN and image folders and resizes uploads: those
+paths import it when they run."""
 
 from __future__ import annotations
 
+import gzip
+import math
 import socket
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -15,8 +24,6 @@ from pathlib import Path
 import numpy as np
 import torch
 from PIL import Image
-from torchvision import datasets, transforms
-from torchvision.utils import save_image
 
 from . import dsprites
 from .config import SMOKE_TEST_IMAGES, Config, dsprites_stride, smoke
@@ -55,11 +62,45 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
+def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 0.0) -> torch.Tensor:
+    """torchvision.utils.make_grid's layout: a batch (B, C, H, W) as one (3, H', W') picture,
+    `nrow` images per row, one-channel images as three equal channels; a single (C, H, W) image
+    is returned as it is (three channels)."""
+    if images.dim() == 3:
+        return images.expand(3, -1, -1) if images.shape[0] == 1 else images
+    if images.shape[1] == 1:
+        images = images.expand(-1, 3, -1, -1)
+    b, c, h, w = images.shape
+    cols = min(nrow, b)
+    rows = math.ceil(b / cols)
+    out = images.new_full((c, rows * (h + padding) + padding, cols * (w + padding) + padding), pad_value)
+    for k in range(b):
+        y, x = divmod(k, cols)
+        top, left = y * (h + padding) + padding, x * (w + padding) + padding
+        out[:, top:top + h, left:left + w] = images[k]
+    return out
+
+
 def png_bytes(images: torch.Tensor, nrow: int = 8) -> bytes:
-    """A batch (B, C, H, W) or one grid (C, H, W) in [0, 1] as PNG bytes (torchvision's layout)."""
+    """A batch (B, C, H, W) or one grid (C, H, W) in [0, 1] as PNG bytes (torchvision's save_image:
+    its layout and its rounding)."""
+    pixels = make_grid(images, nrow).mul(255).add(0.5).clamp(0, 255).to(torch.uint8)
     buf = BytesIO()
-    save_image(images, buf, format="png", nrow=nrow, padding=2)
+    Image.fromarray(pixels.permute(1, 2, 0).numpy()).save(buf, format="png")
     return buf.getvalue()
+
+
+def read_idx(path: Path) -> torch.Tensor:
+    """An idx file (MNIST's format; `path` or `path`.gz): magic 0 0 8 N (unsigned bytes, N
+    dimensions), N big-endian int32 sizes, the bytes. Anything else raises ValueError."""
+    raw = path.read_bytes() if path.exists() else gzip.decompress(path.with_name(path.name + ".gz").read_bytes())
+    if len(raw) < 4 or raw[:3] != b"\0\0\x08":
+        raise ValueError(f"{path.name} is not an idx file of unsigned bytes")
+    dims = np.frombuffer(raw, ">i4", count=raw[3], offset=4)
+    body = np.frombuffer(raw, np.uint8, offset=4 + 4 * raw[3])
+    if body.size != int(np.prod(dims)):
+        raise ValueError(f"{path.name} holds {body.size} bytes for a shape of {tuple(dims)}")
+    return torch.from_numpy(body.reshape(tuple(int(d) for d in dims)).copy())
 
 
 def load(cfg: Config, train: bool = True) -> ImageData:
@@ -110,6 +151,15 @@ def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> Ima
     sub, files = EXPECTED[name]
     need_download = download and not available(name, root)
     try:
+        if name != "svhn" and not need_download:  # idx files, read here (the module doc says why)
+            prefix = "train" if train else "t10k"
+            images = read_idx(root / sub / f"{prefix}-images-idx3-ubyte").unsqueeze(1)
+            labels = read_idx(root / sub / f"{prefix}-labels-idx1-ubyte")
+            if len(labels) != len(images):
+                raise ValueError(f"{len(images)} images but {len(labels)} labels")
+            return ImageData(images.contiguous(), labels.long())
+        from torchvision import datasets
+
         with _network_timeout(30):
             if name == "svhn":
                 ds = datasets.SVHN(str(root / "SVHN"), split="train" if train else "test",
@@ -152,6 +202,8 @@ def load_dsprites(root: Path, stride: int = 1) -> ImageData:
 
 def _load_folder(path: Path, size: int, channels: int) -> ImageData:
     """Any folder of images: class subfolders (ImageFolder, labels kept) or a flat folder."""
+    from torchvision import datasets
+
     if not path.is_dir():
         raise DataError(f"image folder {path} does not exist")
     try:
@@ -184,6 +236,8 @@ def _fit(pil: Image.Image, size: int, channels: int) -> torch.Tensor:
     if pil.mode in ("RGBA", "LA", "PA") or (pil.mode == "P" and "transparency" in pil.info):
         rgba = pil.convert("RGBA")
         pil = Image.alpha_composite(Image.new("RGBA", rgba.size, "white"), rgba)
+    from torchvision import transforms
+
     pil = pil.convert("L" if channels == 1 else "RGB")
     tf = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size), transforms.PILToTensor()])
     return tf(pil)
@@ -224,11 +278,17 @@ def image_from_bytes(raw: bytes, cfg: Config, invert: bool | None = None) -> tor
     return 255 - img if invert else img
 
 
-def to_pil(image: torch.Tensor, scale: int = 1):
-    """(C, H, W) in [0, 1] -> PIL image, enlarged with nearest-neighbour so pixels stay crisp."""
-    from torchvision.transforms.functional import to_pil_image
+def pil_image(image: torch.Tensor) -> Image.Image:
+    """torchvision's to_pil_image for (1 or 3, H, W): floats in [0, 1] times 255, truncated, as
+    it does; uint8 as it is. One channel -> mode L, three -> RGB."""
+    pixels = image if image.dtype == torch.uint8 else image.mul(255).to(torch.uint8)
+    pixels = pixels.cpu().numpy()
+    return Image.fromarray(pixels[0], "L") if pixels.shape[0] == 1 else Image.fromarray(pixels.transpose(1, 2, 0))
 
-    pil = to_pil_image(image.clamp(0, 1))
+
+def to_pil(image: torch.Tensor, scale: int = 1) -> Image.Image:
+    """(C, H, W) in [0, 1] -> PIL image, enlarged with nearest-neighbour so pixels stay crisp."""
+    pil = pil_image(image.clamp(0, 1))
     return pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST) if scale > 1 else pil
 
 
@@ -236,11 +296,9 @@ def thumbnails(images: torch.Tensor, scale: int = 2) -> list[str]:
     """uint8 images (B, C, H, W) as PNG data URIs, for pictures shown on hover in the browser."""
     import base64
 
-    from torchvision.transforms.functional import to_pil_image
-
     out = []
     for img in images:
-        pil = to_pil_image(img)
+        pil = pil_image(img)
         buf = BytesIO()
         pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST).save(buf, format="png")
         out.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())

@@ -25,11 +25,10 @@ from typing import Any
 import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
-from torchvision.utils import make_grid
 
 from . import latent
 from .config import Config
-from .data import to_pil
+from .data import make_grid, to_pil
 from .files import FileError, atomic_write, read_json, write_json
 from .models import generate
 from .runs import Run

@@ -4,10 +4,9 @@ film of training. What a tab shows is kept in the URL (bind="query-params"), so 
 
 import streamlit as st
 import torch
-from torchvision.utils import make_grid
 
 from infogan import film, latent
-from infogan.data import DataError, image_from_bytes, png_bytes, to_pil
+from infogan.data import DataError, image_from_bytes, make_grid, png_bytes, to_pil
 from infogan.evaluate import all_codes_png, category_labels, generate_one, load_model
 from infogan.figures import code_map_figure
 from infogan.film import traversal_grid

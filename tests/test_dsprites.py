@@ -7,6 +7,7 @@ from infogan.config import Config, ConfigError
 from infogan.data import load_dsprites
 from infogan.dsprites import FACTOR_NAMES, factor_sizes, generate
 from infogan.evaluate import evaluate_run
+from infogan.judge import load_judge
 from infogan.metrics import ALL
 from infogan.train import train
 
@@ -67,6 +68,9 @@ def test_tiny_dsprites_run_reports_mig_and_then_every_metric(tmp_path):
     assert np.asarray(f["normalized_mi"]).shape == (5, 5)
     assert f["factor_names"] == list(FACTOR_NAMES) and f["code_names"] == ["c1", "c2", "c3", "c4", "c5"]
     assert "factor_vae" not in f  # basic: MIG only
+    # sample quality against the 10% of the grid its judge (one head per factor, trained here) held out
+    assert out["quality"]["n"] == 144 and out["quality"]["judge"]["dataset"] == "dsprites:8"
+    assert load_judge("dsprites:8", tmp_path).info["head_names"] == list(FACTOR_NAMES)
     stages = []
     out = evaluate_run(run, metrics="all", scale=0.01, progress=lambda what, done: stages.append((what, done)))
     f = out["factors"]

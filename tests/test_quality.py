@@ -116,7 +116,7 @@ def test_quality_is_in_eval_json_and_on_monitor_and_compare(tiny_runs, tmp_path,
     assert row.loc["f", "fd"] == pytest.approx(q["fd"]) and np.isnan(row.loc["g", "fd"])  # g: never evaluated
 
 
-def test_nearest_real_images_find_a_copy(mnist_root, mnist_judge, monkeypatch):
+def test_nearest_real_images_find_a_copy(mnist_root, mnist_judge, monkeypatch, tiny_runs):
     monkeypatch.setattr(quality, "NEAREST_POOL", 5_000)  # a fixed random 5,000 of the 60,000: the same code path
     quality.training_pool.cache_clear()
     cfg = dataset_config("mnist", mnist_root)
@@ -130,4 +130,10 @@ def test_nearest_real_images_find_a_copy(mnist_root, mnist_judge, monkeypatch):
         assert found[space]["distance"] == sorted(found[space]["distance"])
     pixels_only = quality.nearest_real(cfg, pool[7], k=2)
     assert list(pixels_only) == ["pixels"] and pixels_only["pixels"]["index"][0] == 7
+    # Explore's toggle, opened by a link: both spaces, 8 neighbours each under the generated image
+    at = visit(app(monkeypatch, tiny_runs, run="f", nearest="true"), "pages/explore.py")
+    shown = " ".join(m.value for m in at.markdown)
+    assert "**In the judge's features** · typical distance" in shown and "**In pixels (0-1 per pixel)**" in shown
+    captions = [c for i in at.get("image") for c in (img.caption for img in i.proto.imgs) if c.startswith("#")]
+    assert len(captions) == 16
     quality.training_pool.cache_clear()  # the next reader gets the real pool

@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from infogan import quality
 from infogan.data import load
 from infogan.evaluate import evaluate_run, load_model
 from infogan.film import traversal_grid
@@ -17,7 +18,7 @@ from infogan.train import Trainer, resume, train
 from tests.conftest import cli_here
 
 
-def test_tiny_real_mnist_run_writes_every_file(tiny_runs, tiny_mnist, tmp_path):
+def test_tiny_real_mnist_run_writes_every_file(tiny_runs, tiny_mnist, tmp_path, monkeypatch):
     run = Run(shutil.copytree(tiny_runs / "f", tmp_path / "tiny"))  # the shared run, trained once; eval writes
     files = {p.relative_to(run.path).as_posix() for p in run.path.rglob("*") if p.is_file()}
     assert {"config.json", "status.json", "metrics.jsonl", "samples/step_000010.png",
@@ -34,7 +35,9 @@ def test_tiny_real_mnist_run_writes_every_file(tiny_runs, tiny_mnist, tmp_path):
     assert min(r["mi_c1"] for r in records) > 0.1
     img = Image.open(run.path / "samples/step_000020.png")
     assert img.size == (10 * 30 + 2, 8 * 30 + 2)  # 8 noise seeds (rows) x the 10 values of c1
+    monkeypatch.setattr(quality, "N_FD", 1_000)  # accuracy on the full split; quality on 1,000 (test_quality's)
     out = evaluate_run(run, test_data=None)
+    assert out["quality"]["n"] == 1_000
     cat = out["categorical"]
     conf = np.asarray(cat["codes"]["c1"]["confusion"])
     assert conf.shape == (10, 10) and conf.sum() == cat["n_images"] == 10_000
@@ -94,10 +97,14 @@ def test_ctrl_c_between_the_d_and_the_g_update_stops_after_the_step(tiny_mnist, 
 
     monkeypatch.setattr(torch.optim.Adam, "step", step)
     part = Run.create(cfg, "part", tmp_path)
-    assert train_run(part) == "stopped"
+    # Python's own handler, as a terminal's process has it (a suite started with `&` inherits SIG_IGN)
+    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        assert train_run(part) == "stopped"
+    finally:
+        assert signal.signal(signal.SIGINT, outer) is signal.default_int_handler  # put back
     monkeypatch.setattr(torch.optim.Adam, "step", original)
     assert part.status()["step"] == 6 and part.checkpoint_steps()[-1] == 6
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
     resume(part)
     _, _, g_full, d_full = load_weights(full.weights_path(10))
     _, _, g_part, d_part = load_weights(part.weights_path(10))

@@ -406,7 +406,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     res = select(sweep, say=lambda line: print(line, file=sys.stderr))
     if "error" in res:
         raise RunError(res["error"])
-    table = selection_table(sweep, res)
+    table = selection_table(res, final_table(sweep))
     _print_table(table.to_dict("records"), ["rank", "member", *(res.get("criteria") or ["centrality"]), "accuracy"])
     print(f"label-free pick: {res['pick']} (rule: {res.get('rule', 'ModelCentrality')})")
     a = res.get("accuracy")

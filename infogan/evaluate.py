@@ -25,7 +25,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import mutual_info_score
 
 from . import film, latent, quality
-from .config import SMOKE_TEST_IMAGES, Config, dsprites_stride, smoke
+from .config import Config, dsprites_stride
 from .data import ImageData, has_test_split, load, png_bytes, to_float, to_pil
 from .files import atomic_write
 from .film import traversal_grid
@@ -314,7 +314,6 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
             say("sample quality: Fréchet distance, precision/recall in the judge's features", 0.92)
             labelled = has_test_split(cfg) or test_data is not None
             n = min(quality.N_FD, len(data)) if labelled else quality.N_FD
-            n = min(n, SMOKE_TEST_IMAGES) if smoke() else n  # a documented command on a tiny budget
             out["quality"] = quality.sample_quality(model.G, cfg, quality.reference(judge, cfg, n))
         run.save_eval(out)
         say("done", 1.0)

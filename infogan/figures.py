@@ -11,7 +11,7 @@ import plotly
 import plotly.graph_objects as go
 
 from .runs import Run
-from .summary import QUALITY
+from .summary import LOWER_IS_BETTER, QUALITY
 
 PALETTE = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880"]
 
@@ -288,8 +288,8 @@ def quality_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
 def quality_table(q: dict[str, Any]) -> pd.DataFrame:
     """One evaluation's quality numbers beside real data's (eval.json's `quality`)."""
     floor = q.get("floor") or {}
-    better = {"fd": "lower", "score": "higher"}
-    return pd.DataFrame([{"number": k, "generated": q[k], "real data": floor.get(k), "better": better.get(k, "higher")}
+    return pd.DataFrame([{"number": k, "generated": q[k], "real data": floor.get(k),
+                          "better": "lower" if k in LOWER_IS_BETTER else "higher"}
                          for k in QUALITY if isinstance(q.get(k), (int, float))])
 
 

@@ -33,14 +33,14 @@ import numpy as np
 import torch
 
 from . import latent
-from .config import Config
+from .config import SMOKE_TEST_IMAGES, Config, smoke
 from .data import load
 from .judge import Judge, load_judge, splits
 from .models import Generator, generate_uint8
+from .summary import QUALITY
 
 N_FD, N_KNN, NEAREST_K = 10_000, 5_000, 5
-NUMBERS = ("fd", "score", "precision", "recall", "density", "coverage")
-LOWER_IS_BETTER = ("fd",)
+NUMBERS = QUALITY
 
 
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
@@ -97,8 +97,11 @@ _REFERENCES: dict[tuple, Reference] = {}
 
 
 def reference(judge: Judge, cfg: Config, n: int = N_FD, n_knn: int = N_KNN) -> Reference:
-    """Features of n held-out images and the floor at the same sizes (kept in memory per judge
-    file, so evaluating every checkpoint computes them once)."""
+    """Features of n held-out images (at most the split's size; SMOKE_TEST_IMAGES on the smoke
+    budget) and the floor at the same sizes, kept in memory per judge file, so evaluating every
+    checkpoint computes them once."""
+    if smoke():  # a documented command on a tiny budget
+        n = min(n, SMOKE_TEST_IMAGES)
     key = (str(judge.path), judge.path.stat().st_mtime, cfg.dataset, n, n_knn)
     if key not in _REFERENCES:
         train, test = splits(cfg)
@@ -138,10 +141,22 @@ def training_pool(cfg: Config) -> torch.Tensor:
     return images
 
 
-@functools.lru_cache(maxsize=1)
-def _pool_features(cfg: Config, judge_file: str, mtime: float) -> torch.Tensor:
-    judge = load_judge(cfg.dataset, cfg.resolved_data_dir())
-    return torch.from_numpy(judge.run(training_pool(cfg))[0])
+def _chunked_cdist(a: torch.Tensor, rows: torch.Tensor, chunk: int = 20_000) -> torch.Tensor:
+    return torch.cat([torch.cdist(a, rows[i:i + chunk]) for i in range(0, len(rows), chunk)], 1)
+
+
+@functools.lru_cache(maxsize=2)
+def _space(cfg: Config, space: str, judge_file: str = "", mtime: float = 0.0) -> tuple[torch.Tensor, float]:
+    """A space's rows for the training pool (pixels in [0, 1], or the judge's features) and its
+    typical gap: the median distance from 200 pool images to their nearest other one. Both
+    depend on the pool alone, so a page that searches on every rerun computes them once."""
+    pool = training_pool(cfg)
+    if space == "pixels":
+        rows = pool.flatten(1).float() / 255
+    else:
+        rows = torch.from_numpy(load_judge(cfg.dataset, cfg.resolved_data_dir()).run(pool)[0])
+    probe = torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:200]
+    return rows, float(_chunked_cdist(rows[probe], rows).topk(2, largest=False).values[:, 1].median())
 
 
 def nearest_real(cfg: Config, image: torch.Tensor, k: int = 8, judge: Judge | None = None
@@ -150,19 +165,14 @@ def nearest_real(cfg: Config, image: torch.Tensor, k: int = 8, judge: Judge | No
     pixels in [0, 1]) and, with a judge, in its features: the memorisation check. Per space: the
     pool indices, the distances, and for scale `typical`, the median distance from 200 training
     images to their own nearest other training image there (a copy sits far below it)."""
-    pool = training_pool(cfg)
-    spaces = {"pixels": (pool.flatten(1).float() / 255, image.flatten().float()[None] / 255)}
+    queries = {"pixels": (_space(cfg, "pixels"), image.flatten().float()[None] / 255)}
     if judge is not None:
-        feats = _pool_features(cfg, str(judge.path), judge.path.stat().st_mtime)
-        spaces = {"features": (feats, torch.from_numpy(judge.run(image[None])[0])), **spaces}
-    probe = torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:200]
+        queries = {"features": (_space(cfg, "features", str(judge.path), judge.path.stat().st_mtime),
+                                torch.from_numpy(judge.run(image[None])[0])), **queries}
     out = {}
-    for space, (rows, query) in spaces.items():
-        dist = torch.cat([torch.cdist(query, rows[i:i + 20_000])[0] for i in range(0, len(rows), 20_000)])
-        d, idx = dist.topk(min(k, len(dist)), largest=False)
-        gaps = torch.cat([torch.cdist(rows[probe], rows[i:i + 20_000]) for i in range(0, len(rows), 20_000)], 1)
-        out[space] = {"index": idx.tolist(), "distance": d.tolist(),
-                      "typical": float(gaps.topk(2, largest=False).values[:, 1].median())}
+    for space, ((rows, typical), query) in queries.items():
+        d, idx = _chunked_cdist(query, rows)[0].topk(min(k, len(rows)), largest=False)
+        out[space] = {"index": idx.tolist(), "distance": d.tolist(), "typical": typical}
     return out
 
 

@@ -327,7 +327,7 @@ def against_labels(sweep: Sweep, result: dict[str, Any]) -> dict[str, Any]:
     (FD negated, so +1 always means "ranks like accuracy") and the accuracy of its own top member."""
     from scipy.stats import spearmanr
 
-    from .quality import LOWER_IS_BETTER
+    from .summary import LOWER_IS_BETTER
     from .sweeps import final_table
 
     table = final_table(sweep).set_index("member")

@@ -177,8 +177,8 @@ def member_quality(run: Run, step: int) -> dict[str, Any] | None:
     saved = (run.eval_result(step) or {}).get("quality") or {}
     if (saved.get("judge") or {}).get("trained") == judge.info["trained"]:
         return saved
-    model = load_model(run, step)
-    return quality.sample_quality(model.G, model.cfg, quality.reference(judge, model.cfg))
+    model = load_model(run, step)  # at the size its evaluation used: FD depends on it
+    return quality.sample_quality(model.G, model.cfg, quality.reference(judge, model.cfg, saved.get("n", quality.N_FD)))
 
 
 RULE = ("partition consensus: the member whose categorical codes split the same real images most like the "

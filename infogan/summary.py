@@ -13,7 +13,9 @@ import pandas as pd
 from .runs import Run, RunError
 
 FACTOR_SCORES = ("mig", "factor_vae", "dci_disentanglement")
-QUALITY = ("fd", "score", "precision", "recall", "density", "coverage")  # quality.NUMBERS, without its torch
+# the sample-quality numbers (quality.py computes them; named here, where every reader looks)
+QUALITY = ("fd", "score", "precision", "recall", "density", "coverage")
+LOWER_IS_BETTER = ("fd",)
 
 
 def eval_row(res: dict[str, Any]) -> dict[str, Any]:

@@ -331,15 +331,13 @@ CRITERIA = {"centrality": "ModelCentrality", "consensus_nmi": "partition consens
             "consensus_ari": "partition consensus (ARI)", "fd": "Fréchet distance"}
 
 
-def selection_table(sweep: Sweep, selection: dict[str, Any]) -> pd.DataFrame:
+def selection_table(selection: dict[str, Any], final: pd.DataFrame) -> pd.DataFrame:
     """The label-free ranking (sweep.json's `selection`) as one row per member in the pick's
-    order: each criterion's score and rank, and the accuracy where labels exist (never used to
-    pick). Selections stored before the other criteria existed have ModelCentrality alone."""
+    order: each criterion's score, and the accuracy from `final` (final_table, which the caller
+    has read already) where labels exist, never used to pick. Selections stored before the
+    other criteria existed have ModelCentrality alone."""
     criteria = selection.get("criteria") or {"centrality": selection.get("centrality", [])}
     table = pd.DataFrame({"member": selection.get("names", []), **criteria})
-    for name in criteria:
-        table[f"{name}_rank"] = table[name].rank(ascending=name == "fd", method="min").astype("Int64")
-    final = final_table(sweep)
     acc = final.set_index("member")["accuracy"] if "accuracy" in final else pd.Series(dtype=float)
     table["accuracy"] = table["member"].map(acc).astype(float)
     order = {n: i for i, n in enumerate(selection.get("ranking", []))}

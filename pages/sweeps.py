@@ -200,7 +200,7 @@ if "pick" in selection:
     counts = selection.get("counts", {})
     st.markdown(f"Pick: **{selection['pick']}** · rule: {selection.get('rule', 'ModelCentrality')} "
                 f"({selection.get('seconds', '?')} s)")
-    ranked = selection_table(sweep, selection)
+    ranked = selection_table(selection, table)  # the members table read above
     shown = ["rank", "member", *[c for c in CRITERIA if c in ranked], "accuracy"]
     st.table(ranked[shown].style.format({**{c: "{:.3f}" for c in CRITERIA}, "accuracy": "{:.1%}"}, na_rep="–")
              .hide(axis="index"))

@@ -118,7 +118,7 @@ def test_quality_is_in_eval_json_and_on_monitor_and_compare(tiny_runs, tmp_path,
 
 def test_nearest_real_images_find_a_copy(mnist_root, mnist_judge, monkeypatch, tiny_runs):
     monkeypatch.setattr(quality, "NEAREST_POOL", 5_000)  # a fixed random 5,000 of the 60,000: the same code path
-    quality.training_pool.cache_clear()
+    quality.training_pool.cache_clear(), quality._space.cache_clear()
     cfg = dataset_config("mnist", mnist_root)
     pool = quality.training_pool(cfg)
     assert len(pool) == 5_000
@@ -136,4 +136,4 @@ def test_nearest_real_images_find_a_copy(mnist_root, mnist_judge, monkeypatch, t
     assert "**In the judge's features** · typical distance" in shown and "**In pixels (0-1 per pixel)**" in shown
     captions = [c for i in at.get("image") for c in (img.caption for img in i.proto.imgs) if c.startswith("#")]
     assert len(captions) == 16
-    quality.training_pool.cache_clear()  # the next reader gets the real pool
+    quality.training_pool.cache_clear(), quality._space.cache_clear()  # the next reader gets the real pool

@@ -12,10 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .archs import ARCH_NAMES, sizes_of
+
 BUILTIN_DATASETS = ("mnist", "fashion-mnist", "svhn", "dsprites")
 IMAGE_SIZES = (28, 32, 64)
 # fields added after run folders were first written, with the value that reproduces older runs
-ADDED_LATER = {"lambda_cat_jitter": 0.0}
+ADDED_LATER = {"lambda_cat_jitter": 0.0, "arch": "paper", "d_batchnorm": True, "spectral_norm": False,
+               "output": "tanh", "noise_prior": "normal", "lambda_cr": 0.0, "cr_start": 0, "g_steps": 1,
+               "disent_every": 0}
+OUTPUTS = ("tanh", "sigmoid")
+NOISE_PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
 ESTIMATORS = ("fast", "reference")  # of the disentanglement metrics (metrics.evaluate_all)
@@ -58,6 +64,11 @@ class Config:
     subset: int = 0  # use only the first N training images (0 = all)
     image_size: int = 28
     channels: int = 1
+    # networks: a row of archs.ARCHS (with image_size), and what is not a layer size
+    arch: str = "paper"
+    d_batchnorm: bool = True  # BatchNorm in D's trunk and Q's head
+    spectral_norm: bool = False  # on every layer of D, Q and H
+    output: str = "tanh"  # G's last nonlinearity: tanh, or sigmoid (images in [0, 1], as InfoGAN-CR)
     # latent layout: z, then one one-hot block per categorical code, then continuous codes
     noise_dim: int = 62
     cat_codes: tuple[int, ...] = (10,)
@@ -65,17 +76,23 @@ class Config:
     # each get one, where two codes often took slant and thickness (docs/results.md)
     n_cont: int = 3
     fixed_sigma: bool = False
+    noise_prior: str = "normal"  # z ~ N(0, I), or U(-1, 1) per dimension (InfoGAN-CR)
     # objective
     lambda_cat: float = 1.0
     lambda_cont: float = 0.1
     # weight of the categorical codes' NLL on a jittered copy of G(z, c) (augment.py; 0 = off);
     # on for MNIST only, where a seed sweep measured it (docs/results.md)
     lambda_cat_jitter: float = 1.0
+    # InfoGAN-CR's contrastive regulariser (Lin et al. 2020): H guesses which code two images
+    # share, and G helps it; on from step cr_start, with H freshly initialised then (0 = off)
+    lambda_cr: float = 0.0
+    cr_start: int = 0
     # optimisation (Adam): D's optimiser also trains the shared trunk and Q's head
     lr_d: float = 2e-4
     lr_g: float = 1e-3
     beta1: float = 0.5
     beta2: float = 0.999
+    g_steps: int = 1  # G updates per iteration (after one D/Q update)
     batch_size: int = 128
     # MNIST's budget from the seed sweep in docs/results.md (other presets keep 20)
     epochs: int = 10
@@ -91,6 +108,9 @@ class Config:
     sample_every: int = 500
     ckpt_every: int = 1000
     keep_checkpoints: int = 5
+    # data with ground-truth factors (dSprites): FactorVAE and MIG every N steps while training
+    # (live.py; 0 = off)
+    disent_every: int = 0
 
     # ----- construction and validation -----
     @classmethod
@@ -152,6 +172,13 @@ class Config:
             size, ch = native[kind]
             check("channels", self.channels == ch, f"{ds} has {ch} channel(s)")
             check("image_size", self.image_size == size, f"{ds} images are {size}x{size}")
+        check("arch", self.arch in ARCH_NAMES,
+              f"unknown architecture {self.arch!r}; use one of {', '.join(ARCH_NAMES)}")
+        sizes = ", ".join(f"{n}x{n}" for n in sizes_of(self.arch))
+        check("image_size", self.arch not in ARCH_NAMES or self.image_size in sizes_of(self.arch),
+              f"architecture {self.arch!r} has nets for {sizes} images only")
+        check("output", self.output in OUTPUTS, f"must be one of {', '.join(OUTPUTS)}")
+        check("noise_prior", self.noise_prior in NOISE_PRIORS, f"must be one of {', '.join(NOISE_PRIORS)}")
         check("noise_dim", self.noise_dim >= 0, "must be >= 0")
         for k in self.cat_codes:
             check("cat_codes", k >= 2, f"every categorical code needs K >= 2, got {k}")
@@ -159,9 +186,16 @@ class Config:
         check("n_cont", self.n_cont >= 0, "must be >= 0")
         check("n_cont", len(self.cat_codes) + self.n_cont >= 1, "need at least one latent code")
         check("noise_dim", self.noise_dim + sum(self.cat_codes) + self.n_cont >= 1, "input is empty")
-        for name in ("lambda_cat", "lambda_cont", "lambda_cat_jitter"):
+        for name in ("lambda_cat", "lambda_cont", "lambda_cat_jitter", "lambda_cr"):
             v = getattr(self, name)
             check(name, math.isfinite(v) and v >= 0, "must be a finite number >= 0")
+        check("lambda_cr", self.lambda_cr == 0 or len(self.cat_codes) + self.n_cont >= 2,
+              "the contrastive regulariser needs at least two codes")
+        check("cr_start", self.cr_start >= 0, "must be >= 0 (the step the regulariser switches on)")
+        check("g_steps", 1 <= self.g_steps <= 10, "must be between 1 and 10")
+        check("disent_every", self.disent_every >= 0, "must be >= 0 (0 = off)")
+        check("disent_every", self.disent_every == 0 or bool(dsprites_stride(ds)),
+              "measures disentanglement against ground-truth factors, which only dsprites has")
         for name in ("lr_d", "lr_g"):
             v = getattr(self, name)
             check(name, math.isfinite(v) and 0 < v <= 1, "must be in (0, 1]")
@@ -220,10 +254,17 @@ def preset(dataset: str) -> Config:
     if dataset == "svhn":  # 4 Cat(10) + 4 continuous, 124 noise
         return dataclasses.replace(base, dataset="svhn", image_size=32, channels=3, noise_dim=124,
                                    cat_codes=(10, 10, 10, 10), n_cont=4, lr_g=1e-3, lr_d=2e-4)
-    if dsprites_stride(dataset):  # small noise, 5 continuous codes (InfoGAN-CR style)
-        return dataclasses.replace(base, dataset=dataset, image_size=64, channels=1,
-                                   noise_dim=5, cat_codes=(), n_cont=5, lambda_cont=0.1,
-                                   batch_size=64, epochs=1)
+    stride = dsprites_stride(dataset)
+    if stride:  # InfoGAN-CR's recipe (Lin et al. 2020; their InfoGAN-CR_dSprites code)
+        from .dsprites import factor_sizes
+
+        steps_per_epoch = math.prod(factor_sizes(stride)) // 64  # 11,520 on the full set: 288,000 before CR
+        return dataclasses.replace(base, dataset=dataset, image_size=64, channels=1, arch="infogan-cr",
+                                   d_batchnorm=False, spectral_norm=True, output="sigmoid",
+                                   noise_dim=5, noise_prior="uniform", cat_codes=(), n_cont=5, fixed_sigma=True,
+                                   lambda_cont=0.05, lr_g=1e-3, lr_d=2e-3, g_steps=2, batch_size=64,
+                                   epochs=28, lambda_cr=2.0, cr_start=25 * steps_per_epoch,
+                                   disent_every=2000, log_every=100, sample_every=2000, ckpt_every=4000)
     if dataset.startswith("folder:"):  # CelebA-style: 10 Cat(10), 128 noise, 64x64 RGB
         return dataclasses.replace(base, dataset=dataset, image_size=64, channels=3,
                                    noise_dim=128, cat_codes=(10,) * 10, n_cont=0)

@@ -80,7 +80,40 @@ def monitor_figures(frames: dict[str, pd.DataFrame], cfg: dict[str, Any], smooth
     if sigma:
         figs["sigma"] = line_figure(frames, sigma, "Q's predicted sigma (continuous codes)", "sigma",
                                     smoothing, log_y)
+    if "loss_cr" in cols:  # InfoGAN-CR's H: chance accuracy is 1 / number of codes
+        figs["contrast"] = line_figure(frames, ["loss_cr", "acc_cr"], "Contrastive regulariser: H's loss and "
+                                       f"accuracy (chance {1 / max(len(mi), 1):.2f})", "", smoothing)
+    if "factor_vae" in cols or "mig" in cols:
+        figs["disentanglement"] = live_disentanglement_figure(frames)
     return figs
+
+
+def _reference_bands(fig: go.Figure, col: str, label: str, colour: str) -> None:
+    """The published dSprites scores of `col` as labelled bands (mean ± sd) in the series' colour."""
+    for name, mean, sd in REFERENCE_DSPRITES.get(col, []):
+        fig.add_hrect(y0=mean - max(sd, 0.003), y1=mean + max(sd, 0.003), line_width=0,
+                      fillcolor=_rgba(colour, 0.2), annotation_text=f"{name} {label} {mean:.2f}",
+                      annotation_position="top left", annotation_font_size=10)
+
+
+def live_disentanglement_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
+    """FactorVAE and MIG measured while training (live.py), per run, with the published bands."""
+    fig = go.Figure()
+    dashes = {"factor_vae": "solid", "mig": "dash"}
+    for ri, (name, df) in enumerate(frames.items()):
+        for ci, col in enumerate(c for c in dashes if c in df.columns):
+            colour = PALETTE[(ri if len(frames) > 1 else ci) % len(PALETTE)]
+            y = df[col].dropna()
+            label = EVAL_SERIES[col] if len(frames) == 1 else f"{name} · {EVAL_SERIES[col]}"
+            fig.add_trace(go.Scatter(x=y.index, y=y, mode="lines+markers", name=label,
+                                     line={"color": colour, "dash": dashes[col]}))
+            if ri == 0:
+                _reference_bands(fig, col, EVAL_SERIES[col], colour)
+    fig.update_layout(title="Disentanglement while training (reduced sample; bands: published means)",
+                      xaxis_title="step", yaxis_title="score", yaxis_range=[0, 1.02], height=360,
+                      margin={"l": 50, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25},
+                      uirevision="live-disentanglement")
+    return fig
 
 
 def heatmap(matrix: np.ndarray | list, x: list[str], y: list[str], title: str, x_title: str,
@@ -241,10 +274,8 @@ def eval_figure(df: pd.DataFrame, reference: bool = False) -> go.Figure:
     for i, (col, label) in enumerate((c, n) for c, n in EVAL_SERIES.items() if c in df):
         colour = PALETTE[i % len(PALETTE)]
         fig.add_trace(go.Scatter(x=df.index, y=df[col], mode="lines+markers", name=label, line={"color": colour}))
-        for name, mean, sd in REFERENCE_DSPRITES.get(col, []) if reference else []:
-            fig.add_hrect(y0=mean - max(sd, 0.003), y1=mean + max(sd, 0.003), line_width=0,
-                          fillcolor=_rgba(colour, 0.2), annotation_text=f"{name} {label} {mean:.2f}",
-                          annotation_position="top left", annotation_font_size=10)
+        if reference:
+            _reference_bands(fig, col, label, colour)
     fig.update_layout(title="Evaluation of each saved checkpoint", xaxis_title="step", yaxis_title="score",
                       yaxis_range=[0, 1.02], height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40},
                       legend={"orientation": "h", "y": -0.25}, uirevision="eval-over-training")

@@ -40,15 +40,36 @@ class Latent:
         return torch.cat([self.z, *onehots, self.cont], dim=1)
 
 
+def noise(cfg: Config, batch: int, device: torch.device | str = "cpu",
+          generator: torch.Generator | None = None) -> torch.Tensor:
+    """z from the run's noise prior: N(0, I), or U(-1, 1) per dimension."""
+    if cfg.noise_prior == "uniform":
+        return torch.rand(batch, cfg.noise_dim, device=device, generator=generator) * 2 - 1
+    return torch.randn(batch, cfg.noise_dim, device=device, generator=generator)
+
+
 def sample(cfg: Config, batch: int, device: torch.device | str = "cpu",
            generator: torch.Generator | None = None) -> Latent:
-    """Draw from the prior: z ~ N(0, I), each categorical code uniform, continuous codes U(-1, 1)."""
-    z = torch.randn(batch, cfg.noise_dim, device=device, generator=generator)
+    """Draw from the prior: z (`noise`), each categorical code uniform, continuous codes U(-1, 1)."""
+    z = noise(cfg, batch, device, generator)
     cat = torch.stack([torch.randint(k, (batch,), device=device, generator=generator)
                        for k in cfg.cat_codes], dim=1) if cfg.cat_codes else \
         torch.zeros(batch, 0, dtype=torch.long, device=device)
     cont = torch.rand(batch, cfg.n_cont, device=device, generator=generator) * 2 - 1
     return Latent(z, cat, cont)
+
+
+def sharing_pairs(cfg: Config, batch: int, device: torch.device | str = "cpu",
+                  generator: torch.Generator | None = None) -> tuple[Latent, Latent, torch.Tensor]:
+    """InfoGAN-CR's pairs: for each row a code k (uniform over all codes, in code order), and two
+    latents with the same z and the same value of code k, every other code drawn independently.
+    -> (first, second, k)."""
+    a, b = sample(cfg, batch, device, generator), sample(cfg, batch, device, generator)
+    n_cat = len(cfg.cat_codes)
+    k = torch.randint(n_cat + cfg.n_cont, (batch,), device=device, generator=generator)
+    shared = torch.nn.functional.one_hot(k, n_cat + cfg.n_cont).bool()
+    b = Latent(a.z, torch.where(shared[:, :n_cat], a.cat, b.cat), torch.where(shared[:, n_cat:], a.cont, b.cont))
+    return a, b, k
 
 
 def fixed(cfg: Config, seeds: list[int], cat: dict[str, int] | None = None,
@@ -57,8 +78,8 @@ def fixed(cfg: Config, seeds: list[int], cat: dict[str, int] | None = None,
 
     The noise for seed s depends only on s and noise_dim, so the same seed gives the same
     z in every run and every checkpoint of the same layout: that is what makes grids comparable."""
-    z = torch.stack([torch.randn(cfg.noise_dim, generator=torch.Generator().manual_seed(s))
-                     for s in seeds]) if seeds else torch.zeros(0, cfg.noise_dim)
+    z = torch.cat([noise(cfg, 1, generator=torch.Generator().manual_seed(s))
+                   for s in seeds]) if seeds else torch.zeros(0, cfg.noise_dim)
     n = len(seeds)
     cat_t = torch.zeros(n, len(cfg.cat_codes), dtype=torch.long)
     cont_t = torch.zeros(n, cfg.n_cont)

@@ -1,9 +1,14 @@
-"""Generator G and discriminator D with the auxiliary head Q on D's shared trunk.
+"""Generator G, discriminator D with the auxiliary head Q on D's shared trunk, and the
+contrastive regulariser's H.
 
-The networks follow Chen et al. 2016 (appendix C). One table per image size keeps the
-three variants in one readable place: G maps the input vector through two FC layers to a
-small feature map and upsamples it with stride-2 transposed convolutions; D's trunk mirrors
-it with stride-2 convolutions and an FC layer, and two heads read the trunk's features."""
+The layer sizes come from one table (archs.py: the paper's nets per image size, InfoGAN-CR's
+dSprites nets); BatchNorm in D, spectral normalisation and G's output nonlinearity are Config
+fields. G maps the input vector through two FC layers to a small feature map and upsamples it
+with stride-2 transposed convolutions; D's trunk mirrors it with stride-2 convolutions and an
+FC layer, and two heads read the trunk's features. Images enter D, and leave G, in [-1, 1]
+whatever the output nonlinearity: a sigmoid G's [0, 1] images are mapped to [-1, 1] as its last
+layer and back to [0, 1] as D's first, so the nets compute exactly what the authors' do while
+every caller keeps one convention."""
 
 from __future__ import annotations
 
@@ -11,32 +16,53 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
 
+from .archs import ARCHS, Arch
 from .config import Config
 from .latent import Latent
 
 
-@dataclass(frozen=True)
-class Arch:
-    start: int  # spatial size of G's first feature map
-    g_channels: tuple[int, ...]  # G feature maps, coarse to fine (each upsampled x2)
-    d_channels: tuple[int, ...]  # D conv layers, fine to coarse (each downsampled x2)
-    fc: int = 1024
+def arch_of(cfg: Config) -> Arch:
+    return ARCHS[(cfg.arch, cfg.image_size)]
 
 
-ARCHS = {
-    28: Arch(start=7, g_channels=(128, 64), d_channels=(64, 128)),  # paper's MNIST net
-    32: Arch(start=4, g_channels=(256, 128, 64), d_channels=(64, 128, 256)),  # SVHN-style
-    64: Arch(start=4, g_channels=(256, 128, 64, 32), d_channels=(32, 64, 128, 256)),
-}
-
-
-def _up(cin: int, cout: int) -> nn.ConvTranspose2d:
-    return nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=False)
+def _up(cin: int, cout: int, bias: bool = False) -> nn.ConvTranspose2d:
+    return nn.ConvTranspose2d(cin, cout, 4, stride=2, padding=1, bias=bias)
 
 
 def _down(cin: int, cout: int, bias: bool) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 4, stride=2, padding=1, bias=bias)
+
+
+class Rescale(nn.Module):
+    """x * scale + shift: a sigmoid G's [0, 1] to the project's [-1, 1] and back (no parameters)."""
+
+    def __init__(self, scale: float, shift: float):
+        super().__init__()
+        self.scale, self.shift = scale, shift
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale + self.shift
+
+
+def _block(a: Arch, layer: nn.Module, width: int, norm: type[nn.Module], act: nn.Module) -> list[nn.Module]:
+    """A G layer with its BatchNorm and activation, in the row's order."""
+    return [layer, act, norm(width)] if a.act_then_norm else [layer, norm(width), act]
+
+
+def _trunk(cfg: Config, in_channels: int) -> nn.Sequential:
+    """D's trunk (and H's): stride-2 convolutions and one FC layer, leaky ReLU, BatchNorm after
+    every layer but the first when cfg.d_batchnorm (then without bias)."""
+    a, bn = arch_of(cfg), cfg.d_batchnorm
+    layers: list[nn.Module] = [Rescale(0.5, 0.5)] if cfg.output == "sigmoid" else []
+    layers += [_down(in_channels, a.d_channels[0], True), nn.LeakyReLU(a.slope, True)]
+    for cin, cout in zip(a.d_channels, a.d_channels[1:]):
+        layers += [_down(cin, cout, not bn), *([nn.BatchNorm2d(cout)] if bn else []), nn.LeakyReLU(a.slope, True)]
+    end = cfg.image_size // 2 ** len(a.d_channels)
+    layers += [nn.Flatten(), nn.Linear(a.d_channels[-1] * end * end, a.d_fc, bias=not bn),
+               *([nn.BatchNorm1d(a.d_fc)] if bn else []), nn.LeakyReLU(a.slope, True)]
+    return nn.Sequential(*layers)
 
 
 @dataclass
@@ -59,17 +85,20 @@ def _stacked(seq: nn.Sequential, h: torch.Tensor, sizes: list[int]) -> torch.Ten
 class Generator(nn.Module):
     def __init__(self, cfg: Config):
         super().__init__()
-        a = ARCHS[cfg.image_size]
+        a = arch_of(cfg)
         self.start, self.c0 = a.start, a.g_channels[0]
+        bias = a.act_then_norm  # a layer followed directly by BatchNorm needs no bias
         self.fc = nn.Sequential(
-            nn.Linear(cfg.input_dim, a.fc, bias=False), nn.BatchNorm1d(a.fc), nn.ReLU(True),
-            nn.Linear(a.fc, a.g_channels[0] * a.start**2, bias=False),
-            nn.BatchNorm1d(a.g_channels[0] * a.start**2), nn.ReLU(True),
+            *_block(a, nn.Linear(cfg.input_dim, a.g_fc, bias=bias), a.g_fc, nn.BatchNorm1d, nn.ReLU(True)),
+            *_block(a, nn.Linear(a.g_fc, a.g_channels[0] * a.start**2, bias=bias), a.g_channels[0] * a.start**2,
+                    nn.BatchNorm1d, nn.ReLU(True)),
         )
         layers: list[nn.Module] = []
         for cin, cout in zip(a.g_channels, a.g_channels[1:]):
-            layers += [_up(cin, cout), nn.BatchNorm2d(cout), nn.ReLU(True)]
-        layers += [nn.ConvTranspose2d(a.g_channels[-1], cfg.channels, 4, 2, 1), nn.Tanh()]
+            act = nn.LeakyReLU(a.slope, True) if a.g_leaky else nn.ReLU(True)
+            layers += _block(a, _up(cin, cout, bias), cout, nn.BatchNorm2d, act)
+        layers.append(nn.ConvTranspose2d(a.g_channels[-1], cfg.channels, 4, 2, 1))
+        layers += [nn.Tanh()] if cfg.output == "tanh" else [nn.Sigmoid(), Rescale(2.0, -1.0)]
         self.deconv = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -87,21 +116,15 @@ class Discriminator(nn.Module):
 
     def __init__(self, cfg: Config):
         super().__init__()
-        a = ARCHS[cfg.image_size]
-        layers: list[nn.Module] = [_down(cfg.channels, a.d_channels[0], True), nn.LeakyReLU(0.1, True)]
-        for cin, cout in zip(a.d_channels, a.d_channels[1:]):
-            layers += [_down(cin, cout, False), nn.BatchNorm2d(cout), nn.LeakyReLU(0.1, True)]
-        end = cfg.image_size // 2 ** len(a.d_channels)
-        layers += [nn.Flatten(), nn.Linear(a.d_channels[-1] * end * end, a.fc, bias=False),
-                   nn.BatchNorm1d(a.fc), nn.LeakyReLU(0.1, True)]
-        self.trunk = nn.Sequential(*layers)
-        self.d_head = nn.Linear(a.fc, 1)
+        a, bn = arch_of(cfg), cfg.d_batchnorm
+        self.trunk = _trunk(cfg, cfg.channels)
+        self.d_head = nn.Linear(a.d_fc, 1)
         self.cat_sizes = tuple(cfg.cat_codes)
         self.n_cont = cfg.n_cont
         self.fixed_sigma = cfg.fixed_sigma
         q_out = sum(cfg.cat_codes) + cfg.n_cont * (1 if cfg.fixed_sigma else 2)
-        self.q_head = nn.Sequential(nn.Linear(a.fc, 128, bias=False), nn.BatchNorm1d(128),
-                                    nn.LeakyReLU(0.1, True), nn.Linear(128, q_out))
+        self.q_head = nn.Sequential(nn.Linear(a.d_fc, 128, bias=not bn), *([nn.BatchNorm1d(128)] if bn else []),
+                                    nn.LeakyReLU(a.slope, True), nn.Linear(128, q_out))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, QOut]:
         """Images -> (D logit per image, Q's posterior parameters)."""
@@ -141,11 +164,43 @@ def init_weights(m: nn.Module) -> None:
         nn.init.zeros_(m.bias)
 
 
+class ContrastHead(nn.Module):
+    """H of InfoGAN-CR's contrastive regulariser: two images stacked on the channel axis, made
+    from latents that share exactly one code (and z), -> logits over which code was shared.
+    D's convolution stack and FC layer, then a linear layer over the codes."""
+
+    def __init__(self, cfg: Config):
+        super().__init__()
+        self.trunk = _trunk(cfg, 2 * cfg.channels)
+        self.head = nn.Linear(arch_of(cfg).d_fc, len(cfg.code_names))
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self.head(self.trunk(torch.cat([a, b], 1)))
+
+
+def _spectral(net: nn.Module, skip: tuple[nn.Module, ...] = ()) -> None:
+    """Spectral normalisation (Miyato et al. 2018; one power iteration per forward pass in
+    training) on every convolution and FC layer of `net` but those in `skip`."""
+    for m in list(net.modules()):
+        if isinstance(m, (nn.Conv2d, nn.Linear)) and m not in skip:
+            spectral_norm(m)
+
+
 def build(cfg: Config) -> tuple[Generator, Discriminator]:
     g, d = Generator(cfg), Discriminator(cfg)
     g.apply(init_weights)
     d.apply(init_weights)
+    if cfg.spectral_norm:  # after the initialisation, which it then rescales
+        _spectral(d)
     return g, d
+
+
+def build_contrast(cfg: Config) -> ContrastHead:
+    h = ContrastHead(cfg)
+    h.apply(init_weights)
+    if cfg.spectral_norm:
+        _spectral(h, skip=(h.head,))
+    return h
 
 
 @torch.no_grad()

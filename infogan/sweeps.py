@@ -266,12 +266,11 @@ def eval_series(run: Run) -> pd.DataFrame:
 def member_series(run: Run, metric: str) -> pd.Series:
     """One member's metric against epoch: a training metric as its mean over each epoch (x =
     the epoch it ends; a run of under 10 epochs in tenths of its length, so a short sweep still
-    shows a curve), an evaluation metric per checkpoint."""
+    shows a curve), an evaluation metric per checkpoint; FactorVAE and MIG from the training
+    log (measured while training, live.py) where no checkpoint has them."""
     records, _ = run.metrics()
-    if metric in EVAL_METRICS:
-        ev = eval_series(run)
-        if metric not in ev or ev.empty:
-            return pd.Series(dtype=float)
+    ev = eval_series(run) if metric in EVAL_METRICS else pd.DataFrame()
+    if metric in ev and not ev[metric].dropna().empty:
         # steps per epoch from a logged line: total_steps / epochs is wrong for a run cut short by max_steps
         per_epoch = next((r["step"] / r["epoch"] for r in records if isinstance(r.get("step"), int)
                           and isinstance(r.get("epoch"), (int, float)) and r["epoch"] > 0), None)

@@ -6,6 +6,10 @@ One step (as in the original InfoGAN code): sample z and c, generate G(z, c); th
 So the information loss trains Q, the shared trunk and G; none of it is lost to a separate
 Q optimiser. With lambda_cat_jitter > 0 both steps add the categorical codes' NLL on a jittered
 copy of the fakes (augment.py), which keeps those codes on identity rather than pose.
+With g_steps > 1 the G step is repeated on fresh latents (InfoGAN-CR trains G twice per
+iteration). With the contrastive regulariser on (lambda_cr > 0, from step cr_start; Lin et al.
+2020) each iteration starts with an H step: H learns which code two generated images share,
+and every G step also minimises H's cross-entropy (cooperative, not adversarial).
 Statistics stay on the device and are read back once per logging interval. Every file the
 loop writes goes through the run folder (runs.py)."""
 
@@ -23,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
 from . import film, latent, precision
 from .augment import jitter
@@ -30,7 +35,7 @@ from .config import Config
 from .data import DataError, ImageData, load, png_bytes
 from .latent import Latent
 from .losses import cat_ces, d_loss, g_loss, info_loss, mi_bounds
-from .models import QOut, build, generate
+from .models import QOut, build, build_contrast, generate
 from .precision import resolve_device
 from .runs import Run, RunBusy, RunError
 
@@ -45,12 +50,20 @@ USAGE_IMAGES = 256
 
 @dataclass
 class Nets:
-    """What one step updates: G, D with Q's head, and their Adam optimisers."""
+    """What one step updates: G, D with Q's head, their Adam optimisers, and once the
+    contrastive regulariser is on, H and its own."""
 
     G: torch.nn.Module
     D: torch.nn.Module
     opt_d: torch.optim.Optimizer
     opt_g: torch.optim.Optimizer
+    H: torch.nn.Module | None = None
+    opt_h: torch.optim.Optimizer | None = None
+
+
+def adam(params: Any, lr: float, cfg: Config, device: torch.device) -> torch.optim.Optimizer:
+    """The project's Adam: fused (one kernel per step) where the device has it."""
+    return torch.optim.Adam(params, lr=lr, betas=(cfg.beta1, cfg.beta2), fused=device.type in ("cpu", "cuda"))
 
 
 def uses_jitter(cfg: Config) -> bool:
@@ -62,12 +75,35 @@ def jitter_ce(q_jit: list[QOut], c: Latent) -> list[torch.Tensor]:
     return [sum(cat_ces(q_jit[0], c))] if q_jit else []
 
 
+def contrast_loss(nets: Nets, cfg: Config, batch: int, gen: torch.Generator, device: torch.device
+                  ) -> tuple[torch.Tensor, torch.Tensor]:
+    """H's cross-entropy on a batch of fresh sharing pairs (latent.sharing_pairs), and its accuracy."""
+    a, b, k = latent.sharing_pairs(cfg, batch, device, gen)
+    xa, xb = nets.G(torch.cat([a.vector(cfg.cat_codes), b.vector(cfg.cat_codes)])).split(batch)
+    logits = nets.H(xa, xb)
+    return F.cross_entropy(logits, k), (logits.argmax(1) == k).float().mean()
+
+
 def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, precision: str
                ) -> dict[str, torch.Tensor]:
-    """One D step and one G step on the real batch x; the step's statistics, detached, by name.
-    `precision` is "fp32" or "bf16" (forward passes under autocast), never "auto"."""
-    c = latent.sample(cfg, x.shape[0], x.device, gen)
+    """One iteration on the real batch x: (with H) an H step, one D step, cfg.g_steps G steps;
+    the step's statistics, detached, by name. `precision` is "fp32" or "bf16" (forward passes
+    under autocast), never "auto"."""
+    b = x.shape[0]
     autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
+    stats: dict[str, torch.Tensor] = {}
+    if nets.H is not None:
+        # -- Update H: which code do two images share? (G's images as they are: no gradient to G) --
+        with autocast:
+            nets.G.requires_grad_(False)
+            loss_h, acc_h = contrast_loss(nets, cfg, b, gen, x.device)
+            nets.G.requires_grad_(True)
+        nets.opt_h.zero_grad(set_to_none=True)
+        loss_h.backward()
+        nets.opt_h.step()
+        stats |= {"loss_cr": loss_h, "acc_cr": acc_h}
+
+    c = latent.sample(cfg, b, x.device, gen)
     with autocast:
         fake = nets.G(c.vector(cfg.cat_codes))
 
@@ -84,22 +120,34 @@ def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, p
     nets.opt_d.step()
 
     # -- Update G: maximise log D(G(z, c)) (fakes labelled real), minimise lambda * L_info --
-    nets.D.requires_grad_(False)  # gradients flow through D to G; D's own are not needed
-    with autocast:
-        jit = [jitter(fake, gen)] if uses_jitter(cfg) else []
-        (fake_logit_g, *_), (q_g, *q_jit) = nets.D.parts(fake, *jit)
-        info_g, ce, nll = info_loss(q_g, c, cfg.lambda_cat, cfg.lambda_cont)
-        ce_jit = jitter_ce(q_jit, c)
-        info_g = info_g + cfg.lambda_cat_jitter * sum(ce_jit)
-        loss_g = g_loss(fake_logit_g)
-    nets.opt_g.zero_grad(set_to_none=True)
-    (loss_g + info_g).backward()
-    nets.opt_g.step()
+    nets.D.requires_grad_(False)  # gradients flow through D (and H) to G; their own are not needed
+    if nets.H is not None:
+        nets.H.requires_grad_(False)
+    for i in range(cfg.g_steps):
+        if i:  # a further G step on fresh latents
+            c = latent.sample(cfg, b, x.device, gen)
+        with autocast:
+            if i:
+                fake = nets.G(c.vector(cfg.cat_codes))
+            jit = [jitter(fake, gen)] if uses_jitter(cfg) else []
+            (fake_logit_g, *_), (q_g, *q_jit) = nets.D.parts(fake, *jit)
+            info_g, ce, nll = info_loss(q_g, c, cfg.lambda_cat, cfg.lambda_cont)
+            ce_jit = jitter_ce(q_jit, c)
+            info_g = info_g + cfg.lambda_cat_jitter * sum(ce_jit)
+            loss_g = g_loss(fake_logit_g)
+            total_g = loss_g + info_g
+            if nets.H is not None:
+                total_g = total_g + cfg.lambda_cr * contrast_loss(nets, cfg, b, gen, x.device)[0]
+        nets.opt_g.zero_grad(set_to_none=True)
+        total_g.backward()
+        nets.opt_g.step()
     nets.D.requires_grad_(True)
+    if nets.H is not None:
+        nets.H.requires_grad_(True)
 
     codes = latent.codes_of(cfg)
-    stats = {"loss_d": loss_d, "loss_g": loss_g, "loss_info": info_g,
-             "d_real": torch.sigmoid(real_logit).mean(), "d_fake": torch.sigmoid(fake_logit).mean()}
+    stats |= {"loss_d": loss_d, "loss_g": loss_g, "loss_info": info_g,
+              "d_real": torch.sigmoid(real_logit).mean(), "d_fake": torch.sigmoid(fake_logit).mean()}
     stats |= {f"ce_{k.name}": v for k, v in zip((k for k in codes if k.kind == "cat"), ce)}
     stats |= {f"nll_{k.name}": v for k, v in zip((k for k in codes if k.kind == "cont"), nll)}
     if not cfg.fixed_sigma:
@@ -129,13 +177,16 @@ class Trainer:
         fmt = torch.channels_last
         self.G.to(self.device, memory_format=fmt)
         self.D.to(self.device, memory_format=fmt)
-        fused = self.device.type in ("cpu", "cuda")
-        adam = {"betas": (cfg.beta1, cfg.beta2), "fused": fused}
-        self.nets = Nets(self.G, self.D, torch.optim.Adam(self.D.parameters(), lr=cfg.lr_d, **adam),
-                         torch.optim.Adam(self.G.parameters(), lr=cfg.lr_g, **adam))
+        self.nets = Nets(self.G, self.D, adam(self.D.parameters(), cfg.lr_d, cfg, self.device),
+                         adam(self.G.parameters(), cfg.lr_g, cfg, self.device))
         self.gen = torch.Generator(self.device).manual_seed(cfg.seed)
         data = load(cfg) if data is None else data
         self.images = ImageData(data.images.to(self.device).contiguous(memory_format=fmt))
+        self.live = None  # disentanglement while training (live.py), on data with factors
+        if cfg.disent_every:
+            from .live import LiveScores
+
+            self.live = LiveScores(data, cfg)
         if cfg.batch_size > len(self.images):
             raise DataError(f"batch_size {cfg.batch_size} is larger than the dataset "
                             f"({len(self.images)} images); lower batch_size or subset")
@@ -150,9 +201,22 @@ class Trainer:
         self.precision: str | None = None if cfg.precision == "auto" else cfg.precision
 
     def step(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.start_contrast()
         if self.precision is None:
             self.choose_precision()
         return train_step(self.nets, x, self.cfg, self.gen, self.precision)
+
+    def start_contrast(self, now: bool = False) -> None:
+        """Switch the contrastive regulariser on once its step is reached: H and its Adam state
+        freshly initialised (as the authors do), from the run's seed, so a resumed run makes the
+        same H as an uninterrupted one."""
+        cfg = self.cfg
+        if cfg.lambda_cr == 0 or self.nets.H is not None or (self.step_no < cfg.cr_start and not now):
+            return
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(cfg.seed + 1)
+            h = build_contrast(cfg).to(self.device, memory_format=torch.channels_last)
+        self.nets.H, self.nets.opt_h = h, adam(h.parameters(), cfg.lr_d, cfg, self.device)
 
     def choose_precision(self) -> str:
         """Settle precision "auto" by timing each candidate on this run's first batches
@@ -185,6 +249,7 @@ class Trainer:
                             epoch=self.step_no // self.steps_per_epoch, device=str(self.device),
                             precision=self.precision)
         try:
+            self.start_contrast()  # on from step 0: the probe times the step with H
             if self.precision is None:  # before the clock starts: the probe is not training time
                 self.choose_precision()
             return self._loop(stop, on_log)
@@ -210,17 +275,23 @@ class Trainer:
                 if perm is None or pos == 0:
                     perm = epoch_permutation(cfg.seed, epoch, len(self.images)).to(self.device)
                 stats = self.step(self.images.batch(perm[pos * cfg.batch_size:(pos + 1) * cfg.batch_size]))
-                names = names or list(stats)
+                if names and list(stats) != names and n:  # H switched on: the window so far closes here
+                    now = time.perf_counter()
+                    self.elapsed = now - start
+                    self._log_window(dict(zip(names, totals.div(n).tolist())), n, now - t_window, on_log)
+                    totals, n, t_window = None, 0, now
+                names = names if totals is not None else list(stats)
                 vector = torch.stack(list(stats.values()))
                 totals = vector if totals is None else totals + vector
                 n += 1
                 self.step_no += 1
                 s, last = self.step_no, self.step_no == self.total_steps
                 stopping = stop is not None and stop.is_set()
-                if s % cfg.log_every == 0 or last or stopping:
+                scores = self.live.measure(self.D) if self.live and (s % cfg.disent_every == 0 or last) else {}
+                if s % cfg.log_every == 0 or last or stopping or scores:
                     now = time.perf_counter()
                     self.elapsed = now - start
-                    self._log_window(dict(zip(names, totals.div(n).tolist())), n, now - t_window, on_log)
+                    self._log_window(dict(zip(names, totals.div(n).tolist())) | scores, n, now - t_window, on_log)
                     totals, n, t_window = None, 0, now
                 self.save(samples=s % cfg.sample_every == 0 or last or stopping,
                           checkpoint=s % cfg.ckpt_every == 0 or last or stopping)
@@ -294,15 +365,16 @@ class Trainer:
                                             device=self.device)
             self.run.save_samples(self.step_no, png_bytes(generate(self.G, self.cfg, grid), nrow=len(values)))
         if checkpoint:
+            contrast = {"h": self.nets.H.state_dict(), "opt_h": self.nets.opt_h.state_dict()} if self.nets.H else {}
             self.run.save_checkpoint(self.step_no, self.G, self.D, self.cfg, {
                 "step": self.step_no, "elapsed": self.elapsed, "precision": self.precision,
                 "opt_d": self.nets.opt_d.state_dict(),
-                "opt_g": self.nets.opt_g.state_dict(), "gen": self.gen.get_state()})
+                "opt_g": self.nets.opt_g.state_dict(), "gen": self.gen.get_state(), **contrast})
             film.save(self.run, self.step_no, self.G, self.cfg)  # the checkpoint's frame of the film
 
     def _check_finite(self) -> None:
-        tensors = [(f"{net}.{k}", v) for net, m in (("G", self.G), ("D", self.D))
-                   for k, v in m.state_dict().items() if v.is_floating_point()]
+        nets = [("G", self.G), ("D", self.D)] + ([("H", self.nets.H)] if self.nets.H else [])
+        tensors = [(f"{net}.{k}", v) for net, m in nets for k, v in m.state_dict().items() if v.is_floating_point()]
         finite = torch.stack([torch.isfinite(v).all() for _, v in tensors])
         if not bool(finite.all()):  # one host sync per save
             name = tensors[int((~finite).nonzero()[0])][0]
@@ -321,6 +393,11 @@ class Trainer:
                 self.nets.opt_d.load_state_dict(st["opt_d"])
                 self.nets.opt_g.load_state_dict(st["opt_g"])
                 self.gen.set_state(st["gen"])
+                self.nets.H = self.nets.opt_h = None
+                if "h" in st:  # past cr_start: H as it was, not a fresh one
+                    self.start_contrast(now=True)
+                    self.nets.H.load_state_dict(st["h"])
+                    self.nets.opt_h.load_state_dict(st["opt_h"])
             except (RunError, RuntimeError, ValueError, TypeError) as exc:
                 errors.append(str(exc))
                 continue

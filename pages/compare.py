@@ -104,6 +104,8 @@ figs = monitor_figures({n: frame(r) for n, r in runs.items()}, runs[first].confi
 left, right = st.columns(2)
 left.plotly_chart(figs["mi"], width="stretch", key="cmp_mi")
 right.plotly_chart(figs["losses"], width="stretch", key="cmp_loss")
+if "disentanglement" in figs:  # dSprites runs measured while training (disent_every)
+    st.plotly_chart(figs["disentanglement"], width="stretch", key="cmp_disent")
 quality = {n: t.dropna(subset=["fd"]) for n, t in ((n, eval_table(r)) for n, r in runs.items()) if "fd" in t}
 if quality:
     st.plotly_chart(quality_figure(quality), width="stretch", key="cmp_quality")

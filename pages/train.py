@@ -4,7 +4,8 @@ import dataclasses
 
 import streamlit as st
 
-from infogan.config import DEVICES, IMAGE_SIZES, PRECISIONS, Config, ConfigError, preset
+from infogan.archs import ARCH_NAMES
+from infogan.config import DEVICES, IMAGE_SIZES, NOISE_PRIORS, OUTPUTS, PRECISIONS, Config, ConfigError, preset
 from infogan.figures import recent_rate
 from infogan.runs import RunError, list_runs
 from pages.common import frame, job_manager, select_run, share_link, use_router
@@ -14,24 +15,26 @@ use_router()
 # how the form groups Config's fields; a test checks that every field appears exactly once
 FIELD_GROUPS = {
     "Data": ("dataset", "data_dir", "download", "subset", "image_size", "channels"),
-    "Latent layout": ("noise_dim", "cat_codes", "n_cont", "fixed_sigma"),
-    "Objective": ("lambda_cat", "lambda_cont", "lambda_cat_jitter"),
-    "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "batch_size", "epochs", "max_steps", "seed",
+    "Networks": ("arch", "d_batchnorm", "spectral_norm", "output"),
+    "Latent layout": ("noise_dim", "noise_prior", "cat_codes", "n_cont", "fixed_sigma"),
+    "Objective": ("lambda_cat", "lambda_cont", "lambda_cat_jitter", "lambda_cr", "cr_start"),
+    "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "g_steps", "batch_size", "epochs", "max_steps", "seed",
                      "device", "precision"),
-    "Logging and checkpoints": ("log_every", "sample_every", "ckpt_every", "keep_checkpoints"),
+    "Logging and checkpoints": ("log_every", "sample_every", "ckpt_every", "keep_checkpoints", "disent_every"),
 }
 
 st.title("Train a new run")
 PRESETS = {"mnist": "MNIST (62 noise, Cat(10), 3 continuous; the paper has 2)", "fashion-mnist": "Fashion-MNIST",
            "svhn": "SVHN (paper: 124 noise, 4 x Cat(10), 4 continuous)",
-           "dsprites": "dSprites-style, built in (5 continuous codes)",
+           "dsprites": "dSprites-style, built in (InfoGAN-CR's recipe: 5 continuous codes, CR from 288k steps)",
            "folder:": "Image folder, e.g. CelebA (64x64 RGB, 10 x Cat(10))"}
 choice = st.selectbox("Dataset and preset", list(PRESETS), format_func=PRESETS.get,
                       help="Picking a dataset loads that dataset's paper defaults into the form.")
 base = preset(choice if choice != "folder:" else "folder:data/images")
 base = dataclasses.replace(base, data_dir=st.session_state.get("data_dir", ""))
 SELECTS = {"image_size": list(IMAGE_SIZES), "channels": [1, 3], "device": list(DEVICES),
-           "precision": list(PRECISIONS)}
+           "precision": list(PRECISIONS), "arch": list(ARCH_NAMES), "output": list(OUTPUTS),
+           "noise_prior": list(NOISE_PRIORS)}
 
 
 def widget(name: str, default):

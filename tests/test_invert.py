@@ -139,7 +139,7 @@ def test_train_help_names_the_datasets_and_their_presets(capsys):
     out = capsys.readouterr().out
     for name in ("mnist", "fashion-mnist", "svhn", "dsprites[:S]", "folder:PATH"):
         assert f"\n  {name}\n" in out
-    assert "preset: image_size=64, noise_dim=5, cat_codes=, n_cont=5" in out  # dSprites'
+    assert "preset: image_size=64, arch=infogan-cr, d_batchnorm=False, spectral_norm=True" in out  # dSprites'
 
 
 def test_code_map_puts_each_image_at_its_codes():

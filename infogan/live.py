@@ -1,0 +1,64 @@
+"""Disentanglement while training, for data with ground-truth factors (dSprites): FactorVAE
+and MIG every `disent_every` steps, written into that step's line of metrics.jsonl.
+
+The same estimators as an evaluation (metrics.py, disentanglement_lib's definitions) on a
+reduced sample: one pool of LIVE_POOL images, the same ones at every measurement (a fixed
+seed), encoded once by Q (its point estimate, D in eval mode); MIG on the whole pool (20 bins),
+FactorVAE from LIVE_VOTES training / held-out votes of 64-image batches with one factor held
+fixed, resampled from the pool (metrics.Pool). A full evaluation (`eval --metrics all`) draws
+10,000 / 5,000 and is the figure to report; these track it over training (InfoGAN-CR's authors
+log FactorVAE every 400 iterations the same way)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+import torch
+
+from .config import Config
+from .data import ImageData, to_float
+from .evaluate import code_values, factor_truth
+from .metrics import Pool, factor_vae, mig
+from .models import Discriminator, QOut
+from .runs import RunError
+
+LIVE_POOL = 5_000
+LIVE_VOTES = (800, 400)  # FactorVAE's training and held-out votes
+
+
+class LiveScores:
+    """The ground truth of a run's training data, and `measure` for its D at any step."""
+
+    def __init__(self, data: ImageData, cfg: Config, pool: int = LIVE_POOL):
+        self.pool, self.cfg, self.truth = min(pool, len(data)), cfg, None
+        try:
+            self.truth = factor_truth(data)
+        except (RunError, TypeError, AttributeError):  # a subset, or no factors at all
+            print(f"disent_every: {cfg.dataset} with subset {cfg.subset} is not a complete factor grid; "
+                  "disentanglement is not measured while training", file=sys.stderr)
+
+    @torch.no_grad()
+    def measure(self, d: Discriminator) -> dict[str, float]:
+        """{"factor_vae", "mig", "disent_seconds"} for D's Q now ({} without a factor grid);
+        D's mode is put back."""
+        if self.truth is None:
+            return {}
+        t0 = time.perf_counter()
+        was_training = d.training
+        dev = next(d.parameters()).device
+        d.eval()
+        try:
+            def represent(imgs: torch.Tensor) -> np.ndarray:
+                q = d(to_float(imgs.to(dev)))[1]
+                return code_values(self.cfg, QOut([lg.float().cpu() for lg in q.logits], q.mu.float().cpu(),
+                                                  q.logvar))[1]
+
+            pool = Pool(represent, self.truth, np.random.default_rng(0), self.pool)
+            m = mig(pool, num_train=self.pool)
+            pool.rewind()
+            fv = factor_vae(pool, num_train=LIVE_VOTES[0], num_eval=LIVE_VOTES[1], num_variance=self.pool)
+        finally:
+            d.train(was_training)
+        return {"factor_vae": fv["factor_vae"], "mig": m["mig"], "disent_seconds": time.perf_counter() - t0}

@@ -18,7 +18,7 @@ from .data import DataError
 from .files import FileError, read_json
 from .runs import Run, RunError, list_runs, new_name, runs_root
 from .summary import run_summary, state_label
-from .sweeps import EVALUATE, MAX_AXES, Sweep, final_table, parse_axis, parse_seeds, selection_table
+from .sweeps import EVALUATE, MAX_AXES, TRUTH_SCORES, Sweep, final_table, parse_axis, parse_seeds, selection_table
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:
@@ -407,15 +407,18 @@ def cmd_select(args: argparse.Namespace) -> int:
     if "error" in res:
         raise RunError(res["error"])
     table = selection_table(res, final_table(sweep))
-    _print_table(table.to_dict("records"), ["rank", "member", *(res.get("criteria") or ["centrality"]), "accuracy"])
+    truth = [m for m in TRUTH_SCORES if m in table]
+    _print_table(table.to_dict("records"), ["rank", "member", *(res.get("criteria") or ["centrality"]), *truth])
     print(f"label-free pick: {res['pick']} (rule: {res.get('rule', 'ModelCentrality')})")
-    a = res.get("accuracy")
-    if a:
-        print(f"by accuracy (labels, not used to pick): pick {a['pick']:.4f}, best {a['best']:.4f} "
+    for m in TRUTH_SCORES:
+        a = res.get(m)
+        if not a:
+            continue
+        print(f"by {m} (labels or ground truth, not used to pick): pick {a['pick']:.4f}, best {a['best']:.4f} "
               f"({a['best_member']}), median {a['median']:.4f} of {a['n']}")
         for c, r in (a.get("criteria") or {}).items():
             rho = "n/a" if r["spearman"] is None else f"{r['spearman']:+.2f}"
-            print(f"  {c}: Spearman with accuracy {rho}; its top member {r['top']} has {r['top_accuracy']:.4f}")
+            print(f"  {c}: Spearman with {m} {rho}; its top member {r['top']} has {r[f'top_{m}']:.4f}")
     return 0
 
 

@@ -36,10 +36,10 @@ def smooth(series: pd.Series, amount: float) -> pd.Series:
 
 def line_figure(frames: dict[str, pd.DataFrame], columns: list[str], title: str,
                 y_title: str = "", smoothing: float = 0.0, log_y: bool = False,
-                ceilings: dict[str, float] | None = None) -> go.Figure:
+                ceilings: dict[str, tuple[float, str]] | None = None) -> go.Figure:
     """One line per (run, column); runs keep one colour, columns differ by dash.
 
-    `ceilings` draws a dotted horizontal line per column, e.g. ln K for a categorical MI."""
+    `ceilings` draws a dotted, labelled horizontal line per column: (value, label)."""
     fig = go.Figure()
     dashes = ["solid", "dash", "dot", "dashdot", "longdash", "longdashdot"]
     for ri, (name, df) in enumerate(frames.items()):
@@ -48,18 +48,24 @@ def line_figure(frames: dict[str, pd.DataFrame], columns: list[str], title: str,
             fig.add_trace(go.Scatter(x=df.index, y=smooth(df[col], smoothing), mode="lines", name=label,
                                      line={"color": PALETTE[(ri if len(frames) > 1 else ci) % len(PALETTE)],
                                            "dash": dashes[ci % len(dashes)] if len(frames) > 1 else "solid"}))
-    for ci, (col, value) in enumerate((ceilings or {}).items()):
+    for ci, (col, (value, label)) in enumerate((ceilings or {}).items()):
         fig.add_hline(y=value, line={"dash": "dot", "color": PALETTE[ci % len(PALETTE)], "width": 1},
-                      annotation_text=f"ln K = {value:.3f} ({col[3:]})", annotation_position="top left")
+                      annotation_text=f"{label} = {value:.3f} ({col[3:]})", annotation_position="top left")
     fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title, height=320,
                       margin={"l": 50, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25},
                       yaxis_type="log" if log_y else "linear", uirevision=title)
     return fig
 
 
-def mi_ceilings(cfg: dict[str, Any]) -> dict[str, float]:
-    """ln K for every categorical code: the most a categorical MI bound can reach."""
-    return {f"mi_c{i + 1}": math.log(k) for i, k in enumerate(cfg.get("cat_codes", []))}
+def mi_ceilings(cfg: dict[str, Any]) -> dict[str, tuple[float, str]]:
+    """The most each MI bound can reach: ln K for a categorical code; with sigma fixed to 1,
+    ln 2 - ln(2 pi) / 2 = -0.226 for a U(-1, 1) code (Q's NLL is at least ln(2 pi) / 2), drawn
+    once, for the first continuous code, as every such code has it."""
+    cats = cfg.get("cat_codes", [])
+    out = {f"mi_c{i + 1}": (math.log(k), "ln K") for i, k in enumerate(cats)}
+    if cfg.get("fixed_sigma") and cfg.get("n_cont"):
+        out[f"mi_c{len(cats) + 1}"] = (math.log(2) - 0.5 * math.log(2 * math.pi), "ceiling with σ = 1")
+    return out
 
 
 def monitor_figures(frames: dict[str, pd.DataFrame], cfg: dict[str, Any], smoothing: float = 0.0,
@@ -109,11 +115,28 @@ def live_disentanglement_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
                                      line={"color": colour, "dash": dashes[col]}))
             if ri == 0:
                 _reference_bands(fig, col, EVAL_SERIES[col], colour)
-    fig.update_layout(title="Disentanglement while training (reduced sample; bands: published means)",
+    fig.update_layout(title="FactorVAE and MIG while training (bands: published)",
                       xaxis_title="step", yaxis_title="score", yaxis_range=[0, 1.02], height=360,
                       margin={"l": 50, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25},
                       uirevision="live-disentanglement")
     return fig
+
+
+def live_factor_heatmap(run: Run) -> tuple[go.Figure, str] | None:
+    """The code x factor matrix of the newest measurement while training (live.py): the figure
+    and a line naming each factor's best code, or None before the first."""
+    records, _ = run.metrics()
+    rec = next((r for r in reversed(records) if isinstance(r.get("normalized_mi"), list)), None)
+    if rec is None:
+        return None
+    from .dsprites import FACTOR_NAMES
+
+    m, codes = np.asarray(rec["normalized_mi"], float), run.config().code_names
+    fig = heatmap(m, list(FACTOR_NAMES), codes, f"Normalised MI I(code; factor) / H(factor) while training, step "
+                  f"{rec['step']:,} (reduced sample)", "factor", "code", zmin=0, zmax=1)
+    best = ", ".join(f"{f} → **{codes[int(m[:, j].argmax())]}** ({m[:, j].max():.2f})"
+                     for j, f in enumerate(FACTOR_NAMES))
+    return fig, f"Each factor's best code at step {rec['step']:,}: {best}."
 
 
 def heatmap(matrix: np.ndarray | list, x: list[str], y: list[str], title: str, x_title: str,

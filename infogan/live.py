@@ -3,7 +3,8 @@ and MIG every `disent_every` steps, written into that step's line of metrics.jso
 
 The same estimators as an evaluation (metrics.py, disentanglement_lib's definitions) on a
 reduced sample: one pool of LIVE_POOL images, the same ones at every measurement (a fixed
-seed), encoded once by Q (its point estimate, D in eval mode); MIG on the whole pool (20 bins),
+seed), encoded once by Q (its point estimate, D in eval mode); MIG on the whole pool (20 bins,
+with its code x factor matrix, which the Disentanglement page draws between evaluations),
 FactorVAE from LIVE_VOTES training / held-out votes of 64-image batches with one factor held
 fixed, resampled from the pool (metrics.Pool). A full evaluation (`eval --metrics all`) draws
 10,000 / 5,000 and is the figure to report; these track it over training (InfoGAN-CR's authors
@@ -41,8 +42,8 @@ class LiveScores:
 
     @torch.no_grad()
     def measure(self, d: Discriminator) -> dict[str, float]:
-        """{"factor_vae", "mig", "disent_seconds"} for D's Q now ({} without a factor grid);
-        D's mode is put back."""
+        """{"factor_vae", "mig", "disent_seconds", "normalized_mi" (codes x factors)} for D's Q now
+        ({} without a factor grid); D's mode is put back."""
         if self.truth is None:
             return {}
         t0 = time.perf_counter()
@@ -61,4 +62,5 @@ class LiveScores:
             fv = factor_vae(pool, num_train=LIVE_VOTES[0], num_eval=LIVE_VOTES[1], num_variance=self.pool)
         finally:
             d.train(was_training)
-        return {"factor_vae": fv["factor_vae"], "mig": m["mig"], "disent_seconds": time.perf_counter() - t0}
+        return {"factor_vae": fv["factor_vae"], "mig": m["mig"], "disent_seconds": time.perf_counter() - t0,
+                "normalized_mi": [[round(v, 4) for v in row] for row in m["normalized_mi"]]}

@@ -322,29 +322,38 @@ def select(sweep: Sweep, say: Callable[[str], None] = print, **counts: int) -> d
 
 
 def against_labels(sweep: Sweep, result: dict[str, Any]) -> dict[str, Any]:
-    """Where members have an accuracy (labels), how the label-free pick compares: its accuracy,
-    the best and the median member's; and per criterion, its Spearman correlation with accuracy
-    (FD negated, so +1 always means "ranks like accuracy") and the accuracy of its own top member."""
+    """Where members have a score that needs labels or ground truth (accuracy; on dSprites
+    FactorVAE and MIG from their evaluations), how the label-free pick compares, per score: its
+    value, the best and the median member's; and per criterion, its Spearman correlation with
+    the score (FD negated, so +1 always means "ranks like the score") and its top member's score."""
+    from .sweeps import TRUTH_SCORES, final_table
+
+    table = final_table(sweep).set_index("member")
+    out = {}
+    for measure in TRUTH_SCORES:
+        truth = table[measure].dropna().astype(float) if measure in table else None
+        if truth is not None and len(truth) >= 2 and result["pick"] in truth:
+            out[measure] = _against(result, truth, measure)
+    return out
+
+
+def _against(result: dict[str, Any], truth: Any, measure: str) -> dict[str, Any]:
+    """One score's comparison for `against_labels` (truth: the members' scores, a Series by name)."""
     from scipy.stats import spearmanr
 
     from .summary import LOWER_IS_BETTER
-    from .sweeps import final_table
 
-    table = final_table(sweep).set_index("member")
-    acc = table["accuracy"].dropna().astype(float) if "accuracy" in table else None
-    if acc is None or len(acc) < 2 or result["pick"] not in acc:
-        return {}
     criteria = result.get("criteria") or {"centrality": result["centrality"]}
     per: dict[str, dict[str, Any]] = {}
     for name, values in criteria.items():
         sign = -1.0 if name in LOWER_IS_BETTER else 1.0
-        score = {n: sign * v for n, v in zip(result["names"], values) if v is not None and n in acc}
+        score = {n: sign * v for n, v in zip(result["names"], values) if v is not None and n in truth}
         names = list(score)
-        rho = spearmanr([score[n] for n in names], [acc[n] for n in names]).statistic if len(names) > 2 else None
+        rho = spearmanr([score[n] for n in names], [truth[n] for n in names]).statistic if len(names) > 2 else None
         top = max(names, key=lambda n: score[n]) if names else None
         per[name] = {"spearman": None if rho is None or rho != rho else round(float(rho), 4),
-                     "top": top, "top_accuracy": None if top is None else float(acc[top])}
+                     "top": top, f"top_{measure}": None if top is None else float(truth[top])}
     rho = per.get("centrality", {}).get("spearman")
-    return {"accuracy": {"pick": float(acc[result["pick"]]), "best": float(acc.max()), "best_member": acc.idxmax(),
-                         "median": float(acc.median()), "n": len(acc), "spearman_centrality_accuracy": rho,
-                         "criteria": per}}
+    return {"pick": float(truth[result["pick"]]), "best": float(truth.max()), "best_member": truth.idxmax(),
+            "median": float(truth.median()), "n": len(truth), f"spearman_centrality_{measure}": rho,
+            "criteria": per}

@@ -251,7 +251,10 @@ def list_sweeps(root: str | os.PathLike | None = None) -> list[Sweep]:
 
 # ----- reading a sweep as a distribution -----
 # from eval.json, per evaluated checkpoint (summary.eval_row's names)
-EVAL_METRICS = ("accuracy", "slant_rho", "width_rho", "fd", "precision", "recall", "density", "coverage", "score")
+EVAL_METRICS = ("accuracy", "slant_rho", "width_rho", "fd", "precision", "recall", "density", "coverage", "score",
+                "factor_vae", "mig", "dci_disentanglement")
+# scores that need labels or ground truth: the label-free pick is compared with them, never picked by them
+TRUTH_SCORES = ("accuracy", "factor_vae", "mig")
 
 
 def eval_series(run: Run) -> pd.DataFrame:
@@ -337,8 +340,10 @@ def selection_table(selection: dict[str, Any], final: pd.DataFrame) -> pd.DataFr
     other criteria existed have ModelCentrality alone."""
     criteria = selection.get("criteria") or {"centrality": selection.get("centrality", [])}
     table = pd.DataFrame({"member": selection.get("names", []), **criteria})
-    acc = final.set_index("member")["accuracy"] if "accuracy" in final else pd.Series(dtype=float)
-    table["accuracy"] = table["member"].map(acc).astype(float)
+    for measure in TRUTH_SCORES:  # accuracy always (empty without labels); the factor scores where evaluated
+        if measure == "accuracy" or (measure in final and final[measure].notna().any()):
+            col = final.set_index("member")[measure] if measure in final else pd.Series(dtype=float)
+            table[measure] = table["member"].map(col).astype(float)
     order = {n: i for i, n in enumerate(selection.get("ranking", []))}
     table = table.sort_values("member", key=lambda s: s.map(order)).reset_index(drop=True)
     table.insert(0, "rank", range(1, len(table) + 1))

@@ -315,7 +315,7 @@ class Trainer:
         ce = [rec[f"ce_{c.name}"] for c in codes if c.kind == "cat"]
         nll = [rec[f"nll_{c.name}"] for c in codes if c.kind == "cont"]
         rec.update({f"mi_{c.name}": v for c, v in zip(codes, mi_bounds(ce, nll, cfg.cat_codes))})
-        bad = [k for k, v in rec.items() if not math.isfinite(v)]
+        bad = [k for k, v in rec.items() if isinstance(v, float) and not math.isfinite(v)]
         if bad:
             raise FloatingPointError(f"non-finite {bad[0]} at step {self.step_no}; "
                                      "last good checkpoint kept (try lower learning rates)")

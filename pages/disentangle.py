@@ -3,7 +3,15 @@
 import streamlit as st
 
 from infogan.config import ESTIMATORS, dsprites_stride
-from infogan.figures import confusion_figure, eval_figure, factor_figures, heatmap, metric_table, quality_table
+from infogan.figures import (
+    confusion_figure,
+    eval_figure,
+    factor_figures,
+    heatmap,
+    live_factor_heatmap,
+    metric_table,
+    quality_table,
+)
 from infogan.jobs import EVERY
 from infogan.judge import judge_key
 from infogan.quality import describe
@@ -69,6 +77,10 @@ over = eval_table(run)
 if len(over) >= 2:
     st.plotly_chart(eval_figure(over, reference=bool(dsprites_stride(run.config().dataset))), width="stretch",
                     key="over_training")
+live = live_factor_heatmap(run) if results is None or "factors" not in results else None
+if live:  # measured while training (disent_every): shown until this checkpoint's own evaluation exists
+    st.plotly_chart(live[0], width="stretch", key="live_heatmap")
+    st.caption(live[1] + " Measured on 5,000 images while training; the evaluation below uses 10,000.")
 if results is None:
     if not busy:
         st.info("No evaluation cached for this checkpoint yet. The button above computes it in the "

@@ -16,6 +16,7 @@ from infogan.sweeps import (
     EVAL_METRICS,
     EVALUATE,
     MAX_AXES,
+    TRUTH_SCORES,
     Sweep,
     final_table,
     list_sweeps,
@@ -201,23 +202,24 @@ if "pick" in selection:
     st.markdown(f"Pick: **{selection['pick']}** · rule: {selection.get('rule', 'ModelCentrality')} "
                 f"({selection.get('seconds', '?')} s)")
     ranked = selection_table(selection, table)  # the members table read above
-    shown = ["rank", "member", *[c for c in CRITERIA if c in ranked], "accuracy"]
-    st.table(ranked[shown].style.format({**{c: "{:.3f}" for c in CRITERIA}, "accuracy": "{:.1%}"}, na_rep="–")
-             .hide(axis="index"))
+    shown = ["rank", "member", *[c for c in CRITERIA if c in ranked], *[m for m in TRUTH_SCORES if m in ranked]]
+    st.table(ranked[shown].style.format({**{c: "{:.3f}" for c in (*CRITERIA, *TRUTH_SCORES)}, "accuracy": "{:.1%}"},
+                                        na_rep="–").hide(axis="index"))
     st.caption(f"ModelCentrality: {counts.get('votes', '?')} votes of {counts.get('batch', '?')} generated images per "
                "member, scored by every other member's Q. Partition consensus: how alike Q's categorical codes "
                f"split the same {counts.get('reference', 2000):,} real images as the others' (labels unused). "
                "Fréchet distance: the newest checkpoint's, in the judge classifier's features (lower is better).")
-    a = selection.get("accuracy")
-    if a:
-        st.markdown(f"Against labels (not used to pick): pick **{a['pick']:.1%}**, best {a['best']:.1%} "
-                    f"({a['best_member']}), median {a['median']:.1%} of {a['n']}")
+    for m in (m for m in TRUTH_SCORES if selection.get(m)):
+        a, fmt = selection[m], "{:.1%}" if m == "accuracy" else "{:.3f}"
+        what = "labels" if m == "accuracy" else f"ground truth, {m}"
+        st.markdown(f"Against {what} (not used to pick): pick **{fmt.format(a['pick'])}**, "
+                    f"best {fmt.format(a['best'])} ({a['best_member']}), median {fmt.format(a['median'])} of {a['n']}")
         per = a.get("criteria") or {}
         if per:
-            st.table(pd.DataFrame([{"criterion": CRITERIA.get(c, c), "Spearman with accuracy": r["spearman"],
-                                    "its top member": r["top"], "top member's accuracy": r["top_accuracy"]}
+            st.table(pd.DataFrame([{"criterion": CRITERIA.get(c, c), f"Spearman with {m}": r["spearman"],
+                                    "its top member": r["top"], f"top member's {m}": r[f"top_{m}"]}
                                    for c, r in per.items()]).style.format(
-                {"Spearman with accuracy": "{:+.2f}", "top member's accuracy": "{:.1%}"}, na_rep="n/a (≤ 2 members)")
+                {f"Spearman with {m}": "{:+.2f}", f"top member's {m}": fmt}, na_rep="n/a (≤ 2 members)")
                 .hide(axis="index"))
 elif selection.get("error"):
     st.warning(f"Ranking failed: {selection['error']}")

@@ -4,6 +4,7 @@ and FactorVAE/MIG measured while training."""
 import hashlib
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -11,7 +12,7 @@ from torch import nn
 from infogan import latent
 from infogan.config import Config, ConfigError, preset
 from infogan.data import load
-from infogan.figures import metrics_frame, monitor_figures
+from infogan.figures import live_factor_heatmap, metrics_frame, monitor_figures
 from infogan.live import LiveScores
 from infogan.models import build, build_contrast
 from infogan.runs import Run
@@ -152,6 +153,9 @@ def test_a_resumed_cr_run_equals_an_uninterrupted_one_and_h_is_in_the_checkpoint
     assert [list(t.x) for t in live.data] == [[8, 12], [8, 12]]
     assert {a.text for a in live.layout.annotations} >= {"InfoGAN-CR FactorVAE 0.88", "InfoGAN-CR MIG 0.37"}
     assert [t.name for t in figs["contrast"].data] == ["loss_cr", "acc_cr"]
+    fig, best = live_factor_heatmap(full)  # what the Disentanglement page opens on before an evaluation
+    assert np.asarray(fig.data[0].z).shape == (5, 5) and "step 12" in fig.layout.title.text
+    assert best.startswith("Each factor's best code at step 12: shape → **c")
 
 
 class FactorReader(nn.Module):

@@ -116,3 +116,22 @@ def test_categorical_partition_joins_every_categorical_code():
     part = categorical_partition(codes, ["cat", "cat", "cont"])
     assert part[0] == part[1] and len(set(part)) == 3
     assert categorical_partition(codes[:, 2:], ["cont"]) is None
+
+
+def test_the_pick_is_compared_with_factor_scores_where_members_have_them():
+    """On dSprites there are no labels: FactorVAE and MIG from the members' evaluations take
+    accuracy's place beside the label-free criteria (never used to pick)."""
+    import pandas as pd
+
+    from infogan.ray_runner import _against
+    from infogan.sweeps import selection_table
+
+    res = {"pick": "a", "names": ["a", "b", "c"], "centrality": [0.9, 0.1, 0.5],
+           "criteria": {"centrality": [0.9, 0.1, 0.5]}, "ranking": ["a", "c", "b"]}
+    out = _against(res, pd.Series({"a": 0.8, "b": 0.5, "c": 0.6}), "factor_vae")
+    assert (out["pick"], out["best"], out["median"], out["n"]) == (0.8, 0.8, 0.6, 3)
+    assert out["spearman_centrality_factor_vae"] == 1.0 and out["criteria"]["centrality"]["top_factor_vae"] == 0.8
+    final = pd.DataFrame({"member": ["a", "b", "c"], "factor_vae": [0.8, 0.5, 0.6], "mig": [None] * 3})
+    table = selection_table(res, final)
+    assert list(table.columns) == ["rank", "member", "centrality", "accuracy", "factor_vae"]
+    assert table["member"].tolist() == ["a", "c", "b"] and table["factor_vae"].tolist() == [0.8, 0.6, 0.5]

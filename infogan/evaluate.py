@@ -68,7 +68,11 @@ def load_model(run: Run, step: int | None = None, device: str = "cpu") -> Model:
 
 @torch.no_grad()
 def real_data_encoder(d: Discriminator, reference: torch.Tensor, batch_size: int = 500) -> Discriminator:
-    """A copy of D with BatchNorm statistics re-estimated on real uint8 images (see above)."""
+    """A copy of D with BatchNorm statistics re-estimated on real uint8 images (see above); D
+    itself, in eval mode, when it has no BatchNorm (the dSprites preset): nothing to re-estimate,
+    and a pass in training mode would move spectral norm's power iteration."""
+    if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in d.modules()):
+        return d.eval()
     q_net = copy.deepcopy(d)
     dev = next(q_net.parameters()).device
     for m in q_net.modules():

@@ -35,7 +35,7 @@ import torch
 
 from . import latent
 from .data import load
-from .evaluate import encode, load_model, real_data_encoder
+from .evaluate import code_values, encode, load_model, real_data_encoder
 from .models import generate_uint8
 from .runs import Run
 
@@ -132,9 +132,7 @@ def run_candidate(run: Run, reference: torch.Tensor, step: int | None = None) ->
         return held, images(lat)
 
     def encode_codes(imgs: torch.Tensor) -> np.ndarray:
-        q = encode(q_net, imgs)
-        return np.concatenate([np.stack([lg.argmax(1).numpy() for lg in q.logits], 1).reshape(len(imgs), -1),
-                               q.mu.numpy()], 1)
+        return code_values(cfg, encode(q_net, imgs))[1]
 
     return Candidate(run.name, [c.kind for c in codes], fixed, lambda n, rng: images(draw(n, rng)), encode_codes)
 

@@ -16,6 +16,7 @@ from infogan.figures import live_factor_heatmap, metrics_frame, monitor_figures
 from infogan.live import LiveScores
 from infogan.models import build, build_contrast
 from infogan.runs import Run
+from infogan.selection import rank_members
 from infogan.train import Nets, Trainer, adam, contrast_loss, resume, train
 
 # (state-dict names and shapes, sha256[:16]; sum and sd of G's 8 images; sums of D's logits and
@@ -153,6 +154,8 @@ def test_a_resumed_cr_run_equals_an_uninterrupted_one_and_h_is_in_the_checkpoint
     assert [list(t.x) for t in live.data] == [[8, 12], [8, 12]]
     assert {a.text for a in live.layout.annotations} >= {"InfoGAN-CR FactorVAE 0.88", "InfoGAN-CR MIG 0.37"}
     assert [t.name for t in figs["contrast"].data] == ["loss_cr", "acc_cr"]
+    ranked = rank_members([full, part], votes=10, batch=8, n_free=32)  # codes all continuous: no partition
+    assert ranked["by"] == "centrality" and set(ranked["criteria"]) <= {"centrality", "fd"} and ranked["pick"]
     fig, best = live_factor_heatmap(full)  # what the Disentanglement page opens on before an evaluation
     assert np.asarray(fig.data[0].z).shape == (5, 5) and "step 12" in fig.layout.title.text
     assert best.startswith("Each factor's best code at step 12: shape → **c")

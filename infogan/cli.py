@@ -407,7 +407,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     if "error" in res:
         raise RunError(res["error"])
     table = selection_table(res, final_table(sweep))
-    truth = [m for m in TRUTH_SCORES if m in table]
+    truth = [m for m in TRUTH_SCORES if m in table and table[m].notna().any()]
     _print_table(table.to_dict("records"), ["rank", "member", *(res.get("criteria") or ["centrality"]), *truth])
     print(f"label-free pick: {res['pick']} (rule: {res.get('rule', 'ModelCentrality')})")
     for m in TRUTH_SCORES:

@@ -414,7 +414,8 @@ def cmd_select(args: argparse.Namespace) -> int:
         a = res.get(m)
         if not a:
             continue
-        print(f"by {m} (labels or ground truth, not used to pick): pick {a['pick']:.4f}, best {a['best']:.4f} "
+        what = "labels" if m == "accuracy" else "ground truth"
+        print(f"by {m} ({what}, not used to pick): pick {a['pick']:.4f}, best {a['best']:.4f} "
               f"({a['best_member']}), median {a['median']:.4f} of {a['n']}")
         for c, r in (a.get("criteria") or {}).items():
             rho = "n/a" if r["spearman"] is None else f"{r['spearman']:+.2f}"

@@ -12,6 +12,7 @@ log FactorVAE every 400 iterations the same way)."""
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -34,9 +35,9 @@ class LiveScores:
 
     def __init__(self, data: ImageData, cfg: Config, pool: int = LIVE_POOL):
         self.pool, self.cfg, self.truth = min(pool, len(data)), cfg, None
-        try:
-            self.truth = factor_truth(data)
-        except (RunError, TypeError, AttributeError):  # a subset, or no factors at all
+        with contextlib.suppress(RunError):  # RunError: a subset, not the complete grid
+            self.truth = factor_truth(data) if data.factors is not None else None
+        if self.truth is None:
             print(f"disent_every: {cfg.dataset} with subset {cfg.subset} is not a complete factor grid; "
                   "disentanglement is not measured while training", file=sys.stderr)
 

@@ -14,8 +14,9 @@ computed from its rate.
 
 With `--dataset dsprites[:S]` it times instead the dSprites preset (InfoGAN-CR's recipe: its
 nets, spectral norm, two G steps per iteration) before and after the contrastive regulariser
-switches on, against the old dSprites preset (the paper's 64x64 nets, one G step), fp32, the
-same windows; batch 64 as the presets have it.
+switches on, against the old dSprites preset (the paper's 64x64 nets, one G step) and against a
+plain port of the same recipe (`ReferenceCRLoop`, without and with H), fp32, the same windows;
+batch 64 as the presets have it.
 
     python benchmarks/throughput.py --batch-size 128 --windows 5 --steps 20
     python benchmarks/throughput.py --dataset dsprites --windows 5 --steps 10"""
@@ -31,12 +32,12 @@ import time
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, TensorDataset
 from torchvision import datasets, transforms
 
 from infogan.config import SMOKE_DATA, Config, smoke
 from infogan.data import DataError, load
-from infogan.models import build
+from infogan.models import build, build_contrast
 from infogan.precision import resolve_device
 from infogan.runs import Run, RunError
 from infogan.train import Trainer, epoch_permutation
@@ -95,6 +96,79 @@ class ReferenceLoop:
         loss_g = F.binary_cross_entropy_with_logits(fake_logit, ones) + info
         loss_g.backward()
         self.opt_g.step()
+        self.log = (loss_d.item(), loss_g.item(), info.item())  # per-step logging, as most loops do
+
+
+class ReferenceCRLoop:
+    """InfoGAN-CR's iteration (the dSprites preset's nets from infogan.models) as a straightforward
+    port writes it: images through a DataLoader, D on real and fake in separate calls, latents
+    from torch.rand, `.item()` on every loss; with H, an H step and H's term in both G steps."""
+
+    def __init__(self, cfg: Config, device: torch.device, with_h: bool):
+        self.cfg, self.device = cfg, device
+        torch.manual_seed(cfg.seed)
+        self.G, self.D = (net.to(device) for net in build(cfg))
+        self.H = build_contrast(cfg).to(device) if with_h else None
+        def adam(net: torch.nn.Module, lr: float) -> torch.optim.Adam:
+            return torch.optim.Adam(net.parameters(), lr=lr, betas=(cfg.beta1, cfg.beta2))
+
+        self.opt_d, self.opt_g = adam(self.D, cfg.lr_d), adam(self.G, cfg.lr_g)
+        self.opt_h = adam(self.H, cfg.lr_d) if with_h else None
+        self.loader = DataLoader(TensorDataset(load(cfg).images), batch_size=cfg.batch_size, shuffle=True,
+                                 drop_last=True)
+        self.it = iter(self.loader)
+
+    def batch(self) -> torch.Tensor:
+        try:
+            (x,) = next(self.it)
+        except StopIteration:
+            self.it = iter(self.loader)
+            (x,) = next(self.it)
+        return x.to(self.device).float() / 127.5 - 1
+
+    def latent(self, b: int) -> torch.Tensor:
+        return torch.rand(b, self.cfg.noise_dim + self.cfg.n_cont, device=self.device) * 2 - 1
+
+    def pairs_loss(self, b: int, through_g: bool = True) -> torch.Tensor:
+        """H's cross-entropy on pairs sharing z and one code (the codes are the latent's last n_cont)."""
+        cfg = self.cfg
+        a, other = self.latent(b), self.latent(b)
+        k = torch.randint(cfg.n_cont, (b,), device=self.device)
+        shared = F.one_hot(k, cfg.n_cont).bool()
+        z, ca, cb = a[:, :cfg.noise_dim], a[:, cfg.noise_dim:], other[:, cfg.noise_dim:]
+        with torch.set_grad_enabled(through_g):
+            xa, xb = self.G(a), self.G(torch.cat([z, torch.where(shared, ca, cb)], 1))
+        return F.cross_entropy(self.H(xa, xb), k)
+
+    def step(self) -> None:
+        cfg, x = self.cfg, self.batch()
+        b, n = x.shape[0], cfg.noise_dim
+        if self.H is not None:
+            self.opt_h.zero_grad()
+            self.pairs_loss(b, through_g=False).backward()
+            self.opt_h.step()
+        lat = self.latent(b)
+        fake = self.G(lat)
+        self.opt_d.zero_grad()
+        real_logit, _ = self.D(x)
+        fake_logit, q = self.D(fake.detach())
+        info = cfg.lambda_cont * (0.5 * (lat[:, n:] - q.mu) ** 2).sum(1).mean()
+        loss_d = (F.binary_cross_entropy_with_logits(real_logit, torch.ones_like(real_logit))
+                  + F.binary_cross_entropy_with_logits(fake_logit, torch.zeros_like(fake_logit)) + info)
+        loss_d.backward()
+        self.opt_d.step()
+        for i in range(cfg.g_steps):
+            if i:
+                lat = self.latent(b)
+                fake = self.G(lat)
+            self.opt_g.zero_grad()
+            fake_logit, q = self.D(fake)
+            info = cfg.lambda_cont * (0.5 * (lat[:, n:] - q.mu) ** 2).sum(1).mean()
+            loss_g = F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit)) + info
+            if self.H is not None:
+                loss_g = loss_g + cfg.lambda_cr * self.pairs_loss(b)
+            loss_g.backward()
+            self.opt_g.step()
         self.log = (loss_d.item(), loss_g.item(), info.item())  # per-step logging, as most loops do
 
 
@@ -212,7 +286,9 @@ def dsprites_rates(a: argparse.Namespace) -> None:
     try:
         device = resolve_device(base.device)
         loops = {"old_preset": ProjectLoop(base.replace(**OLD_DSPRITES), device),
+                 "reference_cr": ReferenceCRLoop(base, device, with_h=False),
                  "infogan_cr": ProjectLoop(base.replace(lambda_cr=0.0), device),
+                 "reference_cr_with_h": ReferenceCRLoop(base, device, with_h=True),
                  "infogan_cr_with_h": ProjectLoop(base.replace(cr_start=0), device)}
     except (DataError, RunError) as exc:
         raise SystemExit(f"throughput.py: {exc}") from None
@@ -229,6 +305,8 @@ def dsprites_rates(a: argparse.Namespace) -> None:
         "threads": torch.get_num_threads(), "batch_size": b, "steps_per_window": a.steps, "windows": a.windows,
         "precision": "fp32", "images_per_s": {k: round(v, 1) for k, v in med.items()},
         "vs_old_preset": {k: round(v / med["old_preset"], 3) for k, v in med.items()},
+        "vs_reference": {"infogan_cr": round(med["infogan_cr"] / med["reference_cr"], 3),
+                         "infogan_cr_with_h": round(med["infogan_cr_with_h"] / med["reference_cr_with_h"], 3)},
         "windows_images_per_s": {k: [round(x, 1) for x in v] for k, v in rates.items()}}))
 
 

@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "disentanglement_lib's procedure (minutes on a CPU)")
     e.add_argument("--metric-scale", type=float, default=1.0,
                    help="multiply the metrics' sample counts (disentanglement_lib defaults at 1.0)")
+    e.add_argument("--no-quality", dest="quality", action="store_false",
+                   help="skip sample quality (which trains the dataset's judge on first use)")
 
     v = sub.add_parser("traverse", help="save a latent traversal grid as PNG")
     v.add_argument("run")
@@ -240,7 +242,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             bar.update(round(100 * done) - bar.n)
 
         if args.every_checkpoint:
-            done = evaluate_steps(run, args.metrics, args.metric_scale, args.device, progress, args.estimator)
+            done = evaluate_steps(run, args.metrics, args.metric_scale, args.device, progress, args.estimator,
+                                  args.quality)
             print(f"{run.name}: evaluated {len(done)} checkpoint(s): {done or 'all were done already'}")
             run_eval = run.eval_results()
             if not run_eval:
@@ -248,7 +251,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             out = run_eval
         else:
             out = evaluate_run(run, args.step, args.metrics, args.metric_scale, device=args.device,
-                               progress=progress, estimator=args.estimator)
+                               progress=progress, estimator=args.estimator, sample_quality=args.quality)
     cat = out.get("categorical")
     if cat:
         print(f"{run.name} step {out['step']}: code {cat['best_code']} accuracy "

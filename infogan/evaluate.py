@@ -280,13 +280,15 @@ def factor_metrics(model: Model, data: ImageData, which: str = "basic", seed: in
 
 def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scale: float = 1.0,
                  device: str = "cpu", test_data: ImageData | None = None,
-                 progress: Progress | None = None, estimator: str = "fast") -> dict[str, Any]:
+                 progress: Progress | None = None, estimator: str = "fast", sample_quality: bool = True
+                 ) -> dict[str, Any]:
     """Everything that applies to this run's dataset; merged into the run's eval.json.
 
     Labelled test split: categorical accuracy and code/label NMI. Ground-truth factors: MIG
     and the normalised MI matrix (basic), or all disentanglement metrics (all) with the "fast" or
     "reference" estimator (metrics.evaluate_all). Datasets with a judge (judge.py, trained on
-    first use): sample quality against as many held-out images as the accuracy uses (quality.py).
+    first use), unless `sample_quality` is False: sample quality against as many held-out images as the
+    accuracy uses (quality.py).
     `progress` hears the name of each stage as it starts (the CLI's bar, the dashboard's job file)."""
     with run.lease("eval"):  # one evaluation of a run at a time, from any process or machine
         say = progress or (lambda what, done: None)
@@ -313,7 +315,7 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
             out["factors"] = factor_metrics(
                 model, data, metrics, scale=scale, estimator=estimator,
                 on_metric=lambda name, i, n: say(f"{name} ({i + 1} of {n})", 0.1 + 0.8 * i / n))
-        if judge_key(cfg.dataset):
+        if sample_quality and judge_key(cfg.dataset):
             judge = judge_for(cfg, progress=lambda what, done: say(what, 0.9))
             say("sample quality: Fréchet distance, precision/recall in the judge's features", 0.92)
             labelled = has_test_split(cfg) or test_data is not None
@@ -337,7 +339,8 @@ def needs_eval(run: Run, step: int, metrics: str = "basic") -> bool:
 
 
 def evaluate_steps(run: Run, metrics: str = "basic", scale: float = 1.0, device: str = "cpu",
-                   progress: Progress | None = None, estimator: str = "fast") -> list[int]:
+                   progress: Progress | None = None, estimator: str = "fast", sample_quality: bool = True
+                   ) -> list[int]:
     """Every kept checkpoint that has no evaluation yet, oldest first (so eval.json's top level
     ends at the newest): the points of the metrics-over-training chart. Checkpoints without
     a film panel get theirs on the way. Returns the steps evaluated."""
@@ -350,7 +353,7 @@ def evaluate_steps(run: Run, metrics: str = "basic", scale: float = 1.0, device:
             def stage(what: str, done: float, i: int = i, step: int = step) -> None:
                 say(f"step {step} ({i + 1} of {len(todo)}): {what}", (i + done) / len(todo))
 
-            evaluate_run(run, step, metrics, scale, device, test_data, stage, estimator)
+            evaluate_run(run, step, metrics, scale, device, test_data, stage, estimator, sample_quality)
         say("done", 1.0)
         return todo
 

@@ -130,13 +130,18 @@ def live_factor_heatmap(run: Run) -> tuple[go.Figure, str] | None:
     if rec is None:
         return None
     from .dsprites import FACTOR_NAMES
+    from .live import OWN_FLOOR, own_code_history
 
     m, codes = np.asarray(rec["normalized_mi"], float), run.config().code_names
     fig = heatmap(m, list(FACTOR_NAMES), codes, f"Normalised MI I(code; factor) / H(factor) while training, step "
                   f"{rec['step']:,} (reduced sample)", "factor", "code", zmin=0, zmax=1)
     best = ", ".join(f"{f} → **{codes[int(m[:, j].argmax())]}** ({m[:, j].max():.2f})"
                      for j, f in enumerate(FACTOR_NAMES))
-    return fig, f"Each factor's best code at step {rec['step']:,}: {best}."
+    owned = [f"{f} → **{codes[c]}** since step {since:,}"
+             for f, (c, since) in zip(FACTOR_NAMES, own_code_history(records)) if c is not None]
+    return fig, (f"Each factor's best code at step {rec['step']:,}: {best}. Codes of their own (holding "
+                 f"≥ {OWN_FLOOR:.0%} of one factor and more of it than of any other): "
+                 f"{', '.join(owned) if owned else 'none yet'}.")
 
 
 def heatmap(matrix: np.ndarray | list, x: list[str], y: list[str], title: str, x_title: str,

@@ -28,6 +28,7 @@ from .runs import RunError
 
 LIVE_POOL = 5_000
 LIVE_VOTES = (800, 400)  # FactorVAE's training and held-out votes
+OWN_FLOOR = 0.2  # the least share of a factor's entropy its own code must hold (own_codes)
 
 
 class LiveScores:
@@ -65,3 +66,36 @@ class LiveScores:
             d.train(was_training)
         return {"factor_vae": fv["factor_vae"], "mig": m["mig"], "disent_seconds": time.perf_counter() - t0,
                 "normalized_mi": [[round(v, 4) for v in row] for row in m["normalized_mi"]]}
+
+
+def own_codes(matrix: np.ndarray | list, floor: float = OWN_FLOOR) -> list[int | None]:
+    """Per factor (a column of the codes x factors normalised-MI matrix), the index of the code
+    that is its own, or None: the code holding most of the factor, at least `floor` of its
+    entropy, and holding more of this factor than of any other (so one code serving two factors
+    is nobody's own). MIG's gap asks how far the best code leads the second; this asks the plainer
+    question a heatmap's reader asks, which factor has a code, and it flickers less."""
+    m = np.asarray(matrix, float)
+    out: list[int | None] = []
+    for j in range(m.shape[1]):
+        i = int(m[:, j].argmax())
+        out.append(i if m[i, j] >= floor and int(m[i].argmax()) == j else None)
+    return out
+
+
+def own_code_history(records: list[dict], floor: float = OWN_FLOOR) -> list[tuple[int | None, int | None]]:
+    """Per factor, from the live measurements in metrics.jsonl records: (the code it owns at the
+    newest measurement, the step since which it has owned that code at every measurement), or
+    (None, None)."""
+    history = [(r["step"], own_codes(r["normalized_mi"], floor)) for r in records
+               if isinstance(r.get("normalized_mi"), list)]
+    if not history:
+        return []
+    out = []
+    for j, code in enumerate(history[-1][1]):
+        since = None
+        for step, owned in reversed(history):
+            if owned[j] != code or code is None:
+                break
+            since = step
+        out.append((code, since))
+    return out

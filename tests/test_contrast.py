@@ -13,7 +13,7 @@ from infogan import latent
 from infogan.config import Config, ConfigError, preset
 from infogan.data import load
 from infogan.figures import live_factor_heatmap, metrics_frame, monitor_figures
-from infogan.live import LiveScores
+from infogan.live import LiveScores, own_code_history, own_codes
 from infogan.models import build, build_contrast
 from infogan.runs import Run
 from infogan.selection import rank_members
@@ -158,7 +158,7 @@ def test_a_resumed_cr_run_equals_an_uninterrupted_one_and_h_is_in_the_checkpoint
     assert ranked["by"] == "centrality" and set(ranked["criteria"]) <= {"centrality", "fd"} and ranked["pick"]
     fig, best = live_factor_heatmap(full)  # what the Disentanglement page opens on before an evaluation
     assert np.asarray(fig.data[0].z).shape == (5, 5) and "step 12" in fig.layout.title.text
-    assert best.startswith("Each factor's best code at step 12: shape → **c")
+    assert best.startswith("Each factor's best code at step 12: shape → **c") and "Codes of their own" in best
 
 
 class FactorReader(nn.Module):
@@ -180,3 +180,19 @@ def test_the_live_scores_of_an_encoder_that_reads_the_factors_are_near_one(dspri
     scores = LiveScores(data, cfg).measure(FactorReader(data))
     assert scores["factor_vae"] > 0.95 and scores["mig"] > 0.9, scores
     assert scores["disent_seconds"] > 0
+    assert own_codes(scores["normalized_mi"]) == [0, 1, 2, 3, 4]  # code i reads factor i
+
+
+def test_a_factor_owns_a_code_that_holds_enough_of_it_and_of_no_other_more():
+    m = np.zeros((3, 4))  # codes x factors
+    m[2, 0] = 0.5  # factor 0: code 2's, which holds nothing more of another factor
+    m[2, 1] = 0.3  # factor 1's best code is code 2, which serves factor 0 more: none of its own
+    m[0, 2] = 0.19  # factor 2: below the floor (0.2 of its entropy)
+    m[1, 3], m[0, 3] = 0.25, 0.24  # factor 3: code 1, with code 0 close behind (that is MIG's concern)
+    assert own_codes(m) == [2, None, None, 1]
+    flip = m.copy()
+    flip[1, 3], flip[0, 3] = 0.1, 0.3  # factor 3 moves to code 0 (which now holds more of it than of factor 2)
+    records = [{"step": 100, "normalized_mi": m.tolist()}, {"step": 150},  # a line without a measurement
+               {"step": 200, "normalized_mi": flip.tolist()}, {"step": 300, "normalized_mi": m.tolist()}]
+    assert own_code_history(records) == [(2, 100), (None, None), (None, None), (1, 300)]
+    assert own_code_history([{"step": 5}]) == []

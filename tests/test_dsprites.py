@@ -71,6 +71,8 @@ def test_tiny_dsprites_run_reports_mig_and_then_every_metric(tmp_path):
     # sample quality against the 10% of the grid its judge (one head per factor, trained here) held out
     assert out["quality"]["n"] == 144 and out["quality"]["judge"]["dataset"] == "dsprites:8"
     assert load_judge("dsprites:8", tmp_path).info["head_names"] == list(FACTOR_NAMES)
+    out = evaluate_run(run, scale=0.05, sample_quality=False)  # eval --no-quality: the factors only
+    assert "quality" not in out and out["factors"]["mig"] == pytest.approx(f["mig"], abs=1e-6)
     stages = []
     out = evaluate_run(run, metrics="all", scale=0.01, progress=lambda what, done: stages.append((what, done)))
     f = out["factors"]

@@ -6,11 +6,11 @@ holding `--gpus` of the GPU, so all of them share it), trained with the dSprites
 end unless `--max-steps` cuts it: 288,000 iterations, then 34,560 with the contrastive
 regulariser (28 epochs of 11,520 at batch 64), FactorVAE and MIG measured live every 2,000.
 Then each member's last checkpoint is evaluated on `--eval-device` (every disentanglement
-metric, 10,000 images; no sample quality, whose judge would train first), ModelCentrality picks
-one member without ground truth, and one JSON line reports the wall time, each member's
-iterations/s and scores, the pick against the best and the median member, and the published
-anchors (InfoGAN-CR, Lin et al. 2020, Tables 1 and 3). The run folders stay the record: the
-dashboard's Sweeps page shows the same sweep.
+metric, 10,000 images), ModelCentrality picks one member without ground truth (neither computes
+sample quality, whose dSprites judge would first train for minutes on the CPU), and one JSON line
+reports the wall time, each member's iterations/s and scores, the pick against the best and the
+median member, and the published anchors (InfoGAN-CR, Lin et al. 2020, Tables 1 and 3). The run
+folders stay the record: the dashboard's Sweeps page shows the same sweep.
 
 Measure the rate first (a few thousand iterations), then decide on the full length:
 
@@ -103,7 +103,8 @@ def main() -> int:
         evaluate_run(run, metrics="all", scale=0.01 if smoke() else 1.0, device=a.eval_device or cfg.device,
                      sample_quality=False)
     eval_s = time.perf_counter() - t1
-    picked = select(sweep, say=lambda line: print(line, file=sys.stderr, flush=True)) if len(runs) > 1 else {}
+    picked = select(sweep, say=lambda line: print(line, file=sys.stderr, flush=True),
+                    sample_quality=False) if len(runs) > 1 else {}
     table = final_table(sweep).set_index("member")
     members = {}
     for run in sweep.runs():

@@ -298,9 +298,9 @@ def shutdown() -> None:
         ray.shutdown()
 
 
-def select(sweep: Sweep, say: Callable[[str], None] = print, **counts: int) -> dict[str, Any]:
-    """The label-free criteria over the members with a checkpoint (`counts`: votes, batch, n_free
-    for selection.rank_members); stored in sweep.json as `selection`."""
+def select(sweep: Sweep, say: Callable[[str], None] = print, **counts: int | bool) -> dict[str, Any]:
+    """The label-free criteria over the members with a checkpoint (`counts`: votes, batch, n_free,
+    sample_quality for selection.rank_members); stored in sweep.json as `selection`."""
     from .selection import rank_members
 
     if smoke():  # a documented command on a tiny budget

@@ -184,11 +184,13 @@ RULE = ("partition consensus: the member whose categorical codes split the same 
 
 
 def rank_members(runs: list[Run], seed: int = 0, progress: Callable[[str, float], None] | None = None,
-                 votes: int = VOTES, batch: int = BATCH, n_free: int = FREE) -> dict[str, Any]:
+                 votes: int = VOTES, batch: int = BATCH, n_free: int = FREE, sample_quality: bool = True
+                 ) -> dict[str, Any]:
     """Every label-free criterion over the runs' newest checkpoints, each a score per member
     (higher is better except FD): ModelCentrality; partition consensus by NMI and by ARI (Q's
     categorical partition of the same REFERENCE real images, labels unused, mean agreement with
-    the others); and the Fréchet distance in the judge's features. The pick follows RULE."""
+    the others); and, unless `sample_quality` is False (its judge may have to train first), the
+    Fréchet distance in the judge's features. The pick follows RULE."""
     if len(runs) < 2:
         raise ValueError("ranking needs at least two members with a checkpoint")
     references: dict[tuple, torch.Tensor] = {}
@@ -213,7 +215,7 @@ def rank_members(runs: list[Run], seed: int = 0, progress: Callable[[str, float]
                      "consensus_ari": centrality(ari).round(4).tolist()}
     if progress:
         progress("sample quality of each member", 0.99)
-    fds = [(member_quality(run, s) or {}).get("fd") for run, s in zip(runs, steps)]
+    fds = [(member_quality(run, s) or {}).get("fd") for run, s in zip(runs, steps)] if sample_quality else [None]
     if all(f is not None for f in fds):
         criteria["fd"] = [round(float(f), 4) for f in fds]
     by = "consensus_nmi" if "consensus_nmi" in criteria else "centrality"

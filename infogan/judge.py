@@ -149,7 +149,7 @@ def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: 
     gen = torch.Generator().manual_seed(seed)
     n_train = n_train or (DSPRITES_TRAIN if dsprites_stride(cfg.dataset) else 0)
     if smoke():  # a documented command on a tiny budget
-        n_train, epochs = min(n_train or 2000, 2000), 1
+        n_train, epochs = min(n_train or 512, 512), 1
     if n_train and n_train < len(train):
         keep = torch.randperm(len(train), generator=gen)[:n_train]
         train = ImageData(train.images[keep], None if train.labels is None else train.labels[keep],

@@ -30,6 +30,7 @@ import statistics
 import sys
 import time
 
+import pandas as pd
 import torch
 
 from infogan.config import SMOKE_LIMITS, Config, dsprites_stride, smoke
@@ -111,8 +112,7 @@ def main() -> int:
         row = table.loc[run.name]
         members[run.name] = {"state": run.state(), "step": int(row["step"] or 0),
                              "iterations_per_s": member_rate(run.metrics()[0]),
-                             **{k: None if row.get(k) is None or row[k] != row[k] else round(float(row[k]), 4)
-                                for k in SCORES}}
+                             **{k: None if pd.isna(row.get(k)) else round(float(row[k]), 4) for k in SCORES}}
     scored = [m for m in members.values() if m["factor_vae"] is not None]
     print(json.dumps({
         "machine": platform.node(), "device": str(device),

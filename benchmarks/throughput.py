@@ -29,6 +29,7 @@ import platform
 import statistics
 import tempfile
 import time
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -44,6 +45,13 @@ from infogan.train import Trainer, epoch_permutation
 
 _SCRATCH = tempfile.TemporaryDirectory(prefix="throughput-")  # the trainers' run folders, removed at exit
 
+def forever(loader: DataLoader) -> Iterator[torch.Tensor]:
+    """The loader's image batches (the first tensor of each), epoch after epoch."""
+    while True:
+        for batch in loader:
+            yield batch[0]
+
+
 class ReferenceLoop:
     """A straightforward InfoGAN loop, as commonly written (kept here, not in the product)."""
 
@@ -58,15 +66,10 @@ class ReferenceLoop:
         ds = datasets.MNIST(str(cfg.resolved_data_dir()), train=True, download=False,
                             transform=transforms.Compose([transforms.ToTensor(), transforms.Normalize([0.5], [0.5])]))
         self.loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True, drop_last=True)
-        self.it = iter(self.loader)
+        self.images = forever(self.loader)
 
     def batch(self) -> torch.Tensor:
-        try:
-            x, _ = next(self.it)
-        except StopIteration:
-            self.it = iter(self.loader)
-            x, _ = next(self.it)
-        return x.to(self.device)
+        return next(self.images).to(self.device)
 
     def step(self) -> None:
         cfg = self.cfg
@@ -116,15 +119,10 @@ class ReferenceCRLoop:
         self.opt_h = adam(self.H, cfg.lr_d) if with_h else None
         self.loader = DataLoader(TensorDataset(load(cfg).images), batch_size=cfg.batch_size, shuffle=True,
                                  drop_last=True)
-        self.it = iter(self.loader)
+        self.images = forever(self.loader)
 
     def batch(self) -> torch.Tensor:
-        try:
-            (x,) = next(self.it)
-        except StopIteration:
-            self.it = iter(self.loader)
-            (x,) = next(self.it)
-        return x.to(self.device).float() / 127.5 - 1
+        return next(self.images).to(self.device).float() / 127.5 - 1
 
     def latent(self, b: int) -> torch.Tensor:
         return torch.rand(b, self.cfg.noise_dim + self.cfg.n_cont, device=self.device) * 2 - 1

@@ -213,11 +213,12 @@ def rank_members(runs: list[Run], seed: int = 0, progress: Callable[[str, float]
         nmi, ari = partition_agreement(parts)
         criteria |= {"consensus_nmi": centrality(nmi).round(4).tolist(),
                      "consensus_ari": centrality(ari).round(4).tolist()}
-    if progress:
-        progress("sample quality of each member", 0.99)
-    fds = [(member_quality(run, s) or {}).get("fd") for run, s in zip(runs, steps)] if sample_quality else [None]
-    if all(f is not None for f in fds):
-        criteria["fd"] = [round(float(f), 4) for f in fds]
+    if sample_quality:
+        if progress:
+            progress("sample quality of each member", 0.99)
+        fds = [(member_quality(run, s) or {}).get("fd") for run, s in zip(runs, steps)]
+        if all(f is not None for f in fds):
+            criteria["fd"] = [round(float(f), 4) for f in fds]
     by = "consensus_nmi" if "consensus_nmi" in criteria else "centrality"
     order = np.argsort(-np.asarray(criteria[by]), kind="stable")
     return {"method": "label-free ranking: ModelCentrality (InfoGAN-CR), partition consensus, Fréchet distance",

@@ -202,7 +202,8 @@ if "pick" in selection:
     st.markdown(f"Pick: **{selection['pick']}** · rule: {selection.get('rule', 'ModelCentrality')} "
                 f"({selection.get('seconds', '?')} s)")
     ranked = selection_table(selection, table)  # the members table read above
-    shown = ["rank", "member", *[c for c in CRITERIA if c in ranked], *[m for m in TRUTH_SCORES if m in ranked]]
+    truth = [m for m in TRUTH_SCORES if m in ranked and ranked[m].notna().any()]  # as `select` prints it
+    shown = ["rank", "member", *[c for c in CRITERIA if c in ranked], *truth]
     st.table(ranked[shown].style.format({**{c: "{:.3f}" for c in (*CRITERIA, *TRUTH_SCORES)}, "accuracy": "{:.1%}"},
                                         na_rep="–").hide(axis="index"))
     st.caption(f"ModelCentrality: {counts.get('votes', '?')} votes of {counts.get('batch', '?')} generated images per "

@@ -184,7 +184,8 @@ def factor_figures(res: dict[str, Any]) -> dict[str, go.Figure]:
 
 def metric_table(res: dict[str, Any]) -> pd.DataFrame:
     """The scalar metrics that were computed, in a fixed order."""
-    return pd.DataFrame([{"metric": k, "score": res[k]} for k in METRIC_KEYS if k in res])
+    return pd.DataFrame([{"metric": k, "score": res[k]} for k in METRIC_KEYS
+                         if isinstance(res.get(k), (int, float)) and not isinstance(res.get(k), bool)])
 
 
 def _rgba(hex_colour: str, alpha: float) -> str:

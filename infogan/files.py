@@ -2,7 +2,10 @@
 (config, data, runs) can use it without an import circle.
 
 Every write goes to a temp file in the same folder, is fsynced, then renamed over the target:
-a kill at any moment leaves either the old or the new file, never a torn one."""
+a kill at any moment leaves either the old or the new file, never a torn one. No write creates
+a folder: a late write (a lease's heartbeat, a film panel) into a run folder that was deleted or
+renamed meanwhile fails with FileNotFoundError instead of bringing the folder back. Folders are
+made on purpose, by `subfolder` below an existing one, or by the caller."""
 
 from __future__ import annotations
 
@@ -18,8 +21,19 @@ class FileError(Exception):
     """A file is missing or unreadable; the message names it and says why."""
 
 
+def subfolder(base: Path, *parts: str) -> Path:
+    """`base/parts...`, made one level at a time below `base`, which must exist: a writer that
+    outlives its run folder gets FileNotFoundError, never a new folder of that name."""
+    path = Path(base)
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path} does not exist")
+    for part in parts:
+        path = path / part
+        path.mkdir(exist_ok=True)
+    return path
+
+
 def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide run files from other users of a shared folder
@@ -36,7 +50,6 @@ def atomic_write(path: Path, data: bytes) -> None:
 def atomic_via_temp(path: Path, writer: Callable[[str], None]) -> None:
     """For libraries that write to a filename (safetensors, torch.save): a temp name that
     carries the writer's pid, so a later writer can tell a dead process's leftovers."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         writer(str(tmp))

@@ -85,7 +85,7 @@ def _source(run: Run, step: int) -> dict[str, int] | None:
 
 def save(run: Run, step: int, g: torch.nn.Module, cfg: Config) -> Panel:
     """Render and store the panel of the checkpoint at `step` (G as saved there)."""
-    out = folder(run, step)
+    out = run.subfolder(*folder(run, step).relative_to(run.path).parts)
     grids = panel_grids(g, cfg)
     for name, grid in grids.items():
         atomic_write(out / f"{name}.png", _png(grid, grey=cfg.channels == 1))

@@ -17,11 +17,13 @@ every tab meanwhile; its child reports each stage in the run's eval_job.json."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -68,28 +70,39 @@ class JobManager:
 
     def resume(self, run: Run, epochs: int | None = None) -> Job:
         """Continue a stopped run; `epochs` first raises its budget (a completed run trains longer)."""
-        if self.is_running(run.name):
-            raise RunBusy(f"run {run.name!r} is already training")
-        if epochs is not None:
-            run.extend(epochs)
-        run.check_resumable()  # here too, so the page hears of it at once and not from a dead child
-        return self._launch(Job(run, "resume"))
+        with self._claim(Job(run, "resume"), f"run {run.name!r} is already training") as job:
+            if epochs is not None:
+                run.extend(epochs)
+            run.check_resumable()  # here too, so the page hears of it at once and not from a dead child
+            return self._launch(job)
 
     def evaluate(self, run: Run, step: int | None, metrics: str = "basic", scale: float = 1.0,
                  estimator: str = "fast") -> Job:
         """Evaluate one checkpoint (None: every kept checkpoint not yet evaluated, for the
         metrics-over-training chart) in a child process that writes eval.json; one at a time per run."""
-        with self._lock:
-            job = self._jobs.get((run.name, False))
-            if (job is not None and (job.alive or job.process is None)) or run.eval_busy():  # running or starting
-                raise RunError(f"run {run.name!r} is already being evaluated; wait for it to finish")
-            job = Job(run, "eval")
-            self._jobs[(run.name, False)] = job  # claimed under the lock: a second click is refused
-        try:
+        with self._claim(Job(run, "eval"), f"run {run.name!r} is already being evaluated; wait for it to finish",
+                         run.eval_busy) as job:
             return self._launch(job, EVERY if step is None else str(step), metrics, str(scale), estimator)
+
+    @contextlib.contextmanager
+    def _claim(self, job: Job, busy: str, elsewhere: Callable[[], bool] = lambda: False) -> Iterator[Job]:
+        """The run's training (or evaluation) slot, taken under the lock before any check or
+        launch: of two tabs pressing the same button at once, the second is refused here, and the
+        slot keeps the job that runs (its Stop button with it). A launch that fails gives it back."""
+        key = (job.run.name, job.training)
+        with self._lock:
+            previous = self._jobs.get(key)
+            if (previous is not None and (previous.alive or previous.process is None)) or elsewhere():
+                raise RunBusy(busy)  # running, or claimed by a click whose child is starting
+            self._jobs[key] = job
+        try:
+            yield job
         except BaseException:
             with self._lock:
-                self._jobs.pop((run.name, False), None)
+                if self._jobs.get(key) is job:
+                    self._jobs[key] = previous  # the ended job's record (its error) stays readable
+                    if previous is None:
+                        del self._jobs[key]
             raise
 
     def sweep(self, sweep: Sweep, address: str | None = None) -> Job:
@@ -100,7 +113,7 @@ class JobManager:
             raise RunError(f"sweep {sweep.name!r} is already running")
         if state == "completed":
             raise RunError(f"sweep {sweep.name!r} is completed")
-        address = cluster_address(address or sweep.info().get("ray_address"))
+        address = cluster_address(address) or sweep.info().get("ray_address")  # what the page or the file names
         return self._launch(Job(Run(sweep.path), "sweep"), check_address(address) if address else "")
 
     def rank(self, sweep: Sweep) -> Job:
@@ -285,6 +298,7 @@ def _step(arg: str) -> int | str:
 
 def _evaluate(run: Run, stop: threading.Event, step: int | str, metrics: str, scale: float, estimator: str) -> None:
     """An evaluation has no checkpoint to save: a stop (or the server's end) ends it at once."""
+    from .budget import current
     from .evaluate import evaluate_run, evaluate_steps
 
     def watch() -> None:
@@ -296,9 +310,9 @@ def _evaluate(run: Run, stop: threading.Event, step: int | str, metrics: str, sc
     progress = lambda what, done: run.set_eval_job(stage=what, done=done)
     try:
         if step == EVERY:
-            evaluate_steps(run, metrics, scale, estimator=estimator, progress=progress)
+            evaluate_steps(run, metrics, scale, estimator=estimator, progress=progress, budget=current())
         else:
-            evaluate_run(run, step, metrics, scale, estimator=estimator, progress=progress)
+            evaluate_run(run, step, metrics, scale, estimator=estimator, progress=progress, budget=current())
     except RunBusy:
         raise  # eval_job.json is the other evaluation's now
     except Exception as exc:
@@ -310,13 +324,14 @@ def _evaluate(run: Run, stop: threading.Event, step: int | str, metrics: str, sc
 def _sweep_child(kind: str, sweep: Sweep, stop: threading.Event, address: str = "") -> None:
     """The Ray driver (or a ranking). A stop line, or the server's end, asks every trial to stop
     with a checkpoint; the driver then ends once they have."""
+    from .budget import current
     from .ray_runner import run_sweep, select, shutdown
 
     def say(line: str) -> None:
         print(line, flush=True)
 
     if kind == "select":
-        select(sweep, say)
+        select(sweep, say, current())
         return
 
     def watch() -> None:
@@ -325,7 +340,7 @@ def _sweep_child(kind: str, sweep: Sweep, stop: threading.Event, address: str = 
 
     threading.Thread(target=watch, daemon=True).start()
     try:
-        run_sweep(sweep, address or None, say=say)
+        run_sweep(sweep, address or None, say=say, budget=current())
     finally:
         shutdown()
 

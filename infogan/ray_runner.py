@@ -28,11 +28,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from .config import smoke
+from . import lease
+from .budget import FULL, Budget, named
 from .runs import STATES, Run, RunBusy, RunError, child_pythonpath
 from .sweeps import Sweep
 
 RETRIES = 3  # re-runs of a trial whose worker process or node died
+# seconds a trial waits for a member's lease to lapse: Ray can re-run a trial of a lost node
+# before that node's last heartbeat is STALE (or, on one host, before its worker has exited)
+TAKEOVER = lease.STALE + lease.PERIOD
 OBJECT_STORE = 80 * 2**20  # bytes; trials pass file paths, never tensors, through Ray
 
 
@@ -43,6 +47,24 @@ class TrialError(RuntimeError):
 def cluster_address(explicit: str | None = None) -> str | None:
     """The cluster to use, if the user named one (flag or sidebar first, then the environment)."""
     return (explicit or os.environ.get("INFOGAN_RAY_ADDRESS") or "").strip() or None
+
+
+def sweep_address(explicit: str | None, info: dict[str, Any]) -> str | None:
+    """The cluster a sweep's driver connects to: the user's own choice (`explicit`: --ray-address,
+    or the dashboard's already checked field; then INFOGAN_RAY_ADDRESS) as given, else the one
+    stored in sweep.json, which is a file anyone sharing the folder may have written: used only
+    as HOST:PORT (`check_address`), never a ray:// client address."""
+    address = cluster_address(explicit)
+    if address:
+        return address
+    stored = (info.get("ray_address") or "").strip()
+    if not stored:
+        return None
+    try:
+        return check_address(stored)
+    except RunError:
+        raise RunError(f"sweep.json names the Ray address {stored[:80]!r}, which is not HOST:PORT; an address read "
+                       "from the runs folder is never a ray:// client: give it with --ray-address to use it") from None
 
 
 _HOST_PORT = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9-]{1,63})*|\[[0-9A-Fa-f:.]+\]):(\d{1,5})")
@@ -129,9 +151,11 @@ def node_label() -> str:
     return f"{socket.gethostname()}/{ray.get_runtime_context().get_node_id()[:8]}"
 
 
-def run_trial(root: str, name: str, sweep_dir: str, threads: int, data_dir: str | None, evaluate: str) -> str:
+def run_trial(root: str, name: str, sweep_dir: str, threads: int, data_dir: str | None, evaluate: str,
+              budget: str = "full") -> str:
     """One member, in a Ray worker: check the runs folder is visible here, train the run folder
-    to its end (resuming from its newest checkpoint when it has one), evaluate it; returns its state."""
+    to its end (resuming from its newest checkpoint when it has one), evaluate it on the driver's
+    `budget` (by name); returns its state."""
     import torch
 
     path = Path(root) / name
@@ -144,12 +168,32 @@ def run_trial(root: str, name: str, sweep_dir: str, threads: int, data_dir: str 
     run = Run(path)
     with open(path / "job.log", "a", buffering=1) as log, contextlib.redirect_stdout(log), \
             contextlib.redirect_stderr(log):
-        with run.lease("train"):  # RunBusy if another process trains it: the driver leaves it be
+        with contextlib.ExitStack() as held:
+            _hold_when_free(held, run, TAKEOVER)  # RunBusy if another process trains it: the driver leaves it be
             if run.state() != "completed":  # else only its evaluation was cut short
                 _train(run, Sweep(Path(sweep_dir)), threads)
         if run.state() == "completed":
-            evaluate_checkpoints(run, evaluate)
+            evaluate_checkpoints(run, evaluate, named(budget))
     return run.state()
+
+
+def _hold_when_free(stack: contextlib.ExitStack, run: Run, wait: float) -> None:
+    """Take the member's train lease into `stack`, waiting up to `wait` seconds while it is
+    held: the holder may be this trial's previous attempt on a node that just died, whose
+    heartbeat still reads live for up to lease.STALE seconds. A holder still live after that is
+    another process's run (RunBusy)."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            stack.enter_context(run.lease("train"))
+            return
+        except RunBusy:
+            if time.monotonic() >= deadline:
+                raise
+            holder = run.holder()
+            print(f"run {run.name} is held by {holder.describe() if holder else 'another process'}; "
+                  "waiting for it to lapse", flush=True)
+            time.sleep(1.0)
 
 
 def _train(run: Run, sweep: Sweep, threads: int) -> None:
@@ -182,17 +226,17 @@ def _train(run: Run, sweep: Sweep, threads: int) -> None:
         stop.set()
 
 
-def evaluate_checkpoints(run: Run, which: str = "all") -> None:
+def evaluate_checkpoints(run: Run, which: str = "all", budget: Budget = FULL) -> None:
     """Accuracy and code effects of the kept checkpoints ("all" or the "last"), where the dataset
     has labels: the sweep's spread of accuracy over training reads them."""
     from .data import load
     from .evaluate import evaluate_run
 
     todo = evaluation_todo(run, which)
-    data = load(run.config(), train=False) if todo else None
+    data = load(run.config(), train=False, test_images=budget.test_images) if todo else None
     for step in todo:
         print(f"evaluating the checkpoint at step {step}", flush=True)
-        evaluate_run(run, step, test_data=data)
+        evaluate_run(run, step, test_data=data, budget=budget)
 
 
 def evaluation_todo(run: Run, which: str) -> list[int]:
@@ -206,20 +250,24 @@ def evaluation_todo(run: Run, which: str) -> list[int]:
 
 
 def run_sweep(sweep: Sweep, address: str | None = None, say: Callable[[str], None] = print,
-              rank: bool = True) -> str:
+              rank: bool = True, budget: Budget = FULL) -> str:
     """The driver: keep up to `parallel` trials in flight until every member has ended or the
     sweep is stopped; record each member's failure by name; returns the sweep's final state.
     Members whose data_dir is unset read this process's $INFOGAN_DATA, as an absolute path
     (on a cluster, the path every node must see)."""
     with sweep.lease():  # RunBusy if another driver (any machine) runs it
-        return _drive(sweep, address, say, rank)
+        return _drive(sweep, address, say, rank, budget)
 
 
-def _drive(sweep: Sweep, address: str | None, say: Callable[[str], None], rank: bool) -> str:
+def _drive(sweep: Sweep, address: str | None, say: Callable[[str], None], rank: bool, budget: Budget) -> str:
     info = sweep.info()
     threads, gpus, parallel = info["threads"], float(info.get("gpus") or 0), info["parallel"]
-    address = cluster_address(address or info.get("ray_address"))
     t0 = time.perf_counter()
+    try:
+        address = sweep_address(address, info)
+    except RunError as exc:
+        sweep.update(state="failed", error=str(exc))
+        raise
     sweep.update(state="running", pid=os.getpid(), started=time.time(), stop_requested=False, error=None,
                  finished=None, ray=address or "embedded")
     try:
@@ -242,7 +290,7 @@ def _drive(sweep: Sweep, address: str | None, say: Callable[[str], None], rank: 
         while pending and len(in_flight) < limit and not stopping:
             run = pending.pop(0)
             in_flight[task.remote(str(sweep.root.resolve()), run.name, str(sweep.path.resolve()), threads, data,
-                                  info.get("evaluate", "all"))] = run
+                                  info.get("evaluate", "all"), budget.name)] = run
         if stopping and pending:
             for run in pending:
                 if run.state() in ("queued", "interrupted"):
@@ -276,7 +324,7 @@ def _drive(sweep: Sweep, address: str | None, say: Callable[[str], None], rank: 
              "failed" if failed else "completed")
     sweep.update(state=state, finished=time.time(), error=f"{len(failed)} member(s) failed" if failed else None)
     if rank and state == "completed" and len(states) > 1:
-        select(sweep, say)
+        select(sweep, say, budget)
     say(f"{sweep.name}: {state} in {time.perf_counter() - t0:.0f} s "
         f"({sum(s == 'completed' for s in states.values())} of {len(states)} members completed)")
     return state
@@ -298,18 +346,18 @@ def shutdown() -> None:
         ray.shutdown()
 
 
-def select(sweep: Sweep, say: Callable[[str], None] = print, **counts: int | bool) -> dict[str, Any]:
+def select(sweep: Sweep, say: Callable[[str], None] = print, budget: Budget = FULL, **counts: int | bool
+           ) -> dict[str, Any]:
     """The label-free criteria over the members with a checkpoint (`counts`: votes, batch, n_free,
-    sample_quality for selection.rank_members); stored in sweep.json as `selection`."""
+    sample_quality for selection.rank_members, over `budget`'s); stored in sweep.json as `selection`."""
     from .selection import rank_members
 
-    if smoke():  # a documented command on a tiny budget
-        counts = {"votes": 20, "batch": 8, "n_free": 64, **counts}
+    counts = {**budget.select, **counts}
     runs = [r for r in sweep.runs() if r.checkpoint_steps()]
     t0 = time.perf_counter()
     say(f"{sweep.name}: ranking {len(runs)} members without labels")
     try:
-        result = rank_members(runs, **counts)
+        result = rank_members(runs, budget=budget, **counts)
     except (RunError, ValueError, RuntimeError) as exc:
         result = {"error": f"{type(exc).__name__}: {exc}"[:500]}
     result["seconds"] = round(time.perf_counter() - t0, 1)

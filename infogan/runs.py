@@ -41,9 +41,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from . import lease
+from . import lease, schema
 from .config import Config, ConfigError
-from .files import FileError, atomic_via_temp, atomic_write, read_json, write_json
+from .files import FileError, atomic_via_temp, atomic_write, read_json, subfolder, write_json
 from .lease import Holder, pid_alive, process_started
 
 STATES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
@@ -74,9 +74,15 @@ def runs_root(root: str | os.PathLike | None = None) -> Path:
     return Path(root or os.environ.get("INFOGAN_RUNS") or "checkpoints")
 
 
+def is_name(name: Any) -> bool:
+    """A plain run or sweep name: a folder directly inside the runs root, never a path."""
+    return isinstance(name, str) and bool(_NAME.match(name)) and ".." not in name
+
+
 def check_name(name: str) -> str:
-    """Run names become folder names, so only a safe alphabet is accepted (no paths)."""
-    if not isinstance(name, str) or not _NAME.match(name) or ".." in name:
+    """Run names become folder names, so only a safe alphabet is accepted (no paths). Names read
+    back from files (sweep.json's members, status.json's sweep) pass the same check."""
+    if not is_name(name):
         raise RunError(f"invalid run name {name!r}: use 1-100 letters, digits, '.', '_' or '-', "
                        "starting with a letter or digit")
     return name
@@ -97,6 +103,22 @@ def child_pythonpath() -> str:
     checkout): the package's folder first, the caller's entries after it, none twice."""
     rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != _PACKAGE_PARENT]
     return os.pathsep.join([_PACKAGE_PARENT, *rest])
+
+
+def _status_spec() -> dict[str, Any]:
+    """status.json's fields as its writers write them; a name in it passes `is_name`."""
+    name = schema.Check(str, lambda v: None if is_name(v) else f"{v[:40]!r} is not a run or sweep name")
+    state = schema.Check(str, lambda v: None if v in STATES else f"{v[:40]!r} is not a run state")
+    return {"state": state, "step": schema.INT, "epoch": schema.NUM, "total_steps": schema.INT,
+            "attempts": schema.INT, "checkpoint": schema.INT, "pid": schema.INT, "pid_started": schema.NUM,
+            "host": str, "sweep": name, "node": str, "nodes": [str], "error": str, "started": schema.NUM,
+            "updated": schema.NUM, "finished": schema.NUM, "resumed_from": [schema.INT]}
+
+
+STATUS = _status_spec()
+EVAL_JOB = {"state": str, "pid": schema.INT, "pid_started": schema.NUM, "host": str, "step": (int, str),
+            "metrics": str, "stage": str, "done": schema.NUM, "started": schema.NUM, "finished": schema.NUM,
+            "updated": schema.NUM, "error": str}
 
 
 def effective_state(status: dict[str, Any], trainer: Holder | None = None) -> str:
@@ -198,6 +220,14 @@ def load_state(path: Path) -> dict[str, Any]:
         raise RunError(f"resume state {path} is unreadable or unsafe ({_short(exc)})") from None
 
 
+def _conforms(value: Any, spec: Any) -> bool:
+    try:
+        schema.check(value, spec)
+    except schema.SchemaError:
+        return False
+    return True
+
+
 def _short(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
 
@@ -242,11 +272,13 @@ class Run:
 
     # ----- status and lifecycle -----
     def status(self) -> dict[str, Any]:
+        """status.json, checked (STATUS): a damaged one reads 'unknown' with the reason as its error."""
         try:
-            st = read_json(self.path / "status.json")
+            return schema.check(read_json(self.path / "status.json"), STATUS)
         except FileError:
             return {"state": "unknown", "step": 0, "epoch": 0, "error": "status.json missing or unreadable"}
-        return st if isinstance(st, dict) else {"state": "unknown", "step": 0, "epoch": 0}
+        except schema.SchemaError as exc:
+            return {"state": "unknown", "step": 0, "epoch": 0, "error": f"status.json is damaged: {exc}"}
 
     def set_status(self, state: str, **fields: Any) -> None:
         """Merge `fields` into status.json; a `pid` is stored with its host and start time. An
@@ -255,10 +287,9 @@ class Run:
             raise ValueError(f"unknown run state {state!r}")
         self._require()
         try:
-            st = read_json(self.path / "status.json")
-        except FileError:
+            st = schema.check(read_json(self.path / "status.json"), STATUS)
+        except (FileError, schema.SchemaError):
             st = {}
-        st = st if isinstance(st, dict) else {}
         if "pid" in fields:
             fields.update(pid_started=process_started(fields["pid"]), host=lease.host())
         st.update(fields, state=state, updated=time.time())
@@ -272,6 +303,13 @@ class Run:
         """Writers call this first: a late write must not recreate a deleted or renamed run."""
         if not self.path.is_dir():
             raise RunError(f"run {self.name!r} no longer exists in {self.path.parent} (deleted or renamed)")
+
+    def subfolder(self, *parts: str) -> Path:
+        """A folder inside the run (samples, ckpt, film/step_N), made only while the run exists."""
+        try:
+            return subfolder(self.path, *parts)
+        except FileNotFoundError:
+            raise RunError(f"run {self.name!r} no longer exists in {self.path.parent} (deleted or renamed)") from None
 
     def holder(self, kind: str = "train") -> Holder | None:
         """The live process holding the run's `kind` lease ("train" or "eval"), if any other than
@@ -295,7 +333,7 @@ class Run:
     def reserved_by(self, status: dict[str, Any] | None = None) -> str | None:
         """The unfinished sweep this run is a member of (its trials alone may train it), if any."""
         name = (self.status() if status is None else status).get("sweep")
-        if not isinstance(name, str) or not _NAME.match(name):
+        if not is_name(name):
             return None
         state = sweep_state(self.path.parent / name)
         return None if state in (None, "completed") else f"{name} ({state})"
@@ -364,7 +402,15 @@ class Run:
         return Run(target)
 
     def delete(self, by_sweep: bool = False) -> None:
-        """`by_sweep`: its own sweep deletes it (Sweep.delete), which its reservation allows."""
+        """`by_sweep`: its own sweep deletes it (Sweep.delete), which its reservation allows.
+
+        Only a run folder is ever removed: a plain run name (so directly inside the runs root it
+        was opened from), a real folder and not a link, holding config.json and no sweep.json.
+        Anything else is refused, naming it, and nothing is removed."""
+        if not is_name(self.name) or self.path.is_symlink() \
+                or not (self.path / "config.json").is_file() or (self.path / "sweep.json").exists():
+            raise RunError(f"{self.path} is not a run folder (a plain run name holding config.json); "
+                           "nothing was deleted")
         with self._exclusive("deleted", by_sweep):
             sweep = self.status().get("sweep")
             shutil.rmtree(self.path)
@@ -429,13 +475,12 @@ class Run:
         return sorted((self.path / "samples").glob("step_*.png"))
 
     def save_samples(self, step: int, png: bytes) -> None:
-        self._require()
-        atomic_write(self.path / "samples" / f"step_{step:06d}.png", png)
+        atomic_write(self.subfolder("samples") / f"step_{step:06d}.png", png)
 
     def save_checkpoint(self, step: int, g: torch.nn.Module, d: torch.nn.Module, cfg: Config,
                         resume_state: dict[str, Any]) -> None:
         # resume state first: a weights file on disk always has its state beside it
-        self._require()
+        self.subfolder("ckpt")
         save_state(self.state_path(step), resume_state)
         save_weights(self.weights_path(step), g, d, cfg, step)
         self.prune_checkpoints(cfg.keep_checkpoints)
@@ -471,8 +516,19 @@ class Run:
 
     # ----- evaluation -----
     def eval_results(self) -> dict[str, Any] | None:
+        """eval.json, each evaluation in it checked (schema.EVAL); a damaged one raises RunError
+        naming the field."""
         p = self.path / "eval.json"
-        return _json(p) if p.exists() else None
+        if not p.exists():
+            return None
+        raw = _json(p)
+        try:
+            schema.check(raw, {**schema.EVAL, "by_step": {"*": schema.EVAL}})
+            if not all(str(k).isdigit() for k in raw.get("by_step", {})):
+                raise schema.SchemaError("by_step: a key is not a step")
+        except schema.SchemaError as exc:
+            raise RunError(f"{p} is damaged ({exc}); evaluate again to replace it") from None
+        return raw
 
     def eval_result(self, step: int) -> dict[str, Any] | None:
         """The saved evaluation of the checkpoint at `step`, if any."""
@@ -482,23 +538,28 @@ class Run:
         return res if isinstance(res, dict) else None
 
     def save_eval(self, result: dict[str, Any]) -> None:
-        """Merge one checkpoint's evaluation into eval.json (the newest also at the top level)."""
+        """Merge one checkpoint's evaluation into eval.json. Its top level is the evaluation of
+        the newest evaluated checkpoint, whichever was evaluated last (the Runs table and `runs`
+        read it); entries that are not a step's evaluation are dropped."""
         try:
-            previous = self.eval_results() or {}
-        except RunError:
+            previous = read_json(self.path / "eval.json")
+        except FileError:
             previous = {}  # an unreadable eval.json is replaced, not fatal
         by_step = previous.get("by_step", {}) if isinstance(previous, dict) else {}
+        by_step = {k: v for k, v in by_step.items() if k.isdigit() and _conforms(v, schema.EVAL)} \
+            if isinstance(by_step, dict) else {}  # a damaged entry is dropped, the others kept
         by_step[str(result["step"])] = result
+        newest = by_step[max(by_step, key=int)]
         self._require()
-        write_json(self.path / "eval.json", {**result, "by_step": by_step})
+        write_json(self.path / "eval.json", {**newest, "by_step": by_step})
 
     def eval_job(self) -> dict[str, Any] | None:
-        """The background evaluation's progress file, as written by its process."""
+        """The background evaluation's progress file, as written by its process (None: none, or damaged)."""
         try:
             job = read_json(self.path / "eval_job.json")
         except FileError:
             return None
-        return job if isinstance(job, dict) else None
+        return job if _conforms(job, EVAL_JOB) else None
 
     def set_eval_job(self, **fields: Any) -> None:
         """Merge `fields` into eval_job.json; a `pid` is stored with its start time, as in status.json."""
@@ -571,8 +632,8 @@ def _member_moved(root: Path, sweep: Any, old: str, new: str | None) -> None:
     """A completed sweep's member was renamed (`new`) or deleted (None): sweep.json follows (no
     member left pointing at a missing folder), and its ranking, which compared the old members,
     is dropped (rank the sweep again)."""
-    if not isinstance(sweep, str) or not _NAME.match(sweep):
-        return
+    if not is_name(sweep) or not (root / sweep / "sweep.json").is_file():
+        return  # status.json names no sweep folder of this runs root: nothing to update
     path = root / sweep
     try:
         with hold(path, "driver", f"the update of sweep.json for member {old}", f"sweep {sweep!r}"):
@@ -608,5 +669,5 @@ def list_runs(root: str | os.PathLike | None = None) -> list[Run]:
         return []
     # a sweep's folder (sweep.json, sweeps.py) is not a run; its members are
     return sorted((Run(p) for p in base.iterdir()
-                   if p.is_dir() and _NAME.match(p.name) and not (p / "sweep.json").exists()),
+                   if p.is_dir() and is_name(p.name) and not (p / "sweep.json").exists()),
                   key=lambda r: r.name)

@@ -142,8 +142,12 @@ class Sweep:
     def create(cls, name: str, base: dict[str, Any], seeds: list[int], grid: dict[str, list[Any]],
                parallel: int = 2, threads: int = 1, gpus: float = 0.0, ray_address: str | None = None,
                evaluate: str = "all", root: str | os.PathLike | None = None) -> Sweep:
-        """Validate every member, then write sweep.json and every member's run folder (queued)."""
+        """Validate every member, then write sweep.json and every member's run folder (queued).
+        The data folder is stored absolute (as given, else INFOGAN_DATA, else ./data, resolved
+        here): a cluster's nodes would resolve a relative one against their own working folder."""
         errors: dict[str, str] = {}
+        if isinstance(base.get("data_dir") or "", str):
+            base = {**base, "data_dir": str(Config(data_dir=base.get("data_dir") or "").resolved_data_dir().resolve())}
         if not isinstance(parallel, int) or parallel < 0:
             errors["parallel"] = "must be a whole number >= 0 (0 = as many as Ray can place)"
         if not isinstance(threads, int) or threads < 1:
@@ -186,13 +190,13 @@ class Sweep:
         return self.path / "sweep.json"
 
     def info(self) -> dict[str, Any]:
+        """sweep.json, checked (`check_info`): every reader, the delete and the driver get names,
+        numbers and an address that passed the same checks as where they entered."""
         try:
             info = read_json(self.file)
         except FileError as exc:
             raise RunError(str(exc)) from None
-        if not isinstance(info, dict) or info.get("format") != FORMAT or not isinstance(info.get("members"), list):
-            raise RunError(f"{self.file} is not a sweep file of InfoGAN Explorer")
-        return info
+        return check_info(info, self.file)
 
     def update(self, **fields: Any) -> None:
         """Merge `fields` into sweep.json; a `pid` is stored with its start time (as runs do)."""
@@ -202,7 +206,7 @@ class Sweep:
 
     def members(self) -> list[Member]:
         return [Member(m["name"], m["seed"], m.get("point") or {}, m.get("point_index", 0))
-                for m in self.info()["members"]]
+                for m in self.info()["members"]]  # names checked by info(): plain names inside the runs root
 
     def member_runs(self) -> list[tuple[Member, Run]]:
         return [(m, Run(self.root / m.name)) for m in self.members()]
@@ -224,15 +228,29 @@ class Sweep:
         """The driver's hold on the sweep: one driver at a time, from any process or machine."""
         return hold(self.path, "driver", "the sweep's driver", f"sweep {self.name!r}")
 
-    def delete(self) -> None:
+    def delete(self) -> list[str]:
         """The sweep and every member, under the driver's lease (no driver can start meanwhile);
         refused, naming it, while a member trains or is evaluated anywhere. A refusal part-way
-        leaves sweep.json listing exactly the members still there."""
+        leaves sweep.json listing exactly the members still there.
+
+        What is removed: the sweep's own folder (a plain name in the runs root holding sweep.json,
+        not a link), and each listed member that is a run folder (Run.delete's rule) whose own
+        status.json names this sweep; a listed folder that does not name it is another run or not
+        a run, and is left alone (the returned names)."""
+        check_name(self.name)
+        if self.path.is_symlink() or not self.file.is_file():
+            raise RunError(f"{self.path} is not a sweep folder (no sweep.json, or a link); nothing was deleted")
         with self.lease():
+            spared = []
             for run in self.runs():
-                if run.path.is_dir():
-                    run.delete(by_sweep=True)
+                if not run.path.is_dir():
+                    continue
+                if run.status().get("sweep") != self.name:
+                    spared.append(run.name)
+                    continue
+                run.delete(by_sweep=True)
             shutil.rmtree(self.path)
+            return spared
 
     def request_stop(self) -> None:
         """Every trial polls this flag and stops with a checkpoint; the driver starts no more."""
@@ -240,6 +258,84 @@ class Sweep:
 
     def member_states(self) -> dict[str, str]:
         return {r.name: r.state() for r in self.runs()}
+
+
+_NUMBERS = {"parallel": (int, 0, None), "threads": (int, 1, None), "gpus": ((int, float), 0, 64)}
+
+
+def check_info(info: Any, file: Path) -> dict[str, Any]:
+    """sweep.json's fields that name folders, size Ray's resources or pick an address, checked as
+    `Sweep.create` checked them; RunError names the file and the first bad field, and the sweep
+    is unreadable (nothing is deleted, written or connected through it)."""
+    def bad(why: str) -> RunError:
+        return RunError(f"{file} is not a usable sweep file: {why}")
+
+    if not isinstance(info, dict) or info.get("format") != FORMAT or not isinstance(info.get("members"), list):
+        raise RunError(f"{file} is not a sweep file of InfoGAN Explorer")
+    names = set()
+    for i, m in enumerate(info["members"]):
+        name = m.get("name") if isinstance(m, dict) else None
+        try:
+            check_name(name)
+        except RunError:
+            raise bad(f"member {i + 1}'s name {str(name)[:60]!r} is not a run name") from None
+        if name in names or name == file.parent.name:
+            raise bad(f"member {name!r} is listed twice, or is the sweep itself")
+        names.add(name)
+        if not _whole(m.get("seed")) or not isinstance(m.get("point", {}) or {}, dict) \
+                or not _whole(m.get("point_index", 0)):
+            raise bad(f"member {name!r} has a bad seed, point or point_index")
+    for field, (kind, lo, hi) in _NUMBERS.items():
+        value = info.get(field, lo)
+        if not isinstance(value, kind) or isinstance(value, bool) or value < lo or (hi is not None and value > hi) \
+                or (isinstance(value, float) and not math.isfinite(value)):
+            raise bad(f"{field} = {str(value)[:40]!r}")
+    if info.get("evaluate", "all") not in EVALUATE:
+        raise bad(f"evaluate = {str(info.get('evaluate'))[:40]!r} (one of {', '.join(EVALUATE)})")
+    if not isinstance(info.get("ray_address") or "", str):
+        raise bad("ray_address is not text")
+    if not isinstance(info.get("seeds", []), list) or not all(_whole(s) for s in info.get("seeds", [])):
+        raise bad("seeds is not a list of whole numbers")
+    if not isinstance(info.get("grid") or {}, dict) or not all(
+            isinstance(v, list) for v in (info.get("grid") or {}).values()):
+        raise bad("grid is not a mapping of a field to a list of values")
+    for field in ("base", "selection"):
+        if not isinstance(info.get(field) or {}, dict):
+            raise bad(f"{field} is not a mapping")
+    _check_selection(info.get("selection") or {}, bad)
+    return info
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_selection(sel: dict[str, Any], bad: Any) -> None:
+    """A stored ranking: member names, and per criterion a list of numbers (or None) in their order."""
+    for field in ("names", "ranking"):
+        if not isinstance(sel.get(field, []), list) or not all(isinstance(n, str) for n in sel.get(field, [])):
+            raise bad(f"selection.{field} is not a list of member names")
+    criteria = sel.get("criteria") or {"centrality": sel.get("centrality", [])}
+    if not isinstance(criteria, dict) or not all(
+            isinstance(v, list) and all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+                                        for x in v) for v in criteria.values()):
+        raise bad("selection's criteria are not lists of numbers")
+    for field in ("pick", "by", "rule", "error"):
+        if not isinstance(sel.get(field, ""), str):
+            raise bad(f"selection.{field} is not text")
+    counts = sel.get("counts") or {}
+    if not isinstance(counts, dict) or not all(_whole(v) for v in counts.values()):
+        raise bad("selection.counts is not a mapping of whole numbers")
+    number = lambda x: x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+    for measure in TRUTH_SCORES:  # the pick against labels or ground truth, as `against_labels` wrote it
+        against = sel.get(measure) or {}
+        per = against.get("criteria", {}) if isinstance(against, dict) else None
+        if not isinstance(against, dict) or not all(number(against.get(k)) for k in ("pick", "best", "median")) \
+                or not _whole(against.get("n", 0)) or not isinstance(against.get("best_member", ""), str) \
+                or not isinstance(per, dict) or not all(
+                    isinstance(r, dict) and number(r.get("spearman")) and number(r.get(f"top_{measure}"))
+                    and isinstance(r.get("top") or "", str) for r in per.values()):
+            raise bad(f"selection.{measure} is not a comparison with {measure}")
 
 
 def list_sweeps(root: str | os.PathLike | None = None) -> list[Sweep]:

@@ -126,7 +126,7 @@ def members() -> None:
     if state in ("stopped", "interrupted", "failed", "created") and b2.button(
             "Resume all", help="Unfinished members go on from their newest checkpoints"):
         try:
-            job_manager().sweep(sweep, now.get("ray_address"))
+            job_manager().sweep(sweep)  # the address sweep.json names, checked as HOST:PORT
         except RunError as exc:
             st.error(str(exc))
     table = final_table(sweep)

@@ -7,6 +7,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -143,15 +144,30 @@ def test_sweep_members_are_reserved_until_their_sweep_completes(tmp_path, mnist_
     assert sweep.info()["selection"] is None
 
 
-def test_a_trial_that_finds_its_member_held_elsewhere_leaves_it_alone(tmp_path, mnist_root):
-    from infogan.ray_runner import run_trial
+def test_a_trial_that_finds_its_member_held_elsewhere_leaves_it_alone(tmp_path, mnist_root, monkeypatch):
+    """The holder on node-b renews its heartbeat (it is alive): the trial waits TAKEOVER for it
+    to lapse (a dead attempt's would: tests/test_trust.py), then leaves the member alone."""
+    from infogan import ray_runner
 
+    monkeypatch.setattr(ray_runner, "TAKEOVER", 2.5)
     sweep = Sweep.create("sw", tiny_config(mnist_root).to_dict(), [0], {}, root=tmp_path)
     member = Run(tmp_path / "sw-s0")
+    alive = threading.Event()
+
+    def heartbeat():
+        while not alive.wait(0.5):
+            _record(member.path, 1, host="node-b", pid=9)
+
     _record(member.path, 1, host="node-b", pid=9)
     before = member.status()
-    with pytest.raises(RunBusy, match="held by training"):
-        run_trial(str(tmp_path), "sw-s0", str(sweep.path), 1, None, "none")
+    beat = threading.Thread(target=heartbeat)
+    beat.start()
+    try:
+        with pytest.raises(RunBusy, match="held by training"):
+            ray_runner.run_trial(str(tmp_path), "sw-s0", str(sweep.path), 1, None, "none")
+    finally:
+        alive.set()
+        beat.join()
     assert member.status() == before
 
 

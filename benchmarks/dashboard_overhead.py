@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from benchmarks.dashboard_driver import CHROMIUM, CHROMIUM_ARGS, ROOT, start_job, start_server, stop_server
-from infogan.config import smoke
+from infogan.budget import current
 
 
 def _rate(run: Path) -> float:
@@ -64,7 +64,7 @@ def main() -> None:
     p.add_argument("--page", default="monitor?run=dash", help="page the browser watches while the job trains")
     p.add_argument("--data", type=Path, default=Path(os.environ.get("INFOGAN_DATA", "data")))
     a = p.parse_args()
-    if smoke():  # 6 steps per run, one round
+    if current().smoke:  # 6 steps per run, one round
         a.steps, a.rounds = 6, 1
     cli, dash = [], []
     for _ in range(a.rounds):

@@ -9,7 +9,7 @@ import shutil
 import time
 from pathlib import Path
 
-from infogan.config import smoke
+from infogan.budget import current
 from infogan.data import load_dsprites
 
 
@@ -18,7 +18,7 @@ def main() -> None:
     p.add_argument("--data", type=Path, default=Path("/tmp/dsprites-bench"))
     p.add_argument("--stride", type=int, default=1)
     a = p.parse_args()
-    if smoke():
+    if current().smoke:
         a.stride = 8  # 1,440 images instead of 737,280
     shutil.rmtree(a.data / "dsprites", ignore_errors=True)
     t0 = time.perf_counter()

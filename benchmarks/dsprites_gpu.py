@@ -33,7 +33,8 @@ import time
 import pandas as pd
 import torch
 
-from infogan.config import SMOKE_LIMITS, Config, dsprites_stride, smoke
+from infogan.budget import SMOKE, current
+from infogan.config import Config, dsprites_stride
 from infogan.dsprites import factor_sizes
 from infogan.evaluate import evaluate_run
 from infogan.precision import resolve_device
@@ -72,8 +73,8 @@ def main() -> int:
     values = {"dataset": a.dataset, "device": a.device, "max_steps": a.max_steps}
     if a.cr_start is not None:
         values["cr_start"] = a.cr_start
-    if smoke():  # the documented command on a tiny budget: two members, a few steps, the small set
-        seeds, values = seeds[:2], {**values, **SMOKE_LIMITS, "dataset": "dsprites:8"}
+    if current().smoke:  # the documented command on a tiny budget: two members, a few steps, the small set
+        seeds, values = seeds[:2], {**values, **SMOKE.limits, "dataset": "dsprites:8"}
     try:
         cfg = Config.from_dict(values)
         device = resolve_device(cfg.device)
@@ -93,7 +94,7 @@ def main() -> int:
           f"each; CR from step {cfg.cr_start})", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     try:
-        state = run_sweep(sweep, say=lambda line: print(line, file=sys.stderr, flush=True), rank=False)
+        state = run_sweep(sweep, say=lambda line: print(line, file=sys.stderr, flush=True), rank=False, budget=current())
     finally:
         shutdown()
     train_s = time.perf_counter() - t0
@@ -101,10 +102,10 @@ def main() -> int:
     t1 = time.perf_counter()
     for run in runs:
         print(f"evaluating {run.name}", file=sys.stderr, flush=True)
-        evaluate_run(run, metrics="all", scale=0.01 if smoke() else 1.0, device=a.eval_device or cfg.device,
-                     sample_quality=False)
+        evaluate_run(run, metrics="all", scale=0.01 if current().smoke else 1.0, device=a.eval_device or cfg.device,
+                     sample_quality=False, budget=current())
     eval_s = time.perf_counter() - t1
-    picked = select(sweep, say=lambda line: print(line, file=sys.stderr, flush=True),
+    picked = select(sweep, say=lambda line: print(line, file=sys.stderr, flush=True), budget=current(),
                     sample_quality=False) if len(runs) > 1 else {}
     table = final_table(sweep).set_index("member")
     members = {}

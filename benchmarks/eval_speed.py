@@ -19,7 +19,8 @@ import time
 import numpy as np
 import torch
 
-from infogan.config import Config, smoke
+from infogan.budget import current
+from infogan.config import Config
 from infogan.data import load
 from infogan.evaluate import factor_metrics, load_model
 from infogan.metrics import GroundTruth, evaluate_all
@@ -66,7 +67,7 @@ def main() -> None:
     p.add_argument("--scale", type=float, default=1.0)
     p.add_argument("--known-answer", action="store_true", help="score a synthetic representation, not a run")
     a = p.parse_args()
-    if smoke():  # a 4-step run on the coarsest grid, a hundredth of the samples
+    if current().smoke:  # a 4-step run on the coarsest grid, a hundredth of the samples
         a.train_steps, a.scale = 4, 0.01
     if a.known_answer:
         for estimator in a.estimators:
@@ -75,7 +76,7 @@ def main() -> None:
     if a.run:
         run = Run.open(a.run)
     else:
-        cfg = Config.from_dict({"dataset": "dsprites:8" if smoke() else "dsprites", "max_steps": a.train_steps,
+        cfg = Config.from_dict({"dataset": "dsprites:8" if current().smoke else "dsprites", "max_steps": a.train_steps,
                                 "ckpt_every": a.train_steps})
         run = train(cfg)
     for estimator in a.estimators:

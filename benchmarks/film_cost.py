@@ -19,7 +19,8 @@ import time
 import torch
 
 from infogan import film
-from infogan.config import Config, smoke
+from infogan.budget import current
+from infogan.config import Config
 from infogan.runs import Run
 from infogan.train import Trainer, epoch_permutation
 
@@ -35,7 +36,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--data", default=None, help="data folder (default: $INFOGAN_DATA)")
     a = p.parse_args()
-    if smoke():
+    if current().smoke:
         a.repeats = 2
     cfg = Config.from_dict({"dataset": "mnist", "precision": "fp32", "subset": 6400,
                             **({"data_dir": a.data} if a.data else {})})

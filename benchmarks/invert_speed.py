@@ -20,7 +20,8 @@ import time
 import numpy as np
 import torch
 
-from infogan.config import SMOKE_LIMITS, Config, smoke
+from infogan.budget import current
+from infogan.config import Config
 from infogan.evaluate import category_labels, hungarian_accuracy, load_model
 from infogan.invert import EFFORT, invert, read_codes, reference_encoder, reference_images
 from infogan.runs import Run
@@ -36,12 +37,12 @@ def main() -> None:
     p.add_argument("--per-class", type=int, default=10)
     a = p.parse_args()
     efforts = dict(EFFORT)
-    if smoke():  # one image per label, 10 steps
+    if current().smoke:  # one image per label, 10 steps
         a.efforts, a.per_class, efforts["quick"] = ["quick"], 1, (1, 10)
     if a.run:
         run = Run.open(a.run, a.runs_dir)
     else:
-        run = train(Config.from_dict({"dataset": "mnist", "epochs": a.epochs, **(SMOKE_LIMITS if smoke() else {})}),
+        run = train(Config.from_dict({"dataset": "mnist", "epochs": a.epochs, **current().limits}),
                     None, a.runs_dir)
     model = load_model(run)
     data = reference_images(model.cfg)

@@ -15,7 +15,8 @@ import time
 
 import torch
 
-from infogan.config import SMOKE_DATA, Config, smoke
+from infogan.budget import SMOKE_DATA, current
+from infogan.config import Config
 from infogan.data import load
 from infogan.evaluate import Model, categorical_accuracy
 from infogan.runs import Run
@@ -30,13 +31,13 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--set", nargs="*", default=[], help="extra config fields, key=value")
     a = p.parse_args()
-    if smoke():  # seconds instead of minutes, on small batches of a few images: one evaluation
+    if current().smoke:  # seconds instead of minutes, on small batches of a few images: one evaluation
         a.budget, a.eval_every = 2.0, 2.0
         a.set = [*a.set, *(f"{k}={v}" for k, v in SMOKE_DATA.items())]
     cfg = Config.from_dict({"dataset": "mnist", "seed": a.seed, "device": a.device, "epochs": 1000,
                             "log_every": 20, "sample_every": 10**9, "ckpt_every": 10**9,
                             **dict(kv.split("=", 1) for kv in a.set)})
-    test = load(cfg, train=False)
+    test = load(cfg, train=False, test_images=current().test_images)
     t = Trainer(cfg, Run.create(cfg))  # an ordinary run folder in ./checkpoints (or $INFOGAN_RUNS)
     print(json.dumps({"machine": platform.node(), "cpu_threads": torch.get_num_threads(),
                       "device": str(t.device), "config": cfg.to_dict()}), flush=True)

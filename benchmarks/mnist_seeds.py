@@ -18,7 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-from infogan.config import SMOKE_DATA, Config, smoke
+from infogan.budget import SMOKE_DATA, current
+from infogan.config import Config
 from infogan.data import load
 from infogan.evaluate import Model, categorical_accuracy, continuous_code_effects
 from infogan.runs import Run
@@ -67,12 +68,12 @@ def main() -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--set", nargs="*", default=[], help="extra config fields, key=value")
     a = p.parse_args()
-    if smoke():  # one seed, one epoch of 8 small batches
+    if current().smoke:  # one seed, one epoch of 8 small batches
         a.seeds, a.epochs, a.set = a.seeds[:1], 1, [*a.set, *(f"{k}={v}" for k, v in SMOKE_DATA.items())]
     base = Config.from_dict({"dataset": "mnist", "epochs": a.epochs, "device": a.device, "sample_every": 10**9,
                              "ckpt_every": 10**9, **dict(kv.split("=", 1) for kv in a.set)})
     base = base.replace(log_every=(base.subset or 60_000) // base.batch_size)  # one host sync per epoch
-    test = load(base, train=False)
+    test = load(base, train=False, test_images=current().test_images)
     print(json.dumps({"machine": platform.node(), "config": base.to_dict()}), flush=True)
     for folder in a.extend:  # a finished seed's run folder, trained on to --epochs
         run = Run(Path(folder))

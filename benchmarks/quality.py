@@ -17,7 +17,7 @@ import time
 import torch
 
 from infogan import quality
-from infogan.config import smoke
+from infogan.budget import current
 from infogan.evaluate import load_model
 from infogan.judge import judge_for, load_judge
 from infogan.runs import Run
@@ -31,12 +31,12 @@ def main() -> None:
     args = p.parse_args()
     run = Run.open(args.run, args.runs_dir)
     cfg = run.config()
-    n = min(args.n, 1000) if smoke() else args.n
+    n = min(args.n, 1000) if current().smoke else args.n
     machine = {"machine": platform.processor() or platform.machine(), "threads": torch.get_num_threads(),
                "torch": torch.__version__}
     cached = load_judge(cfg.dataset, cfg.resolved_data_dir()) is not None
     t0 = time.perf_counter()
-    judge = judge_for(cfg)
+    judge = judge_for(cfg, budget=current())
     judge_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     ref = quality.reference(judge, cfg, n, min(quality.N_KNN, n))

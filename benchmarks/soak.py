@@ -27,7 +27,7 @@ from benchmarks.dashboard_driver import (
     start_server,
     stop_server,
 )
-from infogan.config import smoke
+from infogan.budget import current
 
 
 def _timed(page, link: str, selector: str) -> float:
@@ -92,7 +92,7 @@ def main() -> None:
     p.add_argument("--steps-per-job", type=int, default=1000)
     p.add_argument("--data", type=Path, default=Path(os.environ.get("INFOGAN_DATA", "data")))
     a = p.parse_args()
-    if smoke():  # one job, one browser, a few navigations
+    if current().smoke:  # one job, one browser, a few navigations
         a.minutes, a.jobs, a.browsers, a.steps_per_job = 0.2, 1, 1, 20
     print(json.dumps(run_soak(a.minutes, a.jobs, a.browsers, a.data, a.steps_per_job)))
 

@@ -30,7 +30,7 @@ from pathlib import Path
 import psutil
 from scipy.stats import spearmanr
 
-from infogan.config import smoke
+from infogan.budget import current
 from infogan.data import load
 from infogan.evaluate import evaluate_run
 from infogan.runs import Run
@@ -132,7 +132,7 @@ def main() -> None:
     p.add_argument("--runs-dir", help="where both ways' run folders go (default: a temporary folder)")
     a = p.parse_args()
     train = ["--dataset", "mnist", "--epochs", str(a.epochs)]
-    if smoke():  # the CLI applies its tiny budget to every member; two seeds
+    if current().smoke:  # the CLI applies its tiny budget to every member; two seeds
         a.seeds = ",".join(str(s) for s in parse_seeds(a.seeds)[:2])
     root = Path(a.runs_dir or tempfile.mkdtemp(prefix="sweep-overhead-"))
     print(json.dumps({"machine": platform.node(), "cpus": os.cpu_count(), "python": platform.python_version(),
@@ -145,8 +145,8 @@ def main() -> None:
     sweep = Sweep.open("ray", root)
     test = None
     for run in sweep.runs():  # accuracy of each member's final checkpoint (labels: reporting only)
-        test = test or load(run.config(), train=False)
-        evaluate_run(run, test_data=test)
+        test = test or load(run.config(), train=False, test_images=current().test_images)
+        evaluate_run(run, test_data=test, budget=current())
     t0 = time.perf_counter()
     subprocess.run(cli("--runs-dir", str(root), "select", "ray"), cwd=ROOT, check=True)
     select_s = time.perf_counter() - t0

@@ -36,7 +36,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 from torchvision import datasets, transforms
 
-from infogan.config import SMOKE_DATA, Config, smoke
+from infogan.budget import SMOKE_DATA, current
+from infogan.config import Config
 from infogan.data import DataError, load
 from infogan.models import build, build_contrast
 from infogan.precision import resolve_device
@@ -224,10 +225,10 @@ def main() -> None:
     a = p.parse_args()
     if a.dataset != "mnist":
         return dsprites_rates(a)
-    if smoke():  # one short window per loop on small batches of a few images: it runs, it measures nothing
+    if current().smoke:  # one short window per loop on small batches of a few images: it runs, it measures nothing
         a.steps, a.windows, a.warmup, a.batch_size = 2, 1, 1, SMOKE_DATA["batch_size"]
     defaults = Config.from_dict({"dataset": "mnist", "batch_size": a.batch_size, "device": a.device,
-                                 "subset": SMOKE_DATA["subset"] if smoke() else 0})
+                                 "subset": SMOKE_DATA["subset"] if current().smoke else 0})
     cfg = defaults.replace(lambda_cat_jitter=0.0)
     try:
         device = resolve_device(cfg.device)
@@ -238,7 +239,7 @@ def main() -> None:
     except (DataError, RunError) as exc:
         raise SystemExit(f"throughput.py: {exc}") from None
     loops = {"reference": ReferenceLoop(cfg, device), **project}
-    if not smoke():  # torch.compile takes most of a minute to compile on 2 CPU cores
+    if not current().smoke:  # torch.compile takes most of a minute to compile on 2 CPU cores
         loops["fp32_compiled"] = ProjectLoop(cfg.replace(precision="fp32"), device, compiled=True)
     for loop in loops.values():
         timed(loop, a.warmup, a.batch_size, device)
@@ -278,7 +279,7 @@ OLD_DSPRITES = {"arch": "paper", "d_batchnorm": True, "spectral_norm": False, "o
 
 def dsprites_rates(a: argparse.Namespace) -> None:
     """Images/s of the dSprites preset without and with H, and of the old preset, alternating."""
-    if smoke():
+    if current().smoke:
         a.steps, a.windows, a.warmup, a.dataset = 2, 1, 1, "dsprites:8"
     base = Config.from_dict({"dataset": a.dataset, "device": a.device, "precision": "fp32", "disent_every": 0})
     try:

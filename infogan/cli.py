@@ -13,7 +13,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-from .config import DATASET_HELP, ESTIMATORS, SMOKE_LIMITS, Config, ConfigError, preset_changes, smoke
+from .budget import current
+from .config import DATASET_HELP, ESTIMATORS, Config, ConfigError, preset_changes
 from .data import DataError
 from .files import FileError, read_json
 from .runs import Run, RunError, list_runs, new_name, runs_root
@@ -141,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "out", None):  # the user's own path: its folders are made, as for any output file
+            args.out.parent.mkdir(parents=True, exist_ok=True)
         return {"train": cmd_train, "eval": cmd_eval, "traverse": cmd_traverse, "sweep": cmd_sweep,
                 "select": cmd_select, "runs": cmd_runs, "edit": cmd_edit, "judge": cmd_judge}[args.command](args)
     except (ConfigError, FileError, DataError) as exc:
@@ -168,10 +171,11 @@ def config_values(args: argparse.Namespace) -> dict[str, Any]:
         values.update(loaded)
     values.update({f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
                    if hasattr(args, f.name)})
-    if smoke():
-        print(f"INFOGAN_SMOKE is set: a tiny budget ({', '.join(f'{k}={v}' for k, v in SMOKE_LIMITS.items())})",
+    if current().smoke:
+        limits = current().limits
+        print(f"INFOGAN_SMOKE is set: a tiny budget ({', '.join(f'{k}={v}' for k, v in limits.items())})",
               file=sys.stderr)
-        values.update(SMOKE_LIMITS)
+        values.update(limits)
     return values
 
 
@@ -185,7 +189,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             raise ConfigError({"resume": "a resumed run keeps its config; only --epochs may change "
                                          f"(got {', '.join(changed) or '--config'})"})
         if hasattr(args, "epochs"):  # on the tiny budget, a few more steps rather than the epochs' worth
-            more = run.status().get("step", 0) + SMOKE_LIMITS["max_steps"] if smoke() else 0
+            more = run.status().get("step", 0) + current().limits["max_steps"] if current().smoke else 0
             run.extend(args.epochs, max_steps=more)
         bar = _ProgressBar(run, args.quiet)
         resume(run, on_log=bar.update)
@@ -232,18 +236,20 @@ def cmd_eval(args: argparse.Namespace) -> int:
     run = Run.open(args.run, args.runs_dir)
     if not 0 < args.metric_scale <= 10:
         raise ConfigError({"metric_scale": "must be in (0, 10]"})
-    if smoke():
-        args.metric_scale = min(args.metric_scale, 0.01)
+    budget = current()
+    args.metric_scale = min(args.metric_scale, budget.metric_scale or args.metric_scale)
     from tqdm import tqdm
 
     with tqdm(total=100, desc="eval", disable=None, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}|") as bar:
         def progress(what: str, done: float) -> None:
             bar.set_description_str(what)
             bar.update(round(100 * done) - bar.n)
+            if "skipped" in what:  # the bar's line goes when it closes; this one stays
+                bar.write(f"{run.name}: {what}")
 
         if args.every_checkpoint:
             done = evaluate_steps(run, args.metrics, args.metric_scale, args.device, progress, args.estimator,
-                                  args.quality)
+                                  args.quality, budget)
             print(f"{run.name}: evaluated {len(done)} checkpoint(s): {done or 'all were done already'}")
             run_eval = run.eval_results()
             if not run_eval:
@@ -251,7 +257,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             out = run_eval
         else:
             out = evaluate_run(run, args.step, args.metrics, args.metric_scale, device=args.device,
-                               progress=progress, estimator=args.estimator, sample_quality=args.quality)
+                               progress=progress, estimator=args.estimator, sample_quality=args.quality, budget=budget)
     cat = out.get("categorical")
     if cat:
         print(f"{run.name} step {out['step']}: code {cat['best_code']} accuracy "
@@ -274,10 +280,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_judge(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .judge import dataset_config, load_judge, train_judge
+    from .judge import FLOOR, dataset_config, load_judge, train_judge
 
+    budget = current()
     cfg = dataset_config(args.dataset, args.data_dir or Config().resolved_data_dir())
-    judge = None if args.retrain else load_judge(cfg.dataset, cfg.resolved_data_dir())
+    judge = None if args.retrain else load_judge(cfg.dataset, cfg.resolved_data_dir(), budget)
     if judge is None:
         with tqdm(total=100, desc="judge", disable=None, leave=False,
                   bar_format="{desc}: {percentage:3.0f}%|{bar}|") as bar:
@@ -285,12 +292,15 @@ def cmd_judge(args: argparse.Namespace) -> int:
                 bar.set_description_str(what)
                 bar.update(round(100 * done) - bar.n)
 
-            judge = train_judge(cfg, progress=progress)
+            judge = train_judge(cfg, progress=progress, budget=budget)
     i = judge.info
     heads = ", ".join(f"{n} {a:.2%}" for n, a in zip(i["head_names"], i["accuracy"]))
     print(f"judge for {cfg.dataset}: test accuracy {heads} on {i['n_test']} held-out images; trained on "
           f"{i['n_train']} images for {i['epochs']} epoch(s) in {i['seconds']} s ({i['threads']} threads); "
           f"{judge.path}")
+    if not budget.smoke and judge.accuracy < FLOOR:
+        print(f"warning: below the {FLOOR:.0%} a judge needs to score samples; evaluations will refuse it",
+              file=sys.stderr)
     return 0
 
 
@@ -327,7 +337,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
     from .files import atomic_write
     from .invert import EFFORT, edit, invert, parse_settings, read_codes, reference_encoder, reference_images
 
-    effort = EFFORT["quick" if smoke() else "standard"]  # INFOGAN_SMOKE: the quick fit
+    effort = EFFORT[current().invert_effort]
     args.starts = effort[0] if args.starts is None else args.starts
     args.steps = effort[1] if args.steps is None else args.steps
     if not args.out and not args.show_codes:
@@ -382,8 +392,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         values = config_values(args)
         seeds = parse_seeds(args.seeds)
         grid = dict(parse_axis(a) for a in args.grid)
-        if smoke():  # the README's command, on a tiny budget: two seeds, two values per axis
-            seeds, grid = seeds[:2], {k: v[:2] for k, v in grid.items()}
+        if (keep := current().sweep_points):  # the README's command, on a tiny budget: two seeds, two values per axis
+            seeds, grid = seeds[:keep], {k: v[:keep] for k, v in grid.items()}
         parallel = args.parallel if args.parallel is not None else max(1, (os.cpu_count() or 1) // max(1, args.threads))
         name = args.run_name or new_name(Config.from_dict({"dataset": values.get("dataset", "mnist")}), "sweep-", False)
         sweep = Sweep.create(name, values, seeds, grid, parallel=parallel, threads=args.threads, gpus=args.gpus,
@@ -394,7 +404,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        state = run_sweep(sweep, args.ray_address, say=lambda line: print(line, flush=True), rank=not args.no_rank)
+        state = run_sweep(sweep, args.ray_address, say=lambda line: print(line, flush=True), rank=not args.no_rank,
+                          budget=current())
     finally:
         shutdown()
     _print_table(final_table(sweep).to_dict("records"),
@@ -406,7 +417,7 @@ def cmd_select(args: argparse.Namespace) -> int:
     from .ray_runner import select
 
     sweep = Sweep.open(args.sweep, args.runs_dir)
-    res = select(sweep, say=lambda line: print(line, file=sys.stderr))
+    res = select(sweep, say=lambda line: print(line, file=sys.stderr), budget=current())
     if "error" in res:
         raise RunError(res["error"])
     table = selection_table(res, final_table(sweep))

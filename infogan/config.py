@@ -27,17 +27,6 @@ PRECISIONS = ("auto", "fp32", "bf16")
 ESTIMATORS = ("fast", "reference")  # of the disentanglement metrics (metrics.evaluate_all)
 
 
-# INFOGAN_SMOKE=1: every command runs on a tiny budget, so the suite can run each command the
-# README shows as written (tests/test_readme.py); the CLI and the benchmarks honour it
-SMOKE_DATA = {"subset": 256, "batch_size": 32}  # what the benchmarks that build a Config take of it
-SMOKE_LIMITS = {**SMOKE_DATA, "max_steps": 4, "log_every": 2, "sample_every": 4, "ckpt_every": 4}
-SMOKE_TEST_IMAGES = 1000  # evaluations read the first 1,000 images of a test split (data.load)
-
-
-def smoke() -> bool:
-    return os.environ.get("INFOGAN_SMOKE", "0") not in ("", "0")
-
-
 _DSPRITES = re.compile(r"^dsprites(?::([1-8]))?$")
 
 

@@ -25,6 +25,7 @@ from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import mutual_info_score
 
 from . import film, latent, quality
+from .budget import FULL, Budget
 from .config import Config, dsprites_stride
 from .data import ImageData, has_test_split, load, png_bytes, to_float, to_pil
 from .files import atomic_write
@@ -136,9 +137,22 @@ def categorical_accuracy(model: Model, data: ImageData, code: str | None = None,
 
 def category_labels(result: dict[str, Any] | None) -> dict[str, dict[int, int]]:
     """From an evaluation (eval.json's entry for one step): per categorical code, the label that
-    the Hungarian matching gave each category, so a reading of "category 3" can say "label 6"."""
+    the Hungarian matching gave each category, so a reading of "category 3" can say "label 6".
+    Read from the stored confusion matrix (codes x labels), the matching redone: with fewer
+    categories than labels, `label_to_code` lists only the matched labels' codes, so a position
+    in it is not a label. A damaged entry gives no names rather than wrong ones."""
     codes = ((result or {}).get("categorical") or {}).get("codes") or {}
-    return {name: {int(c): y for y, c in enumerate(r.get("label_to_code", []))} for name, r in codes.items()}
+    out = {}
+    for name, r in codes.items() if isinstance(codes, dict) else ():
+        try:
+            conf = np.asarray(r["confusion"], dtype=float)
+            if conf.ndim != 2 or not np.isfinite(conf).all():
+                continue
+        except (KeyError, TypeError, ValueError):
+            continue
+        rows, cols = linear_sum_assignment(conf, maximize=True)
+        out[name] = {int(c): int(y) for c, y in zip(rows, cols)}
+    return out
 
 
 def code_values(cfg: Config, q: QOut) -> tuple[list[str], np.ndarray]:
@@ -280,8 +294,8 @@ def factor_metrics(model: Model, data: ImageData, which: str = "basic", seed: in
 
 def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scale: float = 1.0,
                  device: str = "cpu", test_data: ImageData | None = None,
-                 progress: Progress | None = None, estimator: str = "fast", sample_quality: bool = True
-                 ) -> dict[str, Any]:
+                 progress: Progress | None = None, estimator: str = "fast", sample_quality: bool = True,
+                 budget: Budget = FULL) -> dict[str, Any]:
     """Everything that applies to this run's dataset; merged into the run's eval.json.
 
     Labelled test split: categorical accuracy and code/label NMI. Ground-truth factors: MIG
@@ -289,7 +303,8 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
     "reference" estimator (metrics.evaluate_all). Datasets with a judge (judge.py, trained on
     first use), unless `sample_quality` is False: sample quality against as many held-out images as the
     accuracy uses (quality.py).
-    `progress` hears the name of each stage as it starts (the CLI's bar, the dashboard's job file)."""
+    `progress` hears the name of each stage as it starts (the CLI's bar, the dashboard's job file).
+    `budget` caps the test images and picks the judge (budget.py)."""
     with run.lease("eval"):  # one evaluation of a run at a time, from any process or machine
         say = progress or (lambda what, done: None)
         say("loading the checkpoint", 0.0)
@@ -298,7 +313,7 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
         out: dict[str, Any] = {"step": model.step, "time": time.time(), "dataset": cfg.dataset}
         if test_data is not None or has_test_split(cfg):
             say("loading the test images", 0.05)
-            data = test_data if test_data is not None else load(cfg, train=False)
+            data = test_data if test_data is not None else load(cfg, train=False, test_images=budget.test_images)
             say("encoding the test images", 0.15)
             q = encode(encoder_for(model, data), data.images)  # once, for both measures
             if cfg.cat_codes:
@@ -316,10 +331,10 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
                 model, data, metrics, scale=scale, estimator=estimator,
                 on_metric=lambda name, i, n: say(f"{name} ({i + 1} of {n})", 0.1 + 0.8 * i / n))
         if sample_quality and judge_key(cfg.dataset):
-            judge = judge_for(cfg, progress=lambda what, done: say(what, 0.9))
+            judge = judge_for(cfg, progress=lambda what, done: say(what, 0.9), budget=budget)
             say("sample quality: Fréchet distance, precision/recall in the judge's features", 0.92)
             labelled = has_test_split(cfg) or test_data is not None
-            n = min(quality.N_FD, len(data)) if labelled else quality.N_FD
+            n = budget.cap(min(quality.N_FD, len(data)) if labelled else quality.N_FD)
             out["quality"] = quality.sample_quality(model.G, cfg, quality.reference(judge, cfg, n))
         run.save_eval(out)
         say("done", 1.0)
@@ -339,35 +354,52 @@ def needs_eval(run: Run, step: int, metrics: str = "basic") -> bool:
 
 
 def evaluate_steps(run: Run, metrics: str = "basic", scale: float = 1.0, device: str = "cpu",
-                   progress: Progress | None = None, estimator: str = "fast", sample_quality: bool = True
-                   ) -> list[int]:
-    """Every kept checkpoint that has no evaluation yet, oldest first (so eval.json's top level
-    ends at the newest): the points of the metrics-over-training chart. Checkpoints without
-    a film panel get theirs on the way. Returns the steps evaluated."""
+                   progress: Progress | None = None, estimator: str = "fast", sample_quality: bool = True,
+                   budget: Budget = FULL) -> list[int]:
+    """Every kept checkpoint that has no evaluation yet, oldest first: the points of the
+    metrics-over-training chart. Checkpoints without a film panel get theirs on the way. A run
+    still training prunes old checkpoints meanwhile: a step whose weights are gone by the time
+    its turn comes is skipped, and the last progress line names it. Returns the steps evaluated."""
     with run.lease("eval"):  # one evaluation of a run at a time, from any process or machine
         say = progress or (lambda what, done: None)
         render_film(run, lambda what, done: say(what, 0.0))
         todo = [s for s in run.checkpoint_steps() if needs_eval(run, s, metrics)]
-        test_data = load(run.config(), train=False) if has_test_split(run.config()) else None
+        test_data = load(run.config(), train=False, test_images=budget.test_images) \
+            if has_test_split(run.config()) else None
+        done, skipped = [], []
         for i, step in enumerate(todo):
-            def stage(what: str, done: float, i: int = i, step: int = step) -> None:
-                say(f"step {step} ({i + 1} of {len(todo)}): {what}", (i + done) / len(todo))
+            def stage(what: str, frac: float, i: int = i, step: int = step) -> None:
+                say(f"step {step} ({i + 1} of {len(todo)}): {what}", (i + frac) / len(todo))
 
-            evaluate_run(run, step, metrics, scale, device, test_data, stage, estimator, sample_quality)
-        say("done", 1.0)
-        return todo
+            try:
+                evaluate_run(run, step, metrics, scale, device, test_data, stage, estimator, sample_quality, budget)
+            except RunError:
+                if step in run.checkpoint_steps():
+                    raise
+                skipped.append(step)  # pruned by the trainer since the list was made
+                continue
+            done.append(step)
+        say("done" + (f"; skipped step(s) {', '.join(map(str, skipped))}: pruned by the trainer meanwhile"
+                      if skipped else ""), 1.0)
+        return done
 
 
 def render_film(run: Run, progress: Progress | None = None) -> list[int]:
     """Draw the film panel of every kept checkpoint that lacks one (runs trained before films,
     or a replaced checkpoint); the trainer draws new ones as it saves. Returns those steps."""
-    todo = film.missing(run)
+    todo, drawn = film.missing(run), []
     for i, step in enumerate(todo):
         if progress:
             progress(f"drawing the film panel of step {step} ({i + 1} of {len(todo)})", i / len(todo))
-        model = load_model(run, step)
+        try:
+            model = load_model(run, step)
+        except RunError:
+            if step in run.checkpoint_steps():
+                raise
+            continue  # pruned by the trainer meanwhile: no panel to draw
         film.save(run, step, model.G, model.cfg)
-    return todo
+        drawn.append(step)
+    return drawn
 
 
 def save_grid_png(grid: torch.Tensor, path: Path) -> None:

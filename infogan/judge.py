@@ -13,16 +13,25 @@ accuracy on the test split; the dSprites-style set trains one head per ground-tr
 90% of the grid (a fixed permutation) and reports each head's accuracy on the other 10%, which
 also serves as its "test split" here. Image folders have no judge.
 
-Defaults: 4 epochs (dSprites: 2 epochs over 50,000 images of its 663,552), Adam lr 1e-3
-decayed to 0 on a cosine, batch 128; the features are the 128 values after the last hidden
+Defaults: 4 epochs (dSprites: 2 epochs over 50,000 images of its 663,552), and more where that
+is under MIN_STEPS optimiser steps (the coarse grids dsprites:S: 2 epochs of dsprites:8's 1,296
+images left its shape head at 42%, 40 epochs reached 96%), Adam lr 1e-3 decayed to 0 on a
+cosine, batch 128; the features are the 128 values after the last hidden
 layer's ReLU. Trained on first use and cached as `<data>/judges/<dataset>.safetensors`
 (`INFOGAN_JUDGES` moves the folder), the weights with the judge's accuracy and budget in the
-file's metadata."""
+file's metadata.
+
+A judge scores samples only if its first head's held-out accuracy reaches FLOOR (80%): the
+full judges measure 91-99% (docs/results.md), one trained on a few hundred images for an epoch
+~14%, and the Fréchet distance in the features of a judge that cannot tell the classes apart
+says little. A judge trained on INFOGAN_SMOKE's budget is kept apart, in `judges/smoke/`, and
+only smoke-budget evaluations read it."""
 
 from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -36,13 +45,16 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from .config import Config, dsprites_stride, preset, smoke
+from .budget import FULL, Budget
+from .config import Config, dsprites_stride, preset
 from .data import ImageData, load, to_float
 from .files import FileError, atomic_via_temp
 from .runs import RunError
 
 FEATURES = 128
 FORMAT = "infogan-explorer/judge/1"
+FLOOR = 0.8  # the least first-head test accuracy a judge needs to score samples (module doc)
+MIN_STEPS = 400  # optimiser steps a judge takes at the least, unless its epochs are given
 DSPRITES_HELD_OUT, DSPRITES_TRAIN = 0.1, 50_000
 
 Progress = Callable[[str, float], None]
@@ -67,8 +79,19 @@ def require_key(dataset: str) -> str:
     return key
 
 
+class JudgeTooWeak(RunError):
+    """The judge's held-out accuracy is below FLOOR, or it was trained on a test budget."""
+
+
 def judges_dir(data_dir: Path) -> Path:
     return Path(os.environ.get("INFOGAN_JUDGES") or Path(data_dir) / "judges")
+
+
+def judge_path(dataset: str, data_dir: Path | str, budget: Budget = FULL) -> Path:
+    """Where a dataset's judge of `budget` lives: a smoke judge in a folder of its own, which no
+    full-budget reader opens."""
+    folder = judges_dir(Path(data_dir))
+    return (folder if not budget.smoke else folder / budget.name) / f"{require_key(dataset)}.safetensors"
 
 
 class JudgeNet(nn.Module):
@@ -139,28 +162,29 @@ def dataset_config(dataset: str, data_dir: Path | str) -> Config:
 
 
 def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: int = 0,
-                progress: Progress | None = None) -> Judge:
-    """Train the dataset's judge and cache it (see the module doc for the defaults); `n_train`
-    > 0 trains on a random subset of that many images (a quick judge, for tests)."""
-    key = require_key(cfg.dataset)
+                progress: Progress | None = None, budget: Budget = FULL) -> Judge:
+    """Train the dataset's judge and cache it where `budget`'s judges live (see the module doc
+    for the defaults); `n_train` > 0 trains on a random subset of that many images (a quick
+    judge, for tests); a budget's own limits cap both."""
+    require_key(cfg.dataset)
     say = progress or (lambda what, done: None)
     say(f"judge for {cfg.dataset}: loading its training split", 0.0)
     train, test = splits(cfg)
     gen = torch.Generator().manual_seed(seed)
     n_train = n_train or (DSPRITES_TRAIN if dsprites_stride(cfg.dataset) else 0)
-    if smoke():  # a documented command on a tiny budget
-        n_train, epochs = min(n_train or 512, 512), 1
+    if budget.judge_images:
+        n_train, epochs = min(n_train or budget.judge_images, budget.judge_images), budget.judge_epochs
     if n_train and n_train < len(train):
         keep = torch.randperm(len(train), generator=gen)[:n_train]
         train = ImageData(train.images[keep], None if train.labels is None else train.labels[keep],
                           None if train.factors is None else train.factors[keep])
     y_train, y_test = _labels(train), _labels(test)
     heads = tuple(int(max(y_train[:, j].max(), y_test[:, j].max())) + 1 for j in range(y_train.shape[1]))
-    epochs = epochs or (2 if dsprites_stride(cfg.dataset) else 4)
+    batch = 128
+    epochs = epochs or max(2 if dsprites_stride(cfg.dataset) else 4, math.ceil(MIN_STEPS / max(1, len(train) // batch)))
     torch.manual_seed(seed)
     net = JudgeNet(cfg.channels, heads)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
-    batch = 128
     steps = epochs * (len(train) // batch)
     decay = torch.optim.lr_scheduler.CosineAnnealingLR(opt, max(steps, 1))
     t0 = time.perf_counter()
@@ -188,9 +212,9 @@ def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: 
     acc = (torch.cat(preds) == y_test).double().mean(0).tolist()
     info = {"format": FORMAT, "dataset": cfg.dataset, "heads": list(heads),
             "head_names": list(test.factor_names) or ["class"], "accuracy": acc,
-            "epochs": epochs, "n_train": len(train), "n_test": len(test), "seed": seed,
+            "epochs": epochs, "n_train": len(train), "n_test": len(test), "seed": seed, "budget": budget.name,
             "seconds": round(seconds, 1), "threads": torch.get_num_threads(), "trained": time.time()}
-    path = judges_dir(cfg.resolved_data_dir()) / f"{key}.safetensors"
+    path = judge_path(cfg.dataset, cfg.resolved_data_dir(), budget)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_via_temp(path, lambda tmp: save_file(net.state_dict(), tmp, metadata={"info": json.dumps(info)}))
     _CACHE.pop(str(path), None)
@@ -201,10 +225,11 @@ def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: 
 _CACHE: dict[str, tuple[float, Judge]] = {}
 
 
-def load_judge(dataset: str, data_dir: Path | str) -> Judge | None:
+def load_judge(dataset: str, data_dir: Path | str, budget: Budget = FULL) -> Judge | None:
     """The cached judge of a dataset, or None when none has been trained yet (kept in memory
-    until its file changes)."""
-    path = judges_dir(Path(data_dir)) / f"{require_key(dataset)}.safetensors"
+    until its file changes). A full-budget judge below FLOOR, or one whose file says it was
+    trained on another budget, raises JudgeTooWeak with the remedy."""
+    path = judge_path(dataset, data_dir, budget)
     try:
         mtime = path.stat().st_mtime
     except FileNotFoundError:
@@ -224,22 +249,45 @@ def load_judge(dataset: str, data_dir: Path | str) -> Judge | None:
                         "delete it to train a new one") from None
     judge = Judge(dataset, net.eval(), info, path)
     _CACHE[str(path)] = (mtime, judge)
+    return check_judge(judge, budget)
+
+
+def check_judge(judge: Judge, budget: Budget = FULL) -> Judge:
+    """`judge`, if it may score samples on `budget` (module doc); else JudgeTooWeak in one line."""
+    trained_on = judge.info.get("budget", "full")  # files written before budgets were recorded: full
+    fix = (f"retrain it: python -m infogan judge --dataset {judge.dataset} --retrain (or evaluate without "
+           "sample quality: eval --no-quality)")
+    if trained_on != budget.name:
+        raise JudgeTooWeak(f"judge {judge.path} was trained on the {trained_on} budget, not {budget.name}; {fix}")
+    if not budget.smoke and judge.accuracy < FLOOR:
+        raise JudgeTooWeak(f"judge {judge.path} has {judge.accuracy:.1%} held-out accuracy (trained on "
+                           f"{judge.info.get('n_train', '?')} images for {judge.info.get('epochs', '?')} epoch(s)), "
+                           f"below the {FLOOR:.0%} a judge needs to score samples; {fix}")
     return judge
 
 
-def judge_for(cfg: Config, progress: Progress | None = None) -> Judge:
+def judge_for(cfg: Config, progress: Progress | None = None, budget: Budget = FULL) -> Judge:
     """The dataset's judge: the cached one, or trained now (a minute or two on 2 CPU cores).
     Processes that need it at once (a sweep's trials) train it once: the others wait on a lock
-    file beside it and then load it."""
+    file beside it and then load it. A test budget reads a full judge where one is cached (it
+    writes nothing a full run reads), else its own."""
     root = cfg.resolved_data_dir()
-    judge = load_judge(cfg.dataset, root)
+    if budget.smoke:
+        try:
+            if (judge := load_judge(cfg.dataset, root)) is not None:
+                return judge
+        except FileError:  # weak or unreadable: the full budget's to repair, not the test's
+            pass
+    judge = load_judge(cfg.dataset, root, budget)
     if judge is not None:
         return judge
-    lock = judges_dir(root) / f"{require_key(cfg.dataset)}.lock"
+    path = judge_path(cfg.dataset, root, budget)
+    lock = path.with_suffix(".lock")
     lock.parent.mkdir(parents=True, exist_ok=True)
     with open(lock, "a") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            return load_judge(cfg.dataset, root) or train_judge(dataset_config(cfg.dataset, root), progress=progress)
+            return load_judge(cfg.dataset, root, budget) or check_judge(
+                train_judge(dataset_config(cfg.dataset, root), progress=progress, budget=budget), budget)
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 from . import latent
-from .config import SMOKE_TEST_IMAGES, Config, smoke
+from .config import Config
 from .data import load
 from .judge import Judge, load_judge, splits
 from .models import Generator, generate_uint8
@@ -93,11 +93,8 @@ _REFERENCES: dict[tuple, Reference] = {}
 
 
 def reference(judge: Judge, cfg: Config, n: int = N_FD, n_knn: int = N_KNN) -> Reference:
-    """Features of n held-out images (at most the split's size; SMOKE_TEST_IMAGES on the smoke
-    budget) and the floor at the same sizes, kept in memory per judge file, so evaluating every
-    checkpoint computes them once."""
-    if smoke():  # a documented command on a tiny budget
-        n = min(n, SMOKE_TEST_IMAGES)
+    """Features of n held-out images (at most the split's size) and the floor at the same
+    sizes, kept in memory per judge file, so evaluating every checkpoint computes them once."""
     key = (str(judge.path), judge.path.stat().st_mtime, cfg.dataset, n, n_knn)
     if key not in _REFERENCES:
         train, test = splits(cfg)
@@ -127,32 +124,45 @@ def sample_quality(g: Generator, cfg: Config, ref: Reference, seed: int = 0) -> 
 NEAREST_POOL = 100_000
 
 
-@functools.lru_cache(maxsize=1)
+def pool_key(cfg: Config) -> Config:
+    """What decides a run's training pool: its dataset as read, not its seed or learning rate
+    (so every run of a dataset shares one pool in memory)."""
+    return Config(dataset=cfg.dataset, data_dir=str(cfg.resolved_data_dir().resolve()), image_size=cfg.image_size,
+                  channels=cfg.channels, download=False)
+
+
 def training_pool(cfg: Config) -> torch.Tensor:
     """The training images searched for neighbours: all of them up to NEAREST_POOL (MNIST's
-    60,000), else a fixed random NEAREST_POOL of them (dSprites' 737,280). One dataset in memory."""
-    images = load(cfg.replace(subset=0)).images
-    if len(images) > NEAREST_POOL:
-        images = images[torch.randperm(len(images), generator=torch.Generator().manual_seed(0))[:NEAREST_POOL]]
-    return images
+    60,000), else a fixed random NEAREST_POOL of them (dSprites' 737,280), only those read."""
+    return _pool(pool_key(cfg))
+
+
+@functools.lru_cache(maxsize=1)
+def _pool(key: Config) -> torch.Tensor:
+    return load(key.replace(subset=NEAREST_POOL)).images
 
 
 def _chunked_cdist(a: torch.Tensor, rows: torch.Tensor, chunk: int = 20_000) -> torch.Tensor:
-    return torch.cat([torch.cdist(a, rows[i:i + chunk]) for i in range(0, len(rows), chunk)], 1)
+    """Distances from `a` to every row, made float a chunk at a time (uint8 pixel rows stay uint8)."""
+    scale = 255.0 if rows.dtype == torch.uint8 else 1.0
+    return torch.cat([torch.cdist(a, rows[i:i + chunk].flatten(1).float() / scale)
+                      for i in range(0, len(rows), chunk)], 1)
 
 
-@functools.lru_cache(maxsize=2)
-def _space(cfg: Config, space: str, judge_file: str = "", mtime: float = 0.0) -> tuple[torch.Tensor, float]:
-    """A space's rows for the training pool (pixels in [0, 1], or the judge's features) and its
-    typical gap: the median distance from 200 pool images to their nearest other one. Both
-    depend on the pool alone, so a page that searches on every rerun computes them once."""
-    pool = training_pool(cfg)
+@functools.lru_cache(maxsize=4)
+def _space(key: Config, space: str, judge_file: str = "", mtime: float = 0.0) -> tuple[torch.Tensor, float]:
+    """A space's rows for the training pool (its uint8 pixels, read in [0, 1], or the judge's
+    features) and its typical gap: the median distance from 200 pool images to their nearest
+    other one. Both depend on the pool alone, so a page that searches on every rerun computes
+    them once per dataset."""
+    pool = _pool(key)
     if space == "pixels":
-        rows = pool.flatten(1).float() / 255
+        rows = pool
     else:
-        rows = torch.from_numpy(load_judge(cfg.dataset, cfg.resolved_data_dir()).run(pool)[0])
+        rows = torch.from_numpy(load_judge(key.dataset, key.resolved_data_dir()).run(pool)[0])
     probe = torch.randperm(len(pool), generator=torch.Generator().manual_seed(0))[:200]
-    return rows, float(_chunked_cdist(rows[probe], rows).topk(2, largest=False).values[:, 1].median())
+    near = _chunked_cdist(rows[probe].flatten(1).float() / (255.0 if space == "pixels" else 1.0), rows)
+    return rows, float(near.topk(2, largest=False).values[:, 1].median())
 
 
 def nearest_real(cfg: Config, image: torch.Tensor, k: int = 8, judge: Judge | None = None
@@ -161,9 +171,10 @@ def nearest_real(cfg: Config, image: torch.Tensor, k: int = 8, judge: Judge | No
     pixels in [0, 1]) and, with a judge, in its features: the memorisation check. Per space: the
     pool indices, the distances, and for scale `typical`, the median distance from 200 training
     images to their own nearest other training image there (a copy sits far below it)."""
-    queries = {"pixels": (_space(cfg, "pixels"), image.flatten().float()[None] / 255)}
+    key = pool_key(cfg)
+    queries = {"pixels": (_space(key, "pixels"), image.flatten().float()[None] / 255)}
     if judge is not None:
-        queries = {"features": (_space(cfg, "features", str(judge.path), judge.path.stat().st_mtime),
+        queries = {"features": (_space(key, "features", str(judge.path), judge.path.stat().st_mtime),
                                 torch.from_numpy(judge.run(image[None])[0])), **queries}
     out = {}
     for space, ((rows, typical), query) in queries.items():

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 
 from . import latent
+from .budget import FULL, Budget
 from .data import load
 from .evaluate import code_values, encode, load_model, real_data_encoder
 from .models import generate_uint8
@@ -161,7 +162,7 @@ def partition_agreement(parts: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray
     return nmi, ari
 
 
-def member_quality(run: Run, step: int) -> dict[str, Any] | None:
+def member_quality(run: Run, step: int, budget: Budget = FULL) -> dict[str, Any] | None:
     """The sample-quality numbers of a member's checkpoint: from its eval.json when the same
     judge made them (numbers from two judges do not compare), else measured now; None where
     its dataset has no judge."""
@@ -171,12 +172,15 @@ def member_quality(run: Run, step: int) -> dict[str, Any] | None:
     cfg = run.config()
     if not judge_key(cfg.dataset):
         return None
-    judge = judge_for(cfg)
+    judge = judge_for(cfg, budget=budget)
     saved = (run.eval_result(step) or {}).get("quality") or {}
-    if (saved.get("judge") or {}).get("trained") == judge.info["trained"]:
+    if (saved.get("judge") or {}).get("trained") == judge.info["trained"] \
+            and isinstance(saved.get("fd"), (int, float)) and not isinstance(saved.get("fd"), bool):
         return saved
-    model = load_model(run, step)  # at the size its evaluation used: FD depends on it
-    return quality.sample_quality(model.G, model.cfg, quality.reference(judge, model.cfg, saved.get("n", quality.N_FD)))
+    model = load_model(run, step)  # at the size its evaluation used (FD depends on it), if eval.json says a sane one
+    n = saved.get("n")
+    n = n if isinstance(n, int) and not isinstance(n, bool) and 1 < n <= quality.N_FD else quality.N_FD
+    return quality.sample_quality(model.G, model.cfg, quality.reference(judge, model.cfg, budget.cap(n)))
 
 
 RULE = ("partition consensus: the member whose categorical codes split the same real images most like the "
@@ -184,8 +188,8 @@ RULE = ("partition consensus: the member whose categorical codes split the same 
 
 
 def rank_members(runs: list[Run], seed: int = 0, progress: Callable[[str, float], None] | None = None,
-                 votes: int = VOTES, batch: int = BATCH, n_free: int = FREE, sample_quality: bool = True
-                 ) -> dict[str, Any]:
+                 votes: int = VOTES, batch: int = BATCH, n_free: int = FREE, sample_quality: bool = True,
+                 budget: Budget = FULL) -> dict[str, Any]:
     """Every label-free criterion over the runs' newest checkpoints, each a score per member
     (higher is better except FD): ModelCentrality; partition consensus by NMI and by ARI (Q's
     categorical partition of the same REFERENCE real images, labels unused, mean agreement with
@@ -216,7 +220,7 @@ def rank_members(runs: list[Run], seed: int = 0, progress: Callable[[str, float]
     if sample_quality:
         if progress:
             progress("sample quality of each member", 0.99)
-        fds = [(member_quality(run, s) or {}).get("fd") for run, s in zip(runs, steps)]
+        fds = [(member_quality(run, s, budget) or {}).get("fd") for run, s in zip(runs, steps)]
         if all(f is not None for f in fds):
             criteria["fd"] = [round(float(f), 4) for f in fds]
     by = "consensus_nmi" if "consensus_nmi" in criteria else "centrality"

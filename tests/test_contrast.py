@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from infogan import latent
+from infogan.budget import SMOKE
 from infogan.config import Config, ConfigError, preset
 from infogan.data import load
 from infogan.figures import live_factor_heatmap, metrics_frame, monitor_figures
@@ -154,7 +155,7 @@ def test_a_resumed_cr_run_equals_an_uninterrupted_one_and_h_is_in_the_checkpoint
     assert [list(t.x) for t in live.data] == [[8, 12], [8, 12]]
     assert {a.text for a in live.layout.annotations} >= {"InfoGAN-CR FactorVAE 0.88", "InfoGAN-CR MIG 0.37"}
     assert [t.name for t in figs["contrast"].data] == ["loss_cr", "acc_cr"]
-    ranked = rank_members([full, part], votes=10, batch=8, n_free=32)  # codes all continuous: no partition
+    ranked = rank_members([full, part], votes=10, batch=8, n_free=32, budget=SMOKE)  # all continuous: no partition
     assert ranked["by"] == "centrality" and set(ranked["criteria"]) <= {"centrality", "fd"} and ranked["pick"]
     fig, best = live_factor_heatmap(full)  # what the Disentanglement page opens on before an evaluation
     assert np.asarray(fig.data[0].z).shape == (5, 5) and "step 12" in fig.layout.title.text

@@ -3,6 +3,7 @@ import hashlib
 import numpy as np
 import pytest
 
+from infogan.budget import SMOKE
 from infogan.config import Config, ConfigError
 from infogan.data import load_dsprites
 from infogan.dsprites import FACTOR_NAMES, factor_sizes, generate
@@ -62,7 +63,7 @@ def test_tiny_dsprites_run_reports_mig_and_then_every_metric(tmp_path):
     cfg = Config.from_dict({"dataset": "dsprites:8", "data_dir": str(tmp_path), "batch_size": 32, "max_steps": 6,
                             "log_every": 3, "ckpt_every": 6, "sample_every": 6})
     run = train(cfg, "ds", tmp_path / "runs")
-    out = evaluate_run(run, scale=0.05)
+    out = evaluate_run(run, scale=0.05, budget=SMOKE)  # its own tiny judge: a full one trains ~4 minutes
     f = out["factors"]
     assert 0.0 <= f["mig"] <= 1.0 and len(f["mig_per_factor"]) == 5
     assert np.asarray(f["normalized_mi"]).shape == (5, 5)
@@ -70,11 +71,12 @@ def test_tiny_dsprites_run_reports_mig_and_then_every_metric(tmp_path):
     assert "factor_vae" not in f  # basic: MIG only
     # sample quality against the 10% of the grid its judge (one head per factor, trained here) held out
     assert out["quality"]["n"] == 144 and out["quality"]["judge"]["dataset"] == "dsprites:8"
-    assert load_judge("dsprites:8", tmp_path).info["head_names"] == list(FACTOR_NAMES)
+    assert load_judge("dsprites:8", tmp_path, SMOKE).info["head_names"] == list(FACTOR_NAMES)
     out = evaluate_run(run, scale=0.05, sample_quality=False)  # eval --no-quality: the factors only
     assert "quality" not in out and out["factors"]["mig"] == pytest.approx(f["mig"], abs=1e-6)
     stages = []
-    out = evaluate_run(run, metrics="all", scale=0.01, progress=lambda what, done: stages.append((what, done)))
+    out = evaluate_run(run, metrics="all", scale=0.01, progress=lambda what, done: stages.append((what, done)),
+                       budget=SMOKE)
     f = out["factors"]
     for key in ("mig", "factor_vae", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
                 "modularity", "explicitness"):

@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from infogan import film
+from infogan.budget import SMOKE
 from infogan.evaluate import evaluate_steps, load_model, render_film
 from infogan.figures import eval_figure, usage_verdict
 from infogan.runs import Run, RunError, list_runs, save_weights
@@ -133,11 +134,11 @@ def test_notes_round_trip_and_bad_notes_files(tiny_runs, tmp_path):
 
 
 def test_every_checkpoint_is_evaluated_once_for_the_chart(tiny_runs, tmp_path, monkeypatch):
-    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the first 1,000 test images: the full split is test_train's
     shutil.copytree(tiny_runs / "f", tmp_path / "f")
     run = Run(tmp_path / "f")
     seen = []
-    assert evaluate_steps(run, progress=lambda what, done: seen.append((what, done))) == [10, 20]
+    # the smoke budget's first 1,000 test images: the full split is test_train's
+    assert evaluate_steps(run, progress=lambda what, done: seen.append((what, done)), budget=SMOKE) == [10, 20]
     assert any(w.startswith("step 10 (1 of 2): categorical accuracy") for w, _ in seen) and seen[-1] == ("done", 1.0)
     assert evaluate_steps(run) == []
     df = eval_table(run)

@@ -10,6 +10,7 @@ import torch
 
 from infogan import judge as judge_mod
 from infogan import quality
+from infogan.budget import SMOKE
 from infogan.config import Config
 from infogan.evaluate import evaluate_steps
 from infogan.figures import quality_figure
@@ -109,11 +110,10 @@ def test_fd_grows_with_noise_and_with_a_missing_class(mnist_root, mnist_judge):
 
 
 def test_quality_is_in_eval_json_and_on_monitor_and_compare(tiny_runs, tmp_path, monkeypatch):
-    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the first 1,000 test images
     for name in ("f", "g"):
         shutil.copytree(tiny_runs / name, tmp_path / name)
     run = Run(tmp_path / "f")
-    assert evaluate_steps(run) == [10, 20]
+    assert evaluate_steps(run, budget=SMOKE) == [10, 20]  # the first 1,000 test images
     q = run.eval_result(20)["quality"]
     assert set(quality.NUMBERS) <= set(q) and set(q["floor"]) == set(quality.NUMBERS)
     assert q["n"] == 1000 and q["n_knn"] == 1000 and q["judge"]["accuracy"] >= 0.9
@@ -133,7 +133,7 @@ def test_quality_is_in_eval_json_and_on_monitor_and_compare(tiny_runs, tmp_path,
 
 def test_nearest_real_images_find_a_copy(mnist_root, mnist_judge, monkeypatch, tiny_runs):
     monkeypatch.setattr(quality, "NEAREST_POOL", 5_000)  # a fixed random 5,000 of the 60,000: the same code path
-    quality.training_pool.cache_clear(), quality._space.cache_clear()
+    quality._pool.cache_clear(), quality._space.cache_clear()
     cfg = dataset_config("mnist", mnist_root)
     pool = quality.training_pool(cfg)
     assert len(pool) == 5_000
@@ -151,4 +151,4 @@ def test_nearest_real_images_find_a_copy(mnist_root, mnist_judge, monkeypatch, t
     assert "**In the judge's features** · typical distance" in shown and "**In pixels (0-1 per pixel)**" in shown
     captions = [c for i in at.get("image") for c in (img.caption for img in i.proto.imgs) if c.startswith("#")]
     assert len(captions) == 16
-    quality.training_pool.cache_clear(), quality._space.cache_clear()  # the next reader gets the real pool
+    quality._pool.cache_clear(), quality._space.cache_clear()  # the next reader gets the real pool

@@ -16,6 +16,7 @@ from __future__ import annotations
 import gzip
 import math
 import socket
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
@@ -23,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageOps
 
 from . import dsprites
-from .config import SMOKE_TEST_IMAGES, Config, dsprites_stride, smoke
+from .config import Config, dsprites_stride
 from .files import atomic_write
 
 # where torchvision looks, and the files it needs, per dataset (used in error messages)
@@ -103,23 +104,25 @@ def read_idx(path: Path) -> torch.Tensor:
     return torch.from_numpy(body.reshape(tuple(int(d) for d in dims)).copy())
 
 
-def load(cfg: Config, train: bool = True) -> ImageData:
-    """Load the configured dataset; `train=False` gives the labelled test split (or raises)."""
+def load(cfg: Config, train: bool = True, test_images: int | None = None) -> ImageData:
+    """Load the configured dataset; `train=False` gives the labelled test split (or raises), its
+    first `test_images` only when given (a budget's cap, budget.py)."""
     root = cfg.resolved_data_dir()
     stride = dsprites_stride(cfg.dataset)
+    # a training subset is a fixed pseudo-random sample, so a subset of dSprites still covers
+    # every factor; generated and folder data decode only its rows (the server's 20,000-image
+    # reference of dSprites is 80 MB, not the 3 GB of the whole set)
+    pick = (lambda n: _subset(n, cfg.subset)) if train and cfg.subset else (lambda n: None)
     if stride:
-        data = load_dsprites(root, stride)
+        data = load_dsprites(root, stride, pick(int(np.prod(dsprites.factor_sizes(stride)))))
     elif cfg.dataset.startswith("folder:"):
-        data = _load_folder(Path(cfg.dataset[7:]), cfg.image_size, cfg.channels)
+        data = _load_folder(Path(cfg.dataset[7:]), cfg.image_size, cfg.channels, pick)
     else:
         data = _load_torchvision(cfg.dataset, root, train, cfg.download)
-        if not train and smoke():  # INFOGAN_SMOKE's tiny budget
-            data = ImageData(data.images[:SMOKE_TEST_IMAGES], data.labels[:SMOKE_TEST_IMAGES])
-    if train and cfg.subset and cfg.subset < len(data):
-        # a fixed pseudo-random sample, so a subset of dSprites still covers every factor
-        keep = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[: cfg.subset].sort().values
-        data = ImageData(data.images[keep], None if data.labels is None else data.labels[keep],
-                         None if data.factors is None else data.factors[keep], data.factor_names)
+        if not train and test_images is not None:
+            data = ImageData(data.images[:test_images], data.labels[:test_images])
+        if (keep := pick(len(data))) is not None:
+            data = ImageData(data.images[keep], data.labels[keep])
     if len(data) < 2:
         raise DataError(f"dataset {cfg.dataset!r} has {len(data)} image(s); need at least 2")
     return data
@@ -181,27 +184,42 @@ def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> Ima
     return ImageData(images.contiguous(), labels.long())
 
 
-def load_dsprites(root: Path, stride: int = 1) -> ImageData:
-    """The generated dSprites-style set with its factors; drawn on first use (no network) and
-    cached bit-packed under <root>/dsprites/ (the full set: 737,280 images in 360 MiB)."""
+def _subset(n: int, size: int) -> torch.Tensor | None:
+    """The rows of a `size`-image training subset of n images, sorted (None: all of them)."""
+    if not size or size >= n:
+        return None
+    return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:size].sort().values
+
+
+def load_dsprites(root: Path, stride: int = 1, rows: torch.Tensor | None = None) -> ImageData:
+    """The generated dSprites-style set with its factors (only `rows` of it when given); drawn on
+    first use (no network) and cached bit-packed under <root>/dsprites/ (the full set: 737,280
+    images in 360 MiB). The cache is memory-mapped, so only the rows asked for are read and
+    unpacked."""
     path = root / "dsprites" / f"dsprites_stride{stride}.npy"
     sizes = dsprites.factor_sizes(stride)
     n = int(np.prod(sizes))
-    if path.exists():
-        images = np.unpackbits(np.load(path), axis=1).reshape(n, dsprites.SIZE, dsprites.SIZE)
-        images *= 255
-    else:
+    if not path.exists():
         images, _ = dsprites.generate(stride)
         buf = BytesIO()
         np.save(buf, np.packbits(images.reshape(n, -1) > 0, axis=1))
+        del images
+        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, buf.getvalue())
-    factors = np.stack(np.unravel_index(np.arange(n), sizes), 1)
+    packed = np.load(path, mmap_mode="r")
+    index = np.arange(n) if rows is None else rows.numpy()
+    images = np.unpackbits(packed if rows is None else packed[index], axis=1)
+    images = images.reshape(len(index), dsprites.SIZE, dsprites.SIZE)
+    images *= 255
+    factors = np.stack(np.unravel_index(index, sizes), 1)
     return ImageData(torch.from_numpy(images).unsqueeze(1), None, torch.from_numpy(factors).long(),
                      dsprites.FACTOR_NAMES)
 
 
-def _load_folder(path: Path, size: int, channels: int) -> ImageData:
-    """Any folder of images: class subfolders (ImageFolder, labels kept) or a flat folder."""
+def _load_folder(path: Path, size: int, channels: int,
+                 pick: Callable[[int], torch.Tensor | None] = lambda n: None) -> ImageData:
+    """Any folder of images: class subfolders (ImageFolder, labels kept) or a flat folder; only
+    the files `pick` (given the number of files) chooses are decoded."""
     from torchvision import datasets
 
     if not path.is_dir():
@@ -214,6 +232,8 @@ def _load_folder(path: Path, size: int, channels: int) -> ImageData:
                  if p.suffix.lower() in datasets.folder.IMG_EXTENSIONS]
     if not items:
         raise DataError(f"image folder {path} holds no images ({', '.join(datasets.folder.IMG_EXTENSIONS)})")
+    if (keep := pick(len(items))) is not None:
+        items = [items[i] for i in keep.tolist()]
     images = []
     for file, _ in items:
         try:
@@ -266,6 +286,7 @@ def image_from_bytes(raw: bytes, cfg: Config, invert: bool | None = None) -> tor
         if w * h > MAX_UPLOAD_PIXELS:
             raise DataError(f"the image is {w}x{h} pixels; at most {MAX_UPLOAD_PIXELS // 1_000_000} megapixels")
         pil.load()
+        pil = ImageOps.exif_transpose(pil)  # a phone's photo as it was held, not as its sensor stored it
     except DataError:
         raise
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:

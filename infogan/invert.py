@@ -6,8 +6,10 @@ optionally, the continuous codes) so that G(z, c) matches the image, in the styl
 inversion by optimisation (Zhu et al. 2016, "Generative visual manipulation on the natural
 image manifold"): several random starts, Adam on a pixel loss plus a feature loss in D's trunk
 (pixels alone over-weight exact stroke positions; the trunk's features are what D and Q look
-at), and a Gaussian-prior penalty that keeps z where G was trained. Each start is one row of
-one batch, and G runs in eval mode, so rows do not interact and all starts cost one batch."""
+at), and z kept where G was trained: each start drawn from the run's noise prior, then a
+Gaussian-prior penalty (N(0, I) runs) or a projection back into the box (U(-1, 1) runs, whose
+density is flat inside it and zero outside). Each start is one row of one batch, and G runs in
+eval mode, so rows do not interact and all starts cost one batch."""
 
 from __future__ import annotations
 
@@ -30,7 +32,7 @@ STEPS = 100
 LR = 0.1
 EFFORT = {"quick": (1, 50), "standard": (STARTS, STEPS), "thorough": (8, 300)}  # (starts, steps)
 FEATURE_WEIGHT = 0.1  # trunk-feature MSE beside the pixel MSE (pixels in [-1, 1])
-PRIOR_WEIGHT = 1e-3  # mean z^2: the negative log-density of N(0, I) up to scale
+PRIOR_WEIGHT = 1e-3  # mean z^2: the negative log-density of N(0, I) up to scale (normal-prior runs)
 
 
 @dataclass
@@ -121,7 +123,8 @@ def invert(model: Model, q_net: Discriminator, images: torch.Tensor, starts: int
     with torch.no_grad():
         target_feat = q_net.trunk(target)
     gen = torch.Generator().manual_seed(seed)
-    z = torch.randn(n * starts, cfg.noise_dim, generator=gen).to(dev).requires_grad_()
+    z = latent.noise(cfg, n * starts, generator=gen).to(dev).requires_grad_()
+    uniform = cfg.noise_prior == "uniform"
     cat = reading.cat().to(dev).repeat_interleave(starts, 0)
     cont = reading.mu.to(dev).repeat_interleave(starts, 0).clone().requires_grad_(refine_codes)
     params = [z, cont] if refine_codes else [z]
@@ -131,7 +134,7 @@ def invert(model: Model, q_net: Discriminator, images: torch.Tensor, starts: int
         x = g(latent.Latent(z, cat, cont).vector(cfg.cat_codes))
         pix = (x - target).pow(2).flatten(1).mean(1)
         feat = (q_net.trunk(x) - target_feat).pow(2).mean(1)
-        return pix + feature_weight * feat + prior_weight * z.pow(2).mean(1)
+        return pix + feature_weight * feat + (0.0 if uniform else prior_weight * z.pow(2).mean(1))
 
     try:
         for _ in range(steps):
@@ -140,6 +143,9 @@ def invert(model: Model, q_net: Discriminator, images: torch.Tensor, starts: int
             for p, gr in zip(params, grads):
                 p.grad = gr
             opt.step()
+            if uniform:
+                with torch.no_grad():
+                    z.clamp_(-1.0, 1.0)
         with torch.no_grad():
             best = losses().view(n, starts).argmin(1) + torch.arange(n, device=dev) * starts
     finally:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import entropy
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import mutual_info_score, roc_auc_score
@@ -171,11 +172,19 @@ def factor_vae(obs: Fresh, batch_size: int = 64, num_train: int = 10_000, num_ev
             "active_dims": int(active.sum())}
 
 
-def _entropy_based(p: np.ndarray, base: int) -> np.ndarray:
-    """1 - entropy of each row of p (normalised to sum 1), in log base `base`."""
-    p = p / np.maximum(p.sum(axis=1, keepdims=True), 1e-11)
-    logs = np.where(p > 0, np.log(np.where(p > 0, p, 1)), 0.0)
-    return 1.0 - (-(p * logs).sum(axis=1) / np.log(base))
+def dci_scores(importance: np.ndarray) -> tuple[float, float]:
+    """(disentanglement, completeness) of an importance matrix R (codes x factors), as
+    disentanglement_lib's dci.py computes them: per code 1 - H_F(R_i. + 1e-11), weighted by the
+    code's share of all importance; per factor 1 - H_D(R_.j + 1e-11), weighted by the factor's
+    share. So a code or factor with no importance at all scores 0 and weighs nothing (an
+    all-zero matrix: every weight equal, every score 0). One code or one factor: 1."""
+    r = np.asarray(importance, dtype=float)
+    n_codes, n_factors = r.shape
+    weights = r if r.sum() > 0 else np.ones_like(r)
+    per_code = 1.0 - entropy(r.T + 1e-11, base=n_factors) if n_factors > 1 else np.ones(n_codes)
+    per_factor = 1.0 - entropy(r + 1e-11, base=n_codes) if n_codes > 1 else np.ones(n_factors)
+    return (float((per_code * weights.sum(axis=1) / weights.sum()).sum()),
+            float((per_factor * weights.sum(axis=0) / weights.sum()).sum()))
 
 
 def gain_importances(model: HistGradientBoostingClassifier) -> np.ndarray:
@@ -210,8 +219,8 @@ def dci(obs: Fresh, num_train: int = 10_000, num_test: int = 5_000, trees: str =
     Defaults: 10,000 train / 5,000 test points, sklearn's GradientBoostingClassifier() ("gbt";
     "hist" is the faster histogram version of the same trees, see `_boosted_trees`).
 
-    Importance matrix R (codes x factors) from the trees; disentanglement = importance-weighted
-    mean over codes of 1 - H_F(R_i.); completeness = mean over factors of 1 - H_D(R_.j);
+    Importance matrix R (codes x factors) from the trees; disentanglement and completeness as
+    `dci_scores` (importance-weighted over codes, and over factors);
     informativeness = mean test accuracy of the per-factor classifiers."""
     x_train, y_train = obs.iid(num_train)
     x_test, y_test = obs.iid(num_test)
@@ -222,11 +231,8 @@ def dci(obs: Fresh, num_train: int = 10_000, num_test: int = 5_000, trees: str =
         model, importance[:, j] = _boosted_trees(trees, int(obs.rng.integers(2**31)), x_train, y_train[:, j])
         train_acc.append(model.score(x_train, y_train[:, j]))
         test_acc.append(model.score(x_test, y_test[:, j]))
-    per_code = _entropy_based(importance, n_factors) if n_factors > 1 else np.ones(n_codes)
-    weights = importance.sum(axis=1) / max(importance.sum(), 1e-11)
-    completeness = _entropy_based(importance.T, n_codes) if n_codes > 1 else np.ones(n_factors)
-    return {"dci_disentanglement": float((per_code * weights).sum()),
-            "dci_completeness": float(completeness.mean()),
+    disentanglement, completeness = dci_scores(importance)
+    return {"dci_disentanglement": disentanglement, "dci_completeness": completeness,
             "dci_informativeness_train": float(np.mean(train_acc)),
             "dci_informativeness": float(np.mean(test_acc)), "dci_importance": importance.tolist()}
 

@@ -18,7 +18,7 @@ import torch
 
 from infogan import film
 from infogan.config import Config
-from infogan.data import ImageData, thumbnails
+from infogan.data import DataError, ImageData, thumbnails
 from infogan.evaluate import Model, load_model, render_film
 from infogan.figures import code_health, code_map_frame, metrics_frame, monitor_figures
 from infogan.invert import Inversion, code_map, invert, reference_encoder, reference_images
@@ -38,6 +38,17 @@ def routed():
         yield
     finally:
         _local.routed = False
+
+
+@contextmanager
+def reading_data(cfg: Config):
+    """Around a part of a page that reads the run's dataset: a missing or moved dataset is one
+    line saying what to put where (DataError's message) in place of that part, and the page
+    goes on after the `with` block."""
+    try:
+        yield
+    except DataError as exc:
+        st.error(f"This part needs the run's dataset ({cfg.dataset}), which cannot be read: {exc}")
 
 
 def page_list() -> list:

@@ -22,6 +22,7 @@ from pages.common import (
     live_charts,
     model,
     picture,
+    reading_data,
     reference,
     require_checkpoint,
     require_run,
@@ -73,17 +74,18 @@ def nearest_images(image: torch.Tensor) -> None:
                                    f"trains it, or `python -m infogan judge --dataset {m.cfg.dataset}`): pixels only.")
     except RunError as exc:  # NoJudge (image folders) or an unreadable judge file
         judge, note = None, f"{exc}: pixels only."
-    with st.spinner("Searching the training images…"):
-        found = nearest_real(m.cfg, image, k, judge)
-    pool = training_pool(m.cfg)
-    for space, res in found.items():
-        where = "the judge's features" if space == "features" else "pixels (0-1 per pixel)"
-        st.markdown(f"**In {where}** · typical distance from a real image to its nearest other one: "
-                    f"{res['typical']:.2f}")
-        st.image([to_pil(pool[i].float() / 255, scale) for i in res["index"]],
-                 caption=[f"#{i} · {d:.2f}" for i, d in zip(res["index"], res["distance"])])
-    if note:
-        st.caption(note)
+    with reading_data(m.cfg):
+        with st.spinner("Searching the training images…"):
+            found = nearest_real(m.cfg, image, k, judge)
+            pool = training_pool(m.cfg)
+        for space, res in found.items():
+            where = "the judge's features" if space == "features" else "pixels (0-1 per pixel)"
+            st.markdown(f"**In {where}** · typical distance from a real image to its nearest other one: "
+                        f"{res['typical']:.2f}")
+            st.image([to_pil(pool[i].float() / 255, scale) for i in res["index"]],
+                     caption=[f"#{i} · {d:.2f}" for i, d in zip(res["index"], res["distance"])])
+        if note:
+            st.caption(note)
 
 
 if gen_tab.open:
@@ -117,7 +119,7 @@ def pick_random() -> None:
 
 
 if real_tab.open:
-    with real_tab:
+    with real_tab, reading_data(m.cfg):
         st.caption("Q reads a real image's codes; the noise z, which Q does not read, is found by fitting "
                    "G(z, codes) to the image. Then the knobs start from Q's reading and edit the reconstruction.")
         data = reference(m.cfg)
@@ -194,7 +196,7 @@ if real_tab.open:
                              caption=name + (" · every category" if imgs.shape[0] != 9 else " · -2 → 2"))
 
 if map_tab.open:
-    with map_tab:
+    with map_tab, reading_data(m.cfg):
         df, thumbs = code_map_data(run, step)
         cats = [c.name for c in codes if c.kind == "cat"]
         conts = [c.name for c in codes if c.kind == "cont"]

@@ -18,16 +18,17 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--no-first-run", "--disable-sync", "--disable-quic"]
 
 
-def start_server(runs: Path, data: Path, timeout: float = 60) -> tuple[subprocess.Popen, str]:
-    """-> (process, base URL) once /_stcore/health answers ok."""
+def start_server(runs: Path, data: Path, timeout: float = 60, tree: Path = ROOT) -> tuple[subprocess.Popen, str]:
+    """-> (process, base URL) once /_stcore/health answers ok. `tree`: the checkout whose
+    dashboard to serve (another commit's, to compare)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    env = {**os.environ, "INFOGAN_RUNS": str(runs), "INFOGAN_DATA": str(data)}
+    env = {**os.environ, "INFOGAN_RUNS": str(runs), "INFOGAN_DATA": str(data), "PYTHONPATH": str(tree)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard.py"), "--server.port", str(port),
+        [sys.executable, "-m", "streamlit", "run", str(tree / "dashboard.py"), "--server.port", str(port),
          "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-         "--browser.gatherUsageStats", "false"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+         "--browser.gatherUsageStats", "false"], cwd=tree, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.time() + timeout
     while time.time() < deadline:

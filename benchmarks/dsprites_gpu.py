@@ -94,7 +94,8 @@ def main() -> int:
           f"each; CR from step {cfg.cr_start})", file=sys.stderr, flush=True)
     t0 = time.perf_counter()
     try:
-        state = run_sweep(sweep, say=lambda line: print(line, file=sys.stderr, flush=True), rank=False, budget=current())
+        state = run_sweep(sweep, say=lambda line: print(line, file=sys.stderr, flush=True), rank=False,
+                          budget=current())
     finally:
         shutdown()
     train_s = time.perf_counter() - t0

@@ -109,16 +109,17 @@ def _status_spec() -> dict[str, Any]:
     """status.json's fields as its writers write them; a name in it passes `is_name`."""
     name = schema.Check(str, lambda v: None if is_name(v) else f"{v[:40]!r} is not a run or sweep name")
     state = schema.Check(str, lambda v: None if v in STATES else f"{v[:40]!r} is not a run state")
+    null = schema.Null
     return {"state": state, "step": schema.INT, "epoch": schema.NUM, "total_steps": schema.INT,
-            "attempts": schema.INT, "checkpoint": schema.INT, "pid": schema.INT, "pid_started": schema.NUM,
-            "host": str, "sweep": name, "node": str, "nodes": [str], "error": str, "started": schema.NUM,
-            "updated": schema.NUM, "finished": schema.NUM, "resumed_from": [schema.INT]}
+            "attempts": schema.INT, "checkpoint": schema.INT, "pid": schema.INT, "pid_started": null(schema.NUM),
+            "host": str, "sweep": name, "node": null(str), "nodes": [str], "error": null(str),
+            "started": schema.NUM, "updated": schema.NUM, "finished": null(schema.NUM), "resumed_from": [schema.INT]}
 
 
 STATUS = _status_spec()
-EVAL_JOB = {"state": str, "pid": schema.INT, "pid_started": schema.NUM, "host": str, "step": (int, str),
-            "metrics": str, "stage": str, "done": schema.NUM, "started": schema.NUM, "finished": schema.NUM,
-            "updated": schema.NUM, "error": str}
+EVAL_JOB = {"state": str, "pid": schema.INT, "pid_started": schema.Null(schema.NUM), "host": str,
+            "step": (int, str), "metrics": str, "stage": str, "done": schema.NUM, "started": schema.NUM,
+            "finished": schema.Null(schema.NUM), "updated": schema.NUM, "error": schema.Null(str)}
 
 
 def effective_state(status: dict[str, Any], trainer: Holder | None = None) -> str:

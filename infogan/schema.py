@@ -7,8 +7,8 @@ of the package, like files.py.
 
 A spec is a type (or tuple of types), `NUM`/`INT` (numbers that are not booleans), a one-item
 list `[spec]` (a list of such items), `{"*": spec}` (a mapping of text keys to such values), a
-dict of named fields (each optional; others are left alone), or `Check(spec, rule)`: the spec,
-then `rule(value)`, which returns what is wrong or None."""
+dict of named fields (each optional; others are left alone), `Check(spec, rule)`: the spec,
+then `rule(value)`, which returns what is wrong or None, or `Null(spec)`: null or the spec."""
 
 from __future__ import annotations
 
@@ -31,8 +31,15 @@ class Check:
     rule: Callable[[Any], str | None]
 
 
+@dataclass(frozen=True)
+class Null:
+    spec: Any
+
+
 def check(value: Any, spec: Any, where: str = "") -> Any:
     """`value` if it matches `spec`, else SchemaError naming the field (`where`, dotted)."""
+    if isinstance(spec, Null):
+        return value if value is None else check(value, spec.spec, where)
     if isinstance(spec, Check):
         check(value, spec.spec, where)
         if (why := spec.rule(value)) is not None:

@@ -242,10 +242,12 @@ with st.expander("Delete this sweep"):
                        "their checkpoints", key="sweep_delete_sure")
     if st.button("Delete sweep", disabled=not sure, help="Refused while its driver runs or a member is busy"):
         try:
-            sweep.delete()
+            spared = sweep.delete()
         except RunError as exc:
             st.error(str(exc))
         else:
+            if spared:
+                st.toast(f"Left alone, not runs of this sweep: {', '.join(spared)}")
             st.query_params.pop("sweep", None)
             st.rerun()
 

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is imported: loopback only
 
@@ -111,7 +112,9 @@ def test_a_2x2_sweep_on_the_embedded_ray(sweep_2x2, capsys, monkeypatch):
 
 def test_a_cluster_that_loses_a_node_finishes_every_trial_from_its_checkpoints(tmp_path, mnist_root):
     """Two simulated nodes of one CPU each, one trial on each; the second node is removed once its
-    trial has a checkpoint. Ray re-runs that trial on the head node, where it resumes."""
+    trial has a checkpoint. Ray re-runs that trial on the head node, where it resumes. The lost
+    node leaves a heartbeat that reads live for up to lease.STALE seconds, as another machine's
+    would (on one host its dead pid would give it away at once): the re-run waits it out."""
     import ray
     from ray.cluster_utils import Cluster
 
@@ -135,6 +138,9 @@ def test_a_cluster_that_loses_a_node_finishes_every_trial_from_its_checkpoints(t
         wait_until(lambda: on_node2_with_checkpoint(), 180, "a trial on the second node to save a checkpoint")
         victim = on_node2_with_checkpoint()[0]
         cluster.remove_node(second)
+        gen = max(int(p.name.split(".")[1]) for p in (victim.path / "lease").glob("train.*.json")) + 1
+        (victim.path / "lease" / f"train.{gen:08d}.json").write_text(json.dumps(
+            {"host": "lost-node", "pid": 9, "started": None, "heartbeat": time.time(), "what": "training"}))
         joined(driver, 300, "the sweep to finish after losing a node")
         assert lines[-1] == "completed", lines
         nodes = {r.name: r.status()["nodes"] for r in sweep.runs()}

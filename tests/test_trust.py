@@ -131,13 +131,15 @@ def test_category_names_with_fewer_categories_than_labels():
 
 
 def test_inversion_keeps_z_inside_a_uniform_prior():
-    cfg = Config.from_dict({"noise_dim": 8, "cat_codes": [4], "n_cont": 1, "noise_prior": "uniform"})
+    cfg = Config.from_dict({"noise_dim": 32, "cat_codes": [4], "n_cont": 1, "noise_prior": "uniform"})
     g, d = build(cfg)
     from infogan.evaluate import Model
 
-    images = (torch.rand(2, 1, 28, 28) * 255).to(torch.uint8)
-    found = invert(Model(cfg, 0, g.eval(), d.eval()), d.eval(), images, starts=2, steps=5, lr=0.5)
-    assert found.lat.z.abs().max() <= 1.0
+    model, images = Model(cfg, 0, g.eval(), d.eval()), (torch.rand(4, 1, 28, 28) * 255).to(torch.uint8)
+    start = invert(model, d.eval(), images, starts=2, steps=0).lat.z  # where the search starts: the prior
+    assert start.abs().max() <= 1.0 and start.abs().mean() == pytest.approx(0.5, abs=0.15)  # U(-1, 1): mean |z| 1/2
+    found = invert(model, d.eval(), images, starts=2, steps=10, lr=2.0)  # big steps: kept inside by projection
+    assert found.lat.z.abs().max() <= 1.0 and (found.lat.z.abs() == 1.0).any()
 
 
 def test_eval_json_top_level_is_the_newest_checkpoint(tmp_path, tiny_runs):

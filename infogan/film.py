@@ -17,6 +17,7 @@ Also here: GIF and MP4 encoding of frames, and the overlay/difference of two fra
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -106,7 +107,8 @@ def _png(grid: torch.Tensor, grey: bool) -> bytes:
 
 def load(run: Run, step: int) -> Panel | None:
     """The stored panel of `step`, or None when there is none or it is stale (its checkpoint
-    was replaced since, or it was drawn by an older version of this module)."""
+    was replaced since, or it was drawn by an older version of this module), or when its
+    panel.json names a picture that is not "samples" or a code (a name becomes a file path)."""
     out = folder(run, step)
     try:
         meta = read_json(out / "panel.json")
@@ -117,7 +119,9 @@ def load(run: Run, step: int) -> Panel | None:
     source = _source(run, step)
     if source is not None and meta.get("source") != source:
         return None
-    panel = Panel(step, out, [str(n) for n in meta["names"]])
+    if not all(isinstance(n, str) and re.fullmatch(r"samples|c[1-9][0-9]{0,2}", n) for n in meta["names"]):
+        return None
+    panel = Panel(step, out, meta["names"])
     return panel if all(panel.path(n).is_file() for n in panel.names) else None
 
 

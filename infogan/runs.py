@@ -406,12 +406,13 @@ class Run:
         """`by_sweep`: its own sweep deletes it (Sweep.delete), which its reservation allows.
 
         Only a run folder is ever removed: a plain run name (so directly inside the runs root it
-        was opened from), a real folder and not a link, holding config.json and no sweep.json.
-        Anything else is refused, naming it, and nothing is removed."""
-        if not is_name(self.name) or self.path.is_symlink() \
-                or not (self.path / "config.json").is_file() or (self.path / "sweep.json").exists():
-            raise RunError(f"{self.path} is not a run folder (a plain run name holding config.json); "
-                           "nothing was deleted")
+        was opened from), a real folder and not a link, holding a run's config.json or
+        status.json (a run whose config was damaged can still go) and no sweep.json. Anything
+        else is refused, naming it, and nothing is removed."""
+        if not is_name(self.name) or self.path.is_symlink() or (self.path / "sweep.json").exists() \
+                or not any((self.path / f).is_file() for f in ("config.json", "status.json")):
+            raise RunError(f"{self.path} is not a run folder (a plain run name holding config.json or "
+                           "status.json); nothing was deleted")
         with self._exclusive("deleted", by_sweep):
             sweep = self.status().get("sweep")
             shutil.rmtree(self.path)
@@ -582,7 +583,9 @@ class Run:
         raw = _json(path)
         if not isinstance(raw, dict) or not isinstance(raw.get("note", ""), str):
             raise RunError(f"{path} is not a notes file (expected {{'note': text, 'tags': [text]}})")
-        return {"note": raw.get("note", ""), "tags": [str(t) for t in raw.get("tags", []) if isinstance(t, str)]}
+        tags = raw.get("tags", [])
+        return {"note": check_note(raw.get("note", "")),  # the checks a note and its tags passed when set
+                "tags": parse_tags([t for t in tags if isinstance(t, str)] if isinstance(tags, list) else [])}
 
     def set_notes(self, note: str, tags: str | list[str]) -> None:
         """Validate, then replace notes.json atomically (a bad note changes nothing)."""

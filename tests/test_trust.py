@@ -303,3 +303,18 @@ def test_a_sweep_stores_its_data_folder_absolute(tmp_path, mnist_root, monkeypat
     stored = sweep.info()["base"]["data_dir"]
     assert stored == str((tmp_path / "data").resolve()) and Path(stored).is_absolute()
     assert Run(tmp_path / "runs" / "sw-s0").config().data_dir == stored
+
+
+def test_a_film_panel_or_a_note_read_back_passes_the_checks_it_passed_when_written(tmp_path, tiny_runs):
+    from infogan import film
+    from infogan.summary import run_summary
+
+    run = Run(shutil.copytree(tiny_runs / "f", tmp_path / "f"))
+    meta_path = film.folder(run, 20) / "panel.json"
+    meta = json.loads(meta_path.read_text())
+    assert film.load(run, 20) is not None
+    (tmp_path / "secret.png").write_bytes((film.folder(run, 20) / "samples.png").read_bytes())
+    meta_path.write_text(json.dumps({**meta, "names": ["../../../secret"]}))  # a name is a file path
+    assert film.load(run, 20) is None and film.load(run, 10) is not None
+    (run.path / "notes.json").write_text(json.dumps({"note": "n", "tags": [f"t{i}" for i in range(40)]}))
+    assert "40 tags; at most 12 per run" in run_summary(run)["problem"]

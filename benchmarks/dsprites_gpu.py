@@ -38,8 +38,9 @@ from infogan.config import Config, dsprites_stride
 from infogan.dsprites import factor_sizes
 from infogan.evaluate import evaluate_run
 from infogan.precision import resolve_device
-from infogan.ray_runner import run_sweep, select, shutdown
+from infogan.ray_runner import run_sweep, shutdown
 from infogan.runs import RunError
+from infogan.selection import select
 from infogan.sweeps import Sweep, final_table, parse_seeds
 
 # InfoGAN-CR (Lin et al., ICML 2020), dSprites, means over 50 runs with the authors' metric code

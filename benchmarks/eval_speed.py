@@ -20,9 +20,10 @@ import numpy as np
 import torch
 
 from infogan.budget import current
+from infogan.checkpoint import load_model
 from infogan.config import Config
 from infogan.data import load
-from infogan.evaluate import factor_metrics, load_model
+from infogan.evaluate import factor_metrics
 from infogan.metrics import GroundTruth, evaluate_all
 from infogan.runs import Run
 from infogan.train import train

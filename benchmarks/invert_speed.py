@@ -21,8 +21,9 @@ import numpy as np
 import torch
 
 from infogan.budget import current
+from infogan.checkpoint import load_model
 from infogan.config import Config
-from infogan.evaluate import category_labels, hungarian_accuracy, load_model
+from infogan.evaluate import category_labels, hungarian_accuracy
 from infogan.invert import EFFORT, invert, read_codes, reference_encoder, reference_images
 from infogan.runs import Run
 from infogan.train import train

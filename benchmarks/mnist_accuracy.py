@@ -16,9 +16,10 @@ import time
 import torch
 
 from infogan.budget import SMOKE_DATA, current
+from infogan.checkpoint import Model
 from infogan.config import Config
 from infogan.data import load
-from infogan.evaluate import Model, categorical_accuracy
+from infogan.evaluate import categorical_accuracy
 from infogan.runs import Run
 from infogan.train import Trainer
 

@@ -19,9 +19,10 @@ import time
 from pathlib import Path
 
 from infogan.budget import SMOKE_DATA, current
+from infogan.checkpoint import Model
 from infogan.config import Config
 from infogan.data import load
-from infogan.evaluate import Model, categorical_accuracy, continuous_code_effects
+from infogan.evaluate import categorical_accuracy, continuous_code_effects
 from infogan.runs import Run
 from infogan.train import Trainer
 

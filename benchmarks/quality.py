@@ -18,7 +18,7 @@ import torch
 
 from infogan import quality
 from infogan.budget import current
-from infogan.evaluate import load_model
+from infogan.checkpoint import load_model
 from infogan.judge import judge_for, load_judge
 from infogan.runs import Run
 

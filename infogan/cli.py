@@ -307,9 +307,9 @@ def cmd_judge(args: argparse.Namespace) -> int:
 def cmd_traverse(args: argparse.Namespace) -> int:
     import torch
 
-    from .evaluate import all_codes_png, load_model, save_grid_png
+    from .checkpoint import load_model
     from .files import atomic_write
-    from .film import traversal_grid
+    from .film import all_codes_png, save_grid_png, traversal_grid
 
     if args.rows < 1 or args.steps < 2:
         raise ConfigError({"rows/steps": "need --rows >= 1 and --steps >= 2"})
@@ -332,8 +332,8 @@ def cmd_traverse(args: argparse.Namespace) -> int:
 
 
 def cmd_edit(args: argparse.Namespace) -> int:
+    from .checkpoint import load_model
     from .data import image_from_bytes, to_pil
-    from .evaluate import load_model
     from .files import atomic_write
     from .invert import EFFORT, edit, invert, parse_settings, read_codes, reference_encoder, reference_images
 
@@ -414,7 +414,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_select(args: argparse.Namespace) -> int:
-    from .ray_runner import select
+    from .selection import select
 
     sweep = Sweep.open(args.sweep, args.runs_dir)
     res = select(sweep, say=lambda line: print(line, file=sys.stderr), budget=current())

@@ -1,103 +1,33 @@
-"""Evaluation of a saved checkpoint: Q as a classifier or encoder, latent traversals, eval.json.
+"""Evaluation of a saved checkpoint (checkpoint.py loads it): Q as a classifier of the labels,
+the continuous codes' effects, the factor metrics, sample quality; eval.json.
 
-BatchNorm mode: G runs in eval mode (running statistics, accumulated on the same prior it is
-sampled from). Q does not use D's running statistics: during training D's BatchNorm only
-sees all-real or all-fake batches, so its running averages mix two distributions. Instead a
-copy of D has its statistics re-estimated on real images (cumulative average over batches
-of 500), and then runs in eval mode, so a code never depends on what else is in the batch.
-The reference images are the evaluation images themselves (10,000 of them, no labels used):
-transductive, as a reader comparing with published accuracies should know."""
+Q reads real images with BatchNorm statistics re-estimated on the evaluation images themselves
+(checkpoint.real_data_encoder): transductive, as a reader comparing with published accuracies
+should know."""
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageDraw
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import mutual_info_score
 
-from . import film, latent, quality
+from . import latent, quality
 from .budget import FULL, Budget
-from .config import Config, dsprites_stride
-from .data import ImageData, has_test_split, load, png_bytes, to_float, to_pil
-from .files import atomic_write
-from .film import traversal_grid
+from .checkpoint import Model, code_values, encode, encoder_for, load_model
+from .config import dsprites_stride
+from .data import ImageData, has_test_split, load
+from .film import render_film
 from .judge import judge_for, judge_key
-from .metrics import GroundTruth, Pool, discretize, evaluate_all, mig
-from .models import Discriminator, Generator, QOut, build, generate
-from .precision import resolve_device
-from .runs import Run, RunError, load_weights
+from .metrics import Pool, discretize, evaluate_all, factor_truth, mig
+from .models import QOut, generate
+from .runs import Run, RunError
 
 Progress = Callable[[str, float], None]  # (what is being computed, fraction of the evaluation done)
-
-
-@dataclass
-class Model:
-    cfg: Config
-    step: int
-    G: Generator
-    D: Discriminator
-
-
-def load_model(run: Run, step: int | None = None, device: str = "cpu") -> Model:
-    """Load a run's checkpoint (the newest when `step` is None) for evaluation."""
-    device = resolve_device(str(device))  # one line for a device this machine lacks
-    steps = run.checkpoint_steps()
-    if not steps:
-        raise RunError(f"run {run.name!r} has no checkpoint yet")
-    step = steps[-1] if step is None else step
-    if step not in steps:
-        raise RunError(f"run {run.name!r} has no checkpoint at step {step}; it has {steps}")
-    cfg, s, g_state, d_state = load_weights(run.weights_path(step))
-    g, d = build(cfg)
-    try:
-        g.load_state_dict(g_state)
-        d.load_state_dict(d_state)
-    except RuntimeError as exc:
-        raise RunError(f"checkpoint {run.weights_path(step)} does not match its config "
-                       f"({str(exc).splitlines()[0]})") from None
-    return Model(cfg, s, g.to(device).eval(), d.to(device).eval())
-
-
-@torch.no_grad()
-def real_data_encoder(d: Discriminator, reference: torch.Tensor, batch_size: int = 500) -> Discriminator:
-    """A copy of D with BatchNorm statistics re-estimated on real uint8 images (see above); D
-    itself, in eval mode, when it has no BatchNorm (the dSprites preset): nothing to re-estimate,
-    and a pass in training mode would move spectral norm's power iteration."""
-    if not any(isinstance(m, torch.nn.modules.batchnorm._BatchNorm) for m in d.modules()):
-        return d.eval()
-    q_net = copy.deepcopy(d)
-    dev = next(q_net.parameters()).device
-    for m in q_net.modules():
-        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm):
-            m.reset_running_stats()
-            m.momentum = None  # cumulative moving average over all reference batches
-    q_net.train()
-    for i in range(0, len(reference), batch_size):
-        q_net(to_float(reference[i:i + batch_size].to(dev)))
-    return q_net.eval()
-
-
-@torch.no_grad()
-def encode(q_net: Discriminator, images: torch.Tensor, batch_size: int = 500) -> QOut:
-    """Q's posterior parameters for real uint8 images (q_net from `real_data_encoder`)."""
-    dev = next(q_net.parameters()).device
-    outs = [q_net(to_float(images[i:i + batch_size].to(dev)))[1] for i in range(0, len(images), batch_size)]
-    return QOut([torch.cat([o.logits[j] for o in outs]).cpu() for j in range(len(outs[0].logits))],
-                torch.cat([o.mu for o in outs]).cpu(), torch.cat([o.logvar for o in outs]).cpu())
-
-
-def encoder_for(model: Model, data: ImageData, n_reference: int = 10_000) -> Discriminator:
-    idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n_reference]
-    return real_data_encoder(model.D, data.images[idx])
 
 
 def hungarian_accuracy(pred: np.ndarray, labels: np.ndarray, k: int, n_labels: int
@@ -153,12 +83,6 @@ def category_labels(result: dict[str, Any] | None) -> dict[str, dict[int, int]]:
         rows, cols = linear_sum_assignment(conf, maximize=True)
         out[name] = {int(c): int(y) for c, y in zip(rows, cols)}
     return out
-
-
-def code_values(cfg: Config, q: QOut) -> tuple[list[str], np.ndarray]:
-    """Q's point estimate per code (argmax for categorical, mean for continuous), as columns."""
-    cols = [lg.argmax(1).numpy() for lg in q.logits] + [q.mu[:, j].numpy() for j in range(q.mu.shape[1])]
-    return cfg.code_names, np.stack(cols, 1)
 
 
 def code_label_nmi(model: Model, data: ImageData, q: QOut | None = None) -> dict[str, Any]:
@@ -238,41 +162,6 @@ def match_codes(corr: dict[str, dict[str, float]], measures: tuple[str, ...]) ->
     score = np.array([[abs(corr[c][m]) for m in measures] for c in codes])
     rows, cols = linear_sum_assignment(score, maximize=True)
     return {measures[j]: {"code": codes[i], "spearman": corr[codes[i]][measures[j]]} for i, j in zip(rows, cols)}
-
-
-def all_codes_png(model: Model, seeds: list[int], values: list[float], scale: int = 2) -> bytes:
-    """Every code's traversal in one picture, one labelled block per code (the categorical ones
-    over all their values, the continuous ones over `values`), for the CLI and Explore's download."""
-    blocks = []
-    for code in latent.codes_of(model.cfg):
-        grid, vals = traversal_grid(model.G, model.cfg, code.name, seeds, values)
-        what = f"categorical, K={code.k}" if code.kind == "cat" else f"continuous, {vals[0]:g} to {vals[-1]:g}"
-        label = Image.new("RGB", (grid.shape[2] * scale, 18), "white")
-        ImageDraw.Draw(label).text((4, 3), f"{code.name}: {what} (rows: noise seeds)", fill="black")
-        blocks += [label, to_pil(grid, scale).convert("RGB")]
-    out = Image.new("RGB", (max(b.width for b in blocks), sum(b.height for b in blocks)), "white")
-    y = 0
-    for b in blocks:
-        out.paste(b, (0, y))
-        y += b.height
-    buf = BytesIO()
-    out.save(buf, format="png")
-    return buf.getvalue()
-
-
-def generate_one(model: Model, seed: int, cat: dict[str, int], cont: dict[str, float]) -> torch.Tensor:
-    """One image (C, H, W) in [0, 1] for the interactive generator."""
-    dev = next(model.G.parameters()).device
-    return generate(model.G, model.cfg, latent.fixed(model.cfg, [seed], cat, cont, dev))[0]
-
-
-def factor_truth(data: ImageData) -> GroundTruth:
-    """Ground truth over a complete factor grid (dSprites): factors -> the matching images."""
-    sizes = tuple(int(v) + 1 for v in data.factors.max(0).values)
-    if int(np.prod(sizes)) != len(data):
-        raise RunError("factor metrics need the complete factor grid (evaluate without a subset)")
-    return GroundTruth(sizes, lambda f: data.images[torch.from_numpy(np.ravel_multi_index(f.T, sizes))],
-                       data.factor_names)
 
 
 def factor_metrics(model: Model, data: ImageData, which: str = "basic", seed: int = 0,
@@ -384,23 +273,3 @@ def evaluate_steps(run: Run, metrics: str = "basic", scale: float = 1.0, device:
         return done
 
 
-def render_film(run: Run, progress: Progress | None = None) -> list[int]:
-    """Draw the film panel of every kept checkpoint that lacks one (runs trained before films,
-    or a replaced checkpoint); the trainer draws new ones as it saves. Returns those steps."""
-    todo, drawn = film.missing(run), []
-    for i, step in enumerate(todo):
-        if progress:
-            progress(f"drawing the film panel of step {step} ({i + 1} of {len(todo)})", i / len(todo))
-        try:
-            model = load_model(run, step)
-        except RunError:
-            if step in run.checkpoint_steps():
-                raise
-            continue  # pruned by the trainer meanwhile: no panel to draw
-        film.save(run, step, model.G, model.cfg)
-        drawn.append(step)
-    return drawn
-
-
-def save_grid_png(grid: torch.Tensor, path: Path) -> None:
-    atomic_write(path, png_bytes(grid))

@@ -16,19 +16,6 @@ from .summary import LOWER_IS_BETTER, QUALITY
 PALETTE = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880"]
 
 
-def metrics_frame(run: Run) -> pd.DataFrame:
-    """metrics.jsonl as a DataFrame indexed by step (empty when nothing is logged yet)."""
-    records, _ = run.metrics()
-    if not records:
-        return pd.DataFrame()
-    return pd.DataFrame.from_records(records).drop_duplicates("step", keep="last").set_index("step")
-
-
-def recent_rate(df: pd.DataFrame, windows: int = 5) -> float | None:
-    """Images/s over the last few logging windows (the last one alone may be a short stop window)."""
-    return float(df["images_per_s"].tail(windows).median()) if "images_per_s" in df else None
-
-
 def smooth(series: pd.Series, amount: float) -> pd.Series:
     """Exponential moving average; amount 0 = raw, 0.99 = very smooth (TensorBoard's slider)."""
     return series if amount <= 0 else series.ewm(alpha=1 - min(amount, 0.999)).mean()

@@ -18,6 +18,7 @@ Also here: GIF and MP4 encoding of frames, and the overlay/difference of two fra
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
@@ -28,11 +29,12 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from . import latent
+from .checkpoint import Model, load_model
 from .config import Config
-from .data import make_grid, to_pil
+from .data import make_grid, png_bytes, to_pil
 from .files import FileError, atomic_write, read_json, write_json
 from .models import generate
-from .runs import Run
+from .runs import Run, RunError
 
 SEEDS = list(range(8))
 CONT_VALUES = [-2.0, -4 / 3, -2 / 3, 0.0, 2 / 3, 4 / 3, 2.0]
@@ -251,3 +253,45 @@ def difference(a: Path | Image.Image, b: Path | Image.Image) -> tuple[Image.Imag
     top = float(d.max())
     stretched = d * (255.0 / top) if top > 0 else d
     return Image.fromarray(np.round(stretched).astype(np.uint8)), float(d.mean() / 255.0)
+
+
+def all_codes_png(model: Model, seeds: list[int], values: list[float], scale: int = 2) -> bytes:
+    """Every code's traversal in one picture, one labelled block per code (the categorical ones
+    over all their values, the continuous ones over `values`), for the CLI and Explore's download."""
+    blocks = []
+    for code in latent.codes_of(model.cfg):
+        grid, vals = traversal_grid(model.G, model.cfg, code.name, seeds, values)
+        what = f"categorical, K={code.k}" if code.kind == "cat" else f"continuous, {vals[0]:g} to {vals[-1]:g}"
+        label = Image.new("RGB", (grid.shape[2] * scale, 18), "white")
+        ImageDraw.Draw(label).text((4, 3), f"{code.name}: {what} (rows: noise seeds)", fill="black")
+        blocks += [label, to_pil(grid, scale).convert("RGB")]
+    out = Image.new("RGB", (max(b.width for b in blocks), sum(b.height for b in blocks)), "white")
+    y = 0
+    for b in blocks:
+        out.paste(b, (0, y))
+        y += b.height
+    buf = BytesIO()
+    out.save(buf, format="png")
+    return buf.getvalue()
+
+
+def render_film(run: Run, progress: Callable[[str, float], None] | None = None) -> list[int]:
+    """Draw the film panel of every kept checkpoint that lacks one (runs trained before films,
+    or a replaced checkpoint); the trainer draws new ones as it saves. Returns those steps."""
+    todo, drawn = missing(run), []
+    for i, step in enumerate(todo):
+        if progress:
+            progress(f"drawing the film panel of step {step} ({i + 1} of {len(todo)})", i / len(todo))
+        try:
+            model = load_model(run, step)
+        except RunError:
+            if step in run.checkpoint_steps():
+                raise
+            continue  # pruned by the trainer meanwhile: no panel to draw
+        save(run, step, model.G, model.cfg)
+        drawn.append(step)
+    return drawn
+
+
+def save_grid_png(grid: torch.Tensor, path: Path) -> None:
+    atomic_write(path, png_bytes(grid))

@@ -20,9 +20,9 @@ import numpy as np
 import torch
 
 from . import latent
+from .checkpoint import Model, encode, encoder_for
 from .config import Config, ConfigError
 from .data import ImageData, has_test_split, load, to_float
-from .evaluate import Model, encode, encoder_for
 from .models import Discriminator, generate
 
 # defaults of `invert`: about 1.7 s per MNIST image on 2 CPU cores, as good as 4 starts of 150
@@ -86,7 +86,7 @@ def reference_images(cfg: Config) -> ImageData:
 
 
 def reference_encoder(model: Model, data: ImageData | None = None) -> Discriminator:
-    """Q with BatchNorm statistics of 5,000 real images (evaluate.real_data_encoder), so that the
+    """Q with BatchNorm statistics of 5,000 real images (checkpoint.real_data_encoder), so that the
     reading of one image does not depend on what else is in its batch."""
     return encoder_for(model, data if data is not None else reference_images(model.cfg), n_reference=5000)
 

@@ -325,7 +325,8 @@ def _sweep_child(kind: str, sweep: Sweep, stop: threading.Event, address: str = 
     """The Ray driver (or a ranking). A stop line, or the server's end, asks every trial to stop
     with a checkpoint; the driver then ends once they have."""
     from .budget import current
-    from .ray_runner import run_sweep, select, shutdown
+    from .ray_runner import run_sweep, shutdown
+    from .selection import select
 
     def say(line: str) -> None:
         print(line, flush=True)

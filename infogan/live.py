@@ -19,10 +19,10 @@ import time
 import numpy as np
 import torch
 
+from .checkpoint import code_values
 from .config import Config
 from .data import ImageData, to_float
-from .evaluate import code_values, factor_truth
-from .metrics import Pool, factor_vae, mig
+from .metrics import Pool, factor_truth, factor_vae, mig
 from .models import Discriminator, QOut
 from .runs import RunError
 

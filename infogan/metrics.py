@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from scipy.stats import entropy
 from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
@@ -24,6 +25,7 @@ from sklearn.preprocessing import MultiLabelBinarizer
 from sklearn.svm import LinearSVC
 
 from .config import ESTIMATORS
+from .runs import RunError
 
 Represent = Callable[[Any], np.ndarray]
 
@@ -342,3 +344,13 @@ def evaluate_all(represent: Represent, truth: GroundTruth, seed: int = 0, scale:
         extra = {"trees": "hist" if pool is not None else "gbt"} if fn is dci else {}
         out.update(fn(obs, **kwargs[fn], **extra))
     return out
+
+
+def factor_truth(data: Any) -> GroundTruth:
+    """Ground truth over a complete factor grid (data.ImageData of dSprites: its images, factors
+    and factor names): factors -> the matching images."""
+    sizes = tuple(int(v) + 1 for v in data.factors.max(0).values)
+    if int(np.prod(sizes)) != len(data):
+        raise RunError("factor metrics need the complete factor grid (evaluate without a subset)")
+    return GroundTruth(sizes, lambda f: data.images[torch.from_numpy(np.ravel_multi_index(f.T, sizes))],
+                       data.factor_names)

@@ -324,6 +324,8 @@ def _drive(sweep: Sweep, address: str | None, say: Callable[[str], None], rank: 
              "failed" if failed else "completed")
     sweep.update(state=state, finished=time.time(), error=f"{len(failed)} member(s) failed" if failed else None)
     if rank and state == "completed" and len(states) > 1:
+        from .selection import select  # ModelCentrality and the other criteria: torch-heavy, and only here
+
         select(sweep, say, budget)
     say(f"{sweep.name}: {state} in {time.perf_counter() - t0:.0f} s "
         f"({sum(s == 'completed' for s in states.values())} of {len(states)} members completed)")
@@ -346,62 +348,3 @@ def shutdown() -> None:
         ray.shutdown()
 
 
-def select(sweep: Sweep, say: Callable[[str], None] = print, budget: Budget = FULL, **counts: int | bool
-           ) -> dict[str, Any]:
-    """The label-free criteria over the members with a checkpoint (`counts`: votes, batch, n_free,
-    sample_quality for selection.rank_members, over `budget`'s); stored in sweep.json as `selection`."""
-    from .selection import rank_members
-
-    counts = {**budget.select, **counts}
-    runs = [r for r in sweep.runs() if r.checkpoint_steps()]
-    t0 = time.perf_counter()
-    say(f"{sweep.name}: ranking {len(runs)} members without labels")
-    try:
-        result = rank_members(runs, budget=budget, **counts)
-    except (RunError, ValueError, RuntimeError) as exc:
-        result = {"error": f"{type(exc).__name__}: {exc}"[:500]}
-    result["seconds"] = round(time.perf_counter() - t0, 1)
-    if "pick" in result:
-        result.update(against_labels(sweep, result))
-    sweep.update(selection=result)
-    say(f"{sweep.name}: " + (f"label-free pick {result['pick']} (by {result['by']})" if "pick" in result
-                             else result["error"]))
-    return result
-
-
-def against_labels(sweep: Sweep, result: dict[str, Any]) -> dict[str, Any]:
-    """Where members have a score that needs labels or ground truth (accuracy; on dSprites
-    FactorVAE and MIG from their evaluations), how the label-free pick compares, per score: its
-    value, the best and the median member's; and per criterion, its Spearman correlation with
-    the score (FD negated, so +1 always means "ranks like the score") and its top member's score."""
-    from .sweeps import TRUTH_SCORES, final_table
-
-    table = final_table(sweep).set_index("member")
-    out = {}
-    for measure in TRUTH_SCORES:
-        truth = table[measure].dropna().astype(float) if measure in table else None
-        if truth is not None and len(truth) >= 2 and result["pick"] in truth:
-            out[measure] = _against(result, truth, measure)
-    return out
-
-
-def _against(result: dict[str, Any], truth: Any, measure: str) -> dict[str, Any]:
-    """One score's comparison for `against_labels` (truth: the members' scores, a Series by name)."""
-    from scipy.stats import spearmanr
-
-    from .summary import LOWER_IS_BETTER
-
-    criteria = result.get("criteria") or {"centrality": result["centrality"]}
-    per: dict[str, dict[str, Any]] = {}
-    for name, values in criteria.items():
-        sign = -1.0 if name in LOWER_IS_BETTER else 1.0
-        score = {n: sign * v for n, v in zip(result["names"], values) if v is not None and n in truth}
-        names = list(score)
-        rho = spearmanr([score[n] for n in names], [truth[n] for n in names]).statistic if len(names) > 2 else None
-        top = max(names, key=lambda n: score[n]) if names else None
-        per[name] = {"spearman": None if rho is None or rho != rho else round(float(rho), 4),
-                     "top": top, f"top_{measure}": None if top is None else float(truth[top])}
-    rho = per.get("centrality", {}).get("spearman")
-    return {"pick": float(truth[result["pick"]]), "best": float(truth.max()), "best_member": truth.idxmax(),
-            "median": float(truth.median()), "n": len(truth), f"spearman_centrality_{measure}": rho,
-            "criteria": per}

@@ -1,5 +1,6 @@
-"""One row per run folder for the runs table (CLI and dashboard), and one row per evaluated
-checkpoint (eval.json's results as the numbers the charts, tables and sweeps read).
+"""One row per run folder for the runs table (CLI and dashboard), one row per evaluated
+checkpoint (eval.json's results as the numbers the charts, tables and sweeps read), and the
+training log as a frame (metrics.jsonl by step) with its recent speed.
 
 A broken folder never raises here: its row says what is wrong in `problem`, so one bad run
 cannot hide the others."""
@@ -102,3 +103,16 @@ def run_summary(run: Run) -> dict[str, Any]:
     row["checkpoints"] = len(run.checkpoint_steps())
     row["problem"] = "; ".join(problems) or None
     return row
+
+
+def metrics_frame(run: Run) -> pd.DataFrame:
+    """metrics.jsonl as a DataFrame indexed by step (empty when nothing is logged yet)."""
+    records, _ = run.metrics()
+    if not records:
+        return pd.DataFrame()
+    return pd.DataFrame.from_records(records).drop_duplicates("step", keep="last").set_index("step")
+
+
+def recent_rate(df: pd.DataFrame, windows: int = 5) -> float | None:
+    """Images/s over the last few logging windows (the last one alone may be a short stop window)."""
+    return float(df["images_per_s"].tail(windows).median()) if "images_per_s" in df else None

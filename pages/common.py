@@ -17,15 +17,16 @@ import streamlit as st
 import torch
 
 from infogan import film
+from infogan.checkpoint import Model, load_model
 from infogan.config import Config
 from infogan.data import DataError, ImageData, thumbnails
-from infogan.evaluate import Model, load_model, render_film
-from infogan.figures import code_health, code_map_frame, metrics_frame, monitor_figures
+from infogan.figures import code_health, code_map_frame, monitor_figures
+from infogan.film import render_film
 from infogan.invert import Inversion, code_map, invert, reference_encoder, reference_images
 from infogan.jobs import JobManager
 from infogan.models import Discriminator
 from infogan.runs import LIVE, Run, RunError, list_runs, runs_root
-from infogan.summary import run_summary
+from infogan.summary import metrics_frame, run_summary
 
 _local = threading.local()
 

@@ -6,10 +6,11 @@ import streamlit as st
 import torch
 
 from infogan import film, latent
+from infogan.checkpoint import generate_one, load_model
 from infogan.data import DataError, image_from_bytes, make_grid, png_bytes, to_pil
-from infogan.evaluate import all_codes_png, category_labels, generate_one, load_model
+from infogan.evaluate import category_labels
 from infogan.figures import code_map_figure
-from infogan.film import traversal_grid
+from infogan.film import all_codes_png, traversal_grid
 from infogan.invert import EFFORT, edit, traversals_from
 from infogan.judge import load_judge
 from infogan.quality import nearest_real, training_pool

@@ -6,10 +6,10 @@ import contextlib
 import streamlit as st
 
 from infogan import film
-from infogan.figures import quality_figure, recent_rate
+from infogan.figures import quality_figure
 from infogan.judge import judge_key
 from infogan.runs import LIVE, Run, RunError
-from infogan.summary import eval_table
+from infogan.summary import eval_table, recent_rate
 from pages.common import (
     csv_bytes,
     figures,

@@ -6,8 +6,8 @@ import streamlit as st
 
 from infogan.archs import ARCH_NAMES
 from infogan.config import DEVICES, IMAGE_SIZES, NOISE_PRIORS, OUTPUTS, PRECISIONS, Config, ConfigError, preset
-from infogan.figures import recent_rate
 from infogan.runs import RunError, list_runs
+from infogan.summary import recent_rate
 from pages.common import frame, job_manager, select_run, share_link, use_router
 
 use_router()

@@ -13,11 +13,12 @@ from infogan import latent
 from infogan.budget import SMOKE
 from infogan.config import Config, ConfigError, preset
 from infogan.data import load
-from infogan.figures import live_factor_heatmap, metrics_frame, monitor_figures
+from infogan.figures import live_factor_heatmap, monitor_figures
 from infogan.live import LiveScores, own_code_history, own_codes
 from infogan.models import build, build_contrast
 from infogan.runs import Run
 from infogan.selection import rank_members
+from infogan.summary import metrics_frame
 from infogan.train import Nets, Trainer, adam, contrast_loss, resume, train
 
 # (state-dict names and shapes, sha256[:16]; sum and sd of G's 8 images; sums of D's logits and

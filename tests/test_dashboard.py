@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from infogan.config import Config
-from infogan.figures import metrics_frame, monitor_figures
+from infogan.figures import monitor_figures
 from infogan.runs import Run
-from infogan.summary import eval_table
+from infogan.summary import eval_table, metrics_frame
 from infogan.train import train
 from tests.conftest import app, joined, live_charts, tiny_config, visit, wait_until
 

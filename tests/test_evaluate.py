@@ -2,9 +2,10 @@ import numpy as np
 import pytest
 import torch
 
+from infogan.checkpoint import Model
 from infogan.config import Config
 from infogan.data import ImageData
-from infogan.evaluate import Model, categorical_accuracy, continuous_code_effects, image_moments, match_codes
+from infogan.evaluate import categorical_accuracy, continuous_code_effects, image_moments, match_codes
 from infogan.models import QOut
 
 

@@ -8,9 +8,9 @@ import torch
 
 from infogan import latent
 from infogan.augment import jitter
+from infogan.checkpoint import load_model
 from infogan.config import Config
 from infogan.data import ImageData
-from infogan.evaluate import load_model
 from infogan.losses import cat_ces, d_loss, g_loss, info_loss
 from infogan.models import build
 from infogan.runs import Run

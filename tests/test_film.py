@@ -16,8 +16,10 @@ from PIL import Image
 
 from infogan import film
 from infogan.budget import SMOKE
-from infogan.evaluate import evaluate_steps, load_model, render_film
+from infogan.checkpoint import load_model
+from infogan.evaluate import evaluate_steps
 from infogan.figures import eval_figure, usage_verdict
+from infogan.film import render_film
 from infogan.runs import Run, RunError, list_runs, save_weights
 from infogan.summary import eval_table, run_summary
 from infogan.train import Trainer

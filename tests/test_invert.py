@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 from infogan import latent
+from infogan.checkpoint import load_model, real_data_encoder
 from infogan.config import Config
 from infogan.data import DataError, image_from_bytes
-from infogan.evaluate import load_model, real_data_encoder
 from infogan.figures import code_map_figure, code_map_frame
 from infogan.invert import edit, invert, read_codes, traversals_from
 from infogan.models import generate

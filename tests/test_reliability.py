@@ -15,9 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from infogan import runs as runs_mod
+from infogan.checkpoint import load_model
 from infogan.cli import main as cli_main
 from infogan.config import Config, ConfigError
-from infogan.evaluate import load_model
 from infogan.runs import Run
 from infogan.train import Trainer
 from tests.conftest import wait_until

@@ -124,7 +124,7 @@ def test_the_pick_is_compared_with_factor_scores_where_members_have_them():
     accuracy's place beside the label-free criteria (never used to pick)."""
     import pandas as pd
 
-    from infogan.ray_runner import _against
+    from infogan.selection import _against
     from infogan.sweeps import selection_table
 
     res = {"pick": "a", "names": ["a", "b", "c"], "centrality": [0.9, 0.1, 0.5],

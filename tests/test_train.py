@@ -10,8 +10,9 @@ import torch
 from PIL import Image
 
 from infogan import quality
+from infogan.checkpoint import load_model
 from infogan.data import load
-from infogan.evaluate import evaluate_run, load_model
+from infogan.evaluate import evaluate_run
 from infogan.film import traversal_grid
 from infogan.runs import KEEP_STATES, Run, RunError
 from infogan.train import Trainer, resume, train

@@ -133,7 +133,7 @@ def test_category_names_with_fewer_categories_than_labels():
 def test_inversion_keeps_z_inside_a_uniform_prior():
     cfg = Config.from_dict({"noise_dim": 32, "cat_codes": [4], "n_cont": 1, "noise_prior": "uniform"})
     g, d = build(cfg)
-    from infogan.evaluate import Model
+    from infogan.checkpoint import Model
 
     model, images = Model(cfg, 0, g.eval(), d.eval()), (torch.rand(4, 1, 28, 28) * 255).to(torch.uint8)
     start = invert(model, d.eval(), images, starts=2, steps=0).lat.z  # where the search starts: the prior

@@ -136,11 +136,6 @@ class Config:
         the value it was trained with, not today's default, so old runs resume unchanged."""
         return cls.from_dict({**ADDED_LATER, **values} if isinstance(values, dict) else values)
 
-    def validate(self) -> None:
-        errors = self.problems()
-        if errors:
-            raise ConfigError(errors)
-
     def problems(self) -> dict[str, str]:
         """Every invalid field with a one-line reason (empty when the config is valid)."""
         errors: dict[str, str] = {}

@@ -279,6 +279,18 @@ REFERENCE_DSPRITES = {
     "mig": [("InfoGAN (modified)", 0.22, 0.01), ("InfoGAN-CR", 0.37, 0.01)],
     "dci_disentanglement": [("InfoGAN (modified)", 0.60, 0.0)],
 }
+
+
+def published_line() -> str:
+    """REFERENCE_DSPRITES as one line for a caption: each model's published means."""
+    names = {"factor_vae": "FactorVAE", "mig": "MIG", "dci_disentanglement": "DCI"}
+    by_model: dict[str, list[str]] = {}
+    for metric, rows in REFERENCE_DSPRITES.items():
+        for model, mean, _ in rows:
+            by_model.setdefault(model, []).append(f"{names[metric]} {mean:.2f}")
+    return "; ".join(f"{model} {', '.join(scores)}" for model, scores in by_model.items())
+
+
 EVAL_SERIES = {"accuracy": "accuracy (Hungarian)", "slant_rho": "slant |ρ|", "width_rho": "width |ρ|", "mig": "MIG",
                "factor_vae": "FactorVAE", "dci_disentanglement": "DCI disentanglement"}
 

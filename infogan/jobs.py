@@ -109,7 +109,7 @@ class JobManager:
         """Drive a created (or stopped, or interrupted) sweep from a child process: the Ray driver.
         Its trials run in Ray's workers; stop them all with `Sweep.request_stop`."""
         state = sweep.state()
-        if state == "running" or self._alive(sweep.name, "sweep"):
+        if state == "running" or self.alive(sweep.name, "sweep"):
             raise RunError(f"sweep {sweep.name!r} is already running")
         if state == "completed":
             raise RunError(f"sweep {sweep.name!r} is completed")
@@ -118,11 +118,12 @@ class JobManager:
 
     def rank(self, sweep: Sweep) -> Job:
         """ModelCentrality over a sweep's members in a child process (a minute or more)."""
-        if self._alive(sweep.name, "select"):
+        if self.alive(sweep.name, "select"):
             raise RunError(f"sweep {sweep.name!r} is already being ranked")
         return self._launch(Job(Run(sweep.path), "select"))
 
-    def _alive(self, name: str, kind: str) -> bool:
+    def alive(self, name: str, kind: str) -> bool:
+        """Does this manager run a `kind` job ("sweep", "select", ...) of the run or sweep `name`?"""
         return any(j.run.name == name and j.kind == kind for j in self.running())
 
     def _launch(self, job: Job, *extra: str) -> Job:

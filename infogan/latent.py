@@ -72,6 +72,14 @@ def sharing_pairs(cfg: Config, batch: int, device: torch.device | str = "cpu",
     return a, b, k
 
 
+def split_values(cfg: Config, values: dict[str, float]) -> tuple[dict[str, int], dict[str, float]]:
+    """Knob values by code name as (categorical, continuous), the two arguments `fixed` and
+    invert.edit take."""
+    kinds = {c.name: c.kind for c in codes_of(cfg)}
+    return ({n: int(v) for n, v in values.items() if kinds.get(n) == "cat"},
+            {n: float(v) for n, v in values.items() if kinds.get(n) == "cont"})
+
+
 def fixed(cfg: Config, seeds: list[int], cat: dict[str, int] | None = None,
           cont: dict[str, float] | None = None, device: torch.device | str = "cpu") -> Latent:
     """One latent per noise seed with the codes pinned (unnamed codes: category 0, value 0).

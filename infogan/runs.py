@@ -112,7 +112,7 @@ def _status_spec() -> dict[str, Any]:
     null = schema.Null
     return {"state": state, "step": schema.INT, "epoch": schema.NUM, "total_steps": schema.INT,
             "attempts": schema.INT, "checkpoint": schema.INT, "pid": schema.INT, "pid_started": null(schema.NUM),
-            "host": str, "sweep": name, "node": null(str), "nodes": [str], "error": null(str),
+            "host": str, "sweep": null(name), "node": null(str), "nodes": [str], "error": null(str),
             "started": schema.NUM, "updated": schema.NUM, "finished": null(schema.NUM), "resumed_from": [schema.INT]}
 
 
@@ -330,6 +330,13 @@ class Run:
     def is_busy(self) -> bool:
         """A live process (this server's job, a CLI run, another machine's) trains the folder."""
         return self.state() in LIVE
+
+    def resumable(self, status: dict[str, Any] | None = None) -> bool:
+        """Stopped, interrupted or failed with a checkpoint to go on from, and not reserved by an
+        unfinished sweep (which resumes its own members): what the Train page offers to resume."""
+        status = self.status() if status is None else status
+        return (self.state(status) in ("stopped", "interrupted", "failed") and bool(self.checkpoint_steps())
+                and not self.reserved_by(status))
 
     def reserved_by(self, status: dict[str, Any] | None = None) -> str | None:
         """The unfinished sweep this run is a member of (its trials alone may train it), if any."""

@@ -113,6 +113,13 @@ def metrics_frame(run: Run) -> pd.DataFrame:
     return pd.DataFrame.from_records(records).drop_duplicates("step", keep="last").set_index("step")
 
 
+def eta_minutes(step: int, total: int, images_per_s: float | None, batch_size: int) -> float | None:
+    """Minutes left at the recent rate (None before a rate or a total is known)."""
+    if not images_per_s or not total:
+        return None
+    return (total - step) / (images_per_s / batch_size) / 60
+
+
 def recent_rate(df: pd.DataFrame, windows: int = 5) -> float | None:
     """Images/s over the last few logging windows (the last one alone may be a short stop window)."""
     return float(df["images_per_s"].tail(windows).median()) if "images_per_s" in df else None

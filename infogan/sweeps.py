@@ -425,6 +425,16 @@ def final_table(sweep: Sweep) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def with_selection(final: pd.DataFrame, selection: dict[str, Any]) -> pd.DataFrame:
+    """`final` (final_table) with the stored ranking beside it: a ★ on the label-free pick, and
+    each member's ModelCentrality (empty for a member the ranking did not score)."""
+    cent = dict(zip(selection.get("names", []), selection.get("centrality", [])))
+    table = final.copy()
+    table.insert(1, "pick", ["★" if n == selection.get("pick") else "" for n in table["member"]])
+    table["centrality"] = [cent.get(n) for n in table["member"]]
+    return table
+
+
 CRITERIA = {"centrality": "ModelCentrality", "consensus_nmi": "partition consensus (NMI)",
             "consensus_ari": "partition consensus (ARI)", "fd": "Fréchet distance"}
 

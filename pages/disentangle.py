@@ -10,6 +10,7 @@ from infogan.figures import (
     heatmap,
     live_factor_heatmap,
     metric_table,
+    published_line,
     quality_table,
 )
 from infogan.jobs import EVERY
@@ -122,8 +123,8 @@ if factors:
         "score": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f")})
     st.caption(f"Sample scale {factors.get('scale', 1.0)} of disentanglement_lib's defaults, "
                f"{factors.get('estimator', 'reference')} estimator, seed "
-               f"{factors.get('seed', 0)}. Reference (original dSprites, InfoGAN-CR paper): tuned InfoGAN "
-               "FactorVAE 0.82, MIG 0.22, DCI 0.60.")
+               f"{factors.get('seed', 0)}. Reference (original dSprites, InfoGAN-CR paper, Table 1): "
+               f"{published_line()}.")
     for key, fig in factor_figures(factors).items():
         st.plotly_chart(fig, width="stretch", key=f"factor_{key}")
 q = results.get("quality")

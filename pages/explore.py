@@ -101,8 +101,7 @@ if gen_tab.open:
             values = {c.name: knob(c, c.name) for c in codes}
             link_notice(seed=seed, **values)
         with right:
-            img = generate_one(m, seed, {c.name: values[c.name] for c in codes if c.kind == "cat"},
-                               {c.name: values[c.name] for c in codes if c.kind == "cont"})
+            img = generate_one(m, seed, *latent.split_values(m.cfg, values))
             st.image(to_pil(img, big), caption=f"step {m.step}")
         nearest_images((img * 255).round().to(torch.uint8))
 
@@ -181,8 +180,7 @@ if real_tab.open:
                     st.caption(f"{c.name} = {k} is label **{named[c.name].get(k, '?')}** by this checkpoint's "
                                "evaluation (its Hungarian matching of categories to labels)")
                 values = {c.name: knob(c, f"real_{c.name}", " (edit)") for c in codes}
-            edited = edit(m, found.latent_of(0), {c.name: values[c.name] for c in codes if c.kind == "cat"},
-                          {c.name: values[c.name] for c in codes if c.kind == "cont"})[0]
+            edited = edit(m, found.latent_of(0), *latent.split_values(m.cfg, values))[0]
             with right:
                 a, b, c = st.columns(3)
                 a.image(to_pil(image.float().div(255), big), caption="the image, as the run sees it")

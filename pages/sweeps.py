@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from infogan.config import Config, ConfigError
+from infogan.config import BUILTIN_DATASETS, Config, ConfigError
 from infogan.figures import parallel_figure, spread_figure
 from infogan.ray_runner import check_address, cluster_address
 from infogan.runs import RunError
@@ -25,6 +25,7 @@ from infogan.sweeps import (
     parse_setting,
     selection_table,
     spread,
+    with_selection,
 )
 from pages.common import job_manager, link_notice, select_run, share_link, use_router
 
@@ -47,7 +48,7 @@ def new_sweep_form(expanded: bool) -> None:
 
 def form_fields() -> None:
     c1, c2, c3, c4 = st.columns(4)
-    dataset = c1.selectbox("Dataset", ["mnist", "fashion-mnist", "svhn", "dsprites"])
+    dataset = c1.selectbox("Dataset", BUILTIN_DATASETS)
     seeds = c2.text_input("Seeds", "0-3", help="0-7, or 0,3,5")
     epochs = c3.number_input("Epochs", 1, 1000, 2)
     subset = c4.number_input("Subset (0 = all images)", 0, 10**7, 0, step=1000)
@@ -129,11 +130,7 @@ def members() -> None:
             job_manager().sweep(sweep)  # the address sweep.json names, checked as HOST:PORT
         except RunError as exc:
             st.error(str(exc))
-    table = final_table(sweep)
-    selection = now.get("selection") or {}
-    cent = dict(zip(selection.get("names", []), selection.get("centrality", [])))
-    table.insert(1, "pick", ["★" if n == selection.get("pick") else "" for n in table["member"]])
-    table["centrality"] = [cent.get(n) for n in table["member"]]
+    table = with_selection(final_table(sweep), now.get("selection") or {})
     shown = ["member", "pick", *(["point"] if grid else []), "seed", "state", "progress", "step", "images_per_s",
              "mi", "accuracy", "fd", "centrality", "node", "attempts", "problem"]
     event = st.dataframe(
@@ -226,7 +223,7 @@ elif selection.get("error"):
     st.warning(f"Ranking failed: {selection['error']}")
 else:
     st.caption("Ranked automatically when a sweep completes; or rank the members with a checkpoint now.")
-ranking = any(j.kind == "select" and j.run.name == sweep.name for j in job_manager().running())
+ranking = job_manager().alive(sweep.name, "select")
 if ranking:
     st.info("Ranking the members in the background…")
 elif st.button("Rank members now", help="Every label-free criterion over the members with a checkpoint (a minute "

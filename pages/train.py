@@ -7,7 +7,7 @@ import streamlit as st
 from infogan.archs import ARCH_NAMES
 from infogan.config import DEVICES, IMAGE_SIZES, NOISE_PRIORS, OUTPUTS, PRECISIONS, Config, ConfigError, preset
 from infogan.runs import RunError, list_runs
-from infogan.summary import recent_rate
+from infogan.summary import eta_minutes, recent_rate
 from pages.common import frame, job_manager, select_run, share_link, use_router
 
 use_router()
@@ -94,8 +94,8 @@ def jobs_panel() -> None:
         step, total = st_.get("step", 0), st_.get("total_steps") or 0
         df = frame(job.run)
         ips = recent_rate(df)
-        steps_per_s = ips / job.run.config().batch_size if ips else None
-        eta = f"{(total - step) / steps_per_s / 60:.1f} min" if steps_per_s and total else "…"
+        minutes = eta_minutes(step, total, ips, job.run.config().batch_size)
+        eta = f"{minutes:.1f} min" if minutes is not None else "…"
         c1, c2 = st.columns([5, 1])
         c1.progress(min(step / total, 1.0) if total else 0.0,
                     text=f"**{job.run.name}** · step {step}/{total or '?'} · "
@@ -108,8 +108,7 @@ def jobs_panel() -> None:
             st.error(f"{job.run.name} failed: {job.error}")
     # status.json and the checkpoint list only: this panel reruns every 2 s
     resumable = [(run, status) for run, status in ((x, x.status()) for x in list_runs())
-                 if run.state(status) in ("stopped", "interrupted", "failed") and run.checkpoint_steps()
-                 and not manager.is_running(run.name) and not run.reserved_by()]  # a sweep resumes its own
+                 if run.resumable(status) and not manager.is_running(run.name)]
     if resumable:
         st.markdown("**Stopped or interrupted runs**")
     for run, status in resumable:

@@ -34,7 +34,8 @@ import pandas as pd
 import torch
 
 from infogan.budget import SMOKE, current
-from infogan.config import Config, dsprites_stride
+from infogan.config import Config
+from infogan.datasets import dsprites_stride
 from infogan.dsprites import factor_sizes
 from infogan.evaluate import evaluate_run
 from infogan.precision import resolve_device

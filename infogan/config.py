@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Any
 
 from .archs import ARCH_NAMES, sizes_of
+from .datasets import BUILTIN as BUILTIN_DATASETS
+from .datasets import RECORDS, record
 
-BUILTIN_DATASETS = ("mnist", "fashion-mnist", "svhn", "dsprites")
 IMAGE_SIZES = (28, 32, 64)
 # fields added after run folders were first written, with the value that reproduces older runs
 ADDED_LATER = {"lambda_cat_jitter": 0.0, "arch": "paper", "d_batchnorm": True, "spectral_norm": False,
@@ -25,15 +26,6 @@ NOISE_PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
 ESTIMATORS = ("fast", "reference")  # of the disentanglement metrics (metrics.evaluate_all)
-
-
-_DSPRITES = re.compile(r"^dsprites(?::([1-8]))?$")
-
-
-def dsprites_stride(name: str) -> int | None:
-    """'dsprites' -> 1, 'dsprites:4' -> 4 (every 4th orientation and position), else None."""
-    m = _DSPRITES.match(name)
-    return None if m is None else int(m.group(1) or 1)
 
 
 class ConfigError(ValueError):
@@ -150,12 +142,10 @@ class Config:
         check("subset", self.subset >= 0, "must be >= 0 (0 = all images)")
         check("image_size", self.image_size in IMAGE_SIZES, f"must be one of {IMAGE_SIZES}")
         check("channels", self.channels in (1, 3), "must be 1 or 3")
-        native = {"mnist": (28, 1), "fashion-mnist": (28, 1), "svhn": (32, 3), "dsprites": (64, 1)}
-        kind = "dsprites" if dsprites_stride(ds) else ds
-        if kind in native:
-            size, ch = native[kind]
-            check("channels", self.channels == ch, f"{ds} has {ch} channel(s)")
-            check("image_size", self.image_size == size, f"{ds} images are {size}x{size}")
+        rec = record(ds)
+        if rec is not None and not rec.resized:
+            check("channels", self.channels == rec.channels, f"{ds} has {rec.channels} channel(s)")
+            check("image_size", self.image_size == rec.image_size, f"{ds} images are {rec.image_size}x{rec.image_size}")
         check("arch", self.arch in ARCH_NAMES,
               f"unknown architecture {self.arch!r}; use one of {', '.join(ARCH_NAMES)}")
         sizes = ", ".join(f"{n}x{n}" for n in sizes_of(self.arch))
@@ -178,7 +168,7 @@ class Config:
         check("cr_start", self.cr_start >= 0, "must be >= 0 (the step the regulariser switches on)")
         check("g_steps", 1 <= self.g_steps <= 10, "must be between 1 and 10")
         check("disent_every", self.disent_every >= 0, "must be >= 0 (0 = off)")
-        check("disent_every", self.disent_every == 0 or bool(dsprites_stride(ds)),
+        check("disent_every", self.disent_every == 0 or bool(rec and rec.factors),
               "measures disentanglement against ground-truth factors, which only dsprites has")
         for name in ("lr_d", "lr_g"):
             v = getattr(self, name)
@@ -226,55 +216,29 @@ class Config:
 
 
 def preset(dataset: str) -> Config:
-    """Per-dataset defaults: the paper's layouts (Chen et al. 2016, appendix C). A name that is
-    no dataset gets the MNIST defaults here and is refused by `problems`."""
-    if dataset == "mnist" or not is_dataset_name(dataset):
+    """Per-dataset defaults (its record in datasets.py): the paper's layouts (Chen et al. 2016,
+    appendix C), InfoGAN-CR's recipe for dSprites. A name that is no dataset gets the MNIST
+    defaults here and is refused by `problems`."""
+    rec = record(dataset)
+    if rec is None:
         return dataclasses.replace(Config(), dataset=dataset)
-    # the jitter term, the third continuous code and 10 epochs were measured on MNIST only;
-    # elsewhere the paper's objective and layouts stay the defaults
-    base = dataclasses.replace(Config(), lambda_cat_jitter=0.0, epochs=20)
-    if dataset == "fashion-mnist":
-        return dataclasses.replace(base, dataset=dataset, n_cont=2)
-    if dataset == "svhn":  # 4 Cat(10) + 4 continuous, 124 noise
-        return dataclasses.replace(base, dataset="svhn", image_size=32, channels=3, noise_dim=124,
-                                   cat_codes=(10, 10, 10, 10), n_cont=4, lr_g=1e-3, lr_d=2e-4)
-    stride = dsprites_stride(dataset)
-    if stride:  # InfoGAN-CR's recipe (Lin et al. 2020; their InfoGAN-CR_dSprites code)
-        from .dsprites import factor_sizes
-
-        steps_per_epoch = math.prod(factor_sizes(stride)) // 64  # 11,520 on the full set: 288,000 before CR
-        return dataclasses.replace(base, dataset=dataset, image_size=64, channels=1, arch="infogan-cr",
-                                   d_batchnorm=False, spectral_norm=True, output="sigmoid",
-                                   noise_dim=5, noise_prior="uniform", cat_codes=(), n_cont=5, fixed_sigma=True,
-                                   lambda_cont=0.05, lr_g=1e-3, lr_d=2e-3, g_steps=2, batch_size=64,
-                                   epochs=28, lambda_cr=2.0, cr_start=25 * steps_per_epoch,
-                                   disent_every=2000, log_every=100, sample_every=2000, ckpt_every=4000)
-    if dataset.startswith("folder:"):  # CelebA-style: 10 Cat(10), 128 noise, 64x64 RGB
-        return dataclasses.replace(base, dataset=dataset, image_size=64, channels=3,
-                                   noise_dim=128, cat_codes=(10,) * 10, n_cont=0)
-    return dataclasses.replace(base, dataset=dataset)
+    return dataclasses.replace(Config(), dataset=dataset, image_size=rec.image_size, channels=rec.channels,
+                               **rec.preset(dataset))
 
 
-# what each dataset name means, for `train --help` and the form (the presets say what they set)
-DATASET_HELP = {
-    "mnist": "MNIST digits, 28x28 grey, labelled (test accuracy of the categorical code)",
-    "fashion-mnist": "Fashion-MNIST clothes, 28x28 grey, labelled",
-    "svhn": "SVHN house numbers, 32x32 RGB, labelled",
-    "dsprites[:S]": "the built-in dSprites-style shapes with ground-truth factors, 64x64, drawn here "
-                    "(S = 2..8 keeps every S-th orientation and position: a smaller set)",
-    "folder:PATH": "any folder of images (class subfolders give labels), resized to image_size",
-}
+# what each dataset name means, for `train --help` (the presets say what they set)
+DATASET_HELP = {d.usage: d.help for d in RECORDS}
 
 
 def preset_changes(dataset: str) -> dict[str, Any]:
     """The fields a dataset's preset sets away from Config's defaults (name as in DATASET_HELP)."""
-    name = {"dsprites[:S]": "dsprites", "folder:PATH": "folder:x"}.get(dataset, dataset)
+    name = next((d.name if d.name != "folder" else "folder:x" for d in RECORDS if d.usage == dataset), dataset)
     base, got = Config().to_dict(), preset(name).to_dict()
     return {k: v for k, v in got.items() if k != "dataset" and v != base[k]}
 
 
 def is_dataset_name(name: str) -> bool:
-    return name in BUILTIN_DATASETS or bool(dsprites_stride(name)) or (name.startswith("folder:") and len(name) > 7)
+    return record(name) is not None
 
 
 def _coerce(name: str, value: Any, kind: type) -> Any:

@@ -27,17 +27,9 @@ import torch
 from PIL import Image, ImageOps
 
 from . import dsprites
-from .config import Config, dsprites_stride
+from .config import Config
+from .datasets import dsprites_stride, record
 from .files import atomic_write
-
-# where torchvision looks, and the files it needs, per dataset (used in error messages)
-EXPECTED = {
-    "mnist": ("MNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                            "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
-    "fashion-mnist": ("FashionMNIST/raw", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                                           "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]),
-    "svhn": ("SVHN", ["train_32x32.mat", "test_32x32.mat"]),
-}
 
 
 class DataError(Exception):
@@ -107,37 +99,29 @@ def read_idx(path: Path) -> torch.Tensor:
 def load(cfg: Config, train: bool = True, test_images: int | None = None) -> ImageData:
     """Load the configured dataset; `train=False` gives the labelled test split (or raises), its
     first `test_images` only when given (a budget's cap, budget.py)."""
-    root = cfg.resolved_data_dir()
-    stride = dsprites_stride(cfg.dataset)
     # a training subset is a fixed pseudo-random sample, so a subset of dSprites still covers
     # every factor; generated and folder data decode only its rows (the server's 20,000-image
     # reference of dSprites is 80 MB, not the 3 GB of the whole set)
     pick = (lambda n: _subset(n, cfg.subset)) if train and cfg.subset else (lambda n: None)
-    if stride:
-        data = load_dsprites(root, stride, pick(int(np.prod(dsprites.factor_sizes(stride)))))
-    elif cfg.dataset.startswith("folder:"):
-        data = _load_folder(Path(cfg.dataset[7:]), cfg.image_size, cfg.channels, pick)
-    else:
-        data = _load_torchvision(cfg.dataset, root, train, cfg.download)
-        if not train and test_images is not None:
-            data = ImageData(data.images[:test_images], data.labels[:test_images])
-        if (keep := pick(len(data))) is not None:
-            data = ImageData(data.images[keep], data.labels[keep])
+    data = LOADERS[record(cfg.dataset).name](cfg, train, pick)
+    if not train and test_images is not None:
+        data = ImageData(data.images[:test_images], None if data.labels is None else data.labels[:test_images])
     if len(data) < 2:
         raise DataError(f"dataset {cfg.dataset!r} has {len(data)} image(s); need at least 2")
     return data
 
 
 def has_test_split(cfg: Config) -> bool:
-    return cfg.dataset in EXPECTED
+    rec = record(cfg.dataset)
+    return rec is not None and rec.labels > 0
 
 
 def available(dataset: str, root: Path) -> bool:
-    """True when the dataset's files are already in the data folder (no download needed)."""
-    if dsprites_stride(dataset):
-        return True  # generated on demand
-    sub, files = EXPECTED[dataset]
-    return all((root / sub / f).exists() or (root / sub / f"{f}.gz").exists() for f in files)
+    """True when the dataset's files are already in the data folder (no download needed; a
+    generated set is drawn on demand)."""
+    rec = record(dataset)
+    return rec is not None and all((root / rec.folder / f).exists() or (root / rec.folder / f"{f}.gz").exists()
+                                   for f in rec.files)
 
 
 @contextmanager
@@ -150,8 +134,17 @@ def _network_timeout(seconds: float):
         socket.setdefaulttimeout(old)
 
 
-def _load_torchvision(name: str, root: Path, train: bool, download: bool) -> ImageData:
-    sub, files = EXPECTED[name]
+def _load_torchvision(cfg: Config, train: bool, pick: Callable[[int], torch.Tensor | None]) -> ImageData:
+    """MNIST, Fashion-MNIST and SVHN: the idx files read here, .mat files and downloads by torchvision."""
+    name, root = cfg.dataset, cfg.resolved_data_dir()
+    data = _read_labelled(name, root, train, cfg.download)
+    keep = pick(len(data))
+    return data if keep is None else ImageData(data.images[keep], data.labels[keep])
+
+
+def _read_labelled(name: str, root: Path, train: bool, download: bool) -> ImageData:
+    rec = record(name)
+    sub, files = rec.folder, rec.files
     need_download = download and not available(name, root)
     try:
         if name != "svhn" and not need_download:  # idx files, read here (the module doc says why)
@@ -265,7 +258,7 @@ def _fit(pil: Image.Image, size: int, channels: int) -> torch.Tensor:
 
 MAX_UPLOAD_BYTES = 5 * 2**20
 MAX_UPLOAD_PIXELS = 40_000_000
-DARK_BACKGROUND = ("mnist", "fashion-mnist", "dsprites")  # light shapes on black
+
 
 
 def image_from_bytes(raw: bytes, cfg: Config, invert: bool | None = None) -> torch.Tensor:
@@ -293,9 +286,8 @@ def image_from_bytes(raw: bytes, cfg: Config, invert: bool | None = None) -> tor
         raise DataError(f"the file is not a readable PNG or JPEG image ({type(exc).__name__})") from None
     img = _fit(pil, cfg.image_size, cfg.channels)
     if invert is None:
-        dataset = "dsprites" if dsprites_stride(cfg.dataset) else cfg.dataset
         border = torch.cat([img[:, 0], img[:, -1], img[:, :, 0], img[:, :, -1]], 1).float().mean()
-        invert = dataset in DARK_BACKGROUND and bool(border > 127)
+        invert = record(cfg.dataset).dark_background and bool(border > 127)
     return 255 - img if invert else img
 
 
@@ -324,3 +316,19 @@ def thumbnails(images: torch.Tensor, scale: int = 2) -> list[str]:
         pil.resize((pil.width * scale, pil.height * scale), Image.NEAREST).save(buf, format="png")
         out.append("data:image/png;base64," + base64.b64encode(buf.getvalue()).decode())
     return out
+
+
+def _dsprites(cfg: Config, train: bool, pick: Callable[[int], torch.Tensor | None]) -> ImageData:
+    stride = dsprites_stride(cfg.dataset)
+    return load_dsprites(cfg.resolved_data_dir(), stride, pick(int(np.prod(dsprites.factor_sizes(stride)))))
+
+
+def _folder(cfg: Config, train: bool, pick: Callable[[int], torch.Tensor | None]) -> ImageData:
+    return _load_folder(Path(cfg.dataset[7:]), cfg.image_size, cfg.channels, pick)
+
+
+# a dataset record's loader (datasets.py): (config, training split?, the subset's rows given the
+# number of images) -> the images, and their labels or factors
+LOADERS: dict[str, Callable[[Config, bool, Callable[[int], torch.Tensor | None]], ImageData]] = {
+    "mnist": _load_torchvision, "fashion-mnist": _load_torchvision, "svhn": _load_torchvision,
+    "dsprites": _dsprites, "folder": _folder}

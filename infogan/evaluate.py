@@ -19,8 +19,8 @@ from sklearn.metrics import mutual_info_score
 from . import latent, quality
 from .budget import FULL, Budget
 from .checkpoint import Model, code_values, encode, encoder_for, load_model
-from .config import dsprites_stride
 from .data import ImageData, has_test_split, load
+from .datasets import has_factors
 from .film import render_film
 from .judge import judge_for, judge_key
 from .metrics import Pool, discretize, evaluate_all, factor_truth, mig
@@ -213,7 +213,7 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
             if cfg.channels == 1 and cfg.n_cont:
                 say("continuous code effects (slant, width, thickness)", 0.75)
                 out["continuous"] = continuous_code_effects(model)
-        elif dsprites_stride(cfg.dataset):
+        elif has_factors(cfg.dataset):
             say("loading the factor grid", 0.05)
             data = load(cfg.replace(subset=0))
             out["factors"] = factor_metrics(

@@ -46,8 +46,9 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .budget import FULL, Budget
-from .config import Config, dsprites_stride, preset
+from .config import Config, preset
 from .data import ImageData, load, to_float
+from .datasets import has_factors, record
 from .files import FileError, atomic_via_temp
 from .runs import RunError
 
@@ -65,10 +66,10 @@ class NoJudge(RunError):
 
 
 def judge_key(dataset: str) -> str | None:
-    """The cache name of a dataset's judge, or None when it cannot have one."""
-    if dsprites_stride(dataset):
-        return dataset.replace(":", "-")
-    return dataset if dataset in ("mnist", "fashion-mnist", "svhn") else None
+    """The cache name of a dataset's judge, or None when it cannot have one (it needs labels or
+    ground-truth factors: its record in datasets.py)."""
+    rec = record(dataset)
+    return dataset.replace(":", "-") if rec is not None and rec.judged else None
 
 
 def require_key(dataset: str) -> str:
@@ -148,7 +149,7 @@ def _labels(data: ImageData) -> torch.Tensor:
 def splits(cfg: Config) -> tuple[ImageData, ImageData]:
     """(training split, held-out split) the judge learns from and is tested on; dSprites: 90% /
     10% of the grid by a fixed permutation."""
-    if dsprites_stride(cfg.dataset):
+    if has_factors(cfg.dataset):
         data = load(cfg.replace(subset=0))
         perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
         cut = int(len(data) * (1 - DSPRITES_HELD_OUT))
@@ -171,7 +172,7 @@ def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: 
     say(f"judge for {cfg.dataset}: loading its training split", 0.0)
     train, test = splits(cfg)
     gen = torch.Generator().manual_seed(seed)
-    n_train = n_train or (DSPRITES_TRAIN if dsprites_stride(cfg.dataset) else 0)
+    n_train = n_train or (DSPRITES_TRAIN if has_factors(cfg.dataset) else 0)
     if budget.judge_images:
         n_train, epochs = min(n_train or budget.judge_images, budget.judge_images), budget.judge_epochs
     if n_train and n_train < len(train):
@@ -181,7 +182,7 @@ def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: 
     y_train, y_test = _labels(train), _labels(test)
     heads = tuple(int(max(y_train[:, j].max(), y_test[:, j].max())) + 1 for j in range(y_train.shape[1]))
     batch = 128
-    epochs = epochs or max(2 if dsprites_stride(cfg.dataset) else 4, math.ceil(MIN_STEPS / max(1, len(train) // batch)))
+    epochs = epochs or max(2 if has_factors(cfg.dataset) else 4, math.ceil(MIN_STEPS / max(1, len(train) // batch)))
     torch.manual_seed(seed)
     net = JudgeNet(cfg.channels, heads)
     opt = torch.optim.Adam(net.parameters(), 1e-3)

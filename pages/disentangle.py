@@ -2,7 +2,8 @@
 
 import streamlit as st
 
-from infogan.config import ESTIMATORS, dsprites_stride
+from infogan.config import ESTIMATORS
+from infogan.datasets import dsprites_stride
 from infogan.figures import (
     confusion_figure,
     eval_figure,

@@ -5,7 +5,18 @@ import dataclasses
 import streamlit as st
 
 from infogan.archs import ARCH_NAMES
-from infogan.config import DEVICES, IMAGE_SIZES, NOISE_PRIORS, OUTPUTS, PRECISIONS, Config, ConfigError, preset
+from infogan.config import (
+    BUILTIN_DATASETS,
+    DEVICES,
+    IMAGE_SIZES,
+    NOISE_PRIORS,
+    OUTPUTS,
+    PRECISIONS,
+    Config,
+    ConfigError,
+    preset,
+)
+from infogan.datasets import RECORDS
 from infogan.runs import RunError, list_runs
 from infogan.summary import eta_minutes, recent_rate
 from pages.common import frame, job_manager, select_run, share_link, use_router
@@ -24,10 +35,7 @@ FIELD_GROUPS = {
 }
 
 st.title("Train a new run")
-PRESETS = {"mnist": "MNIST (62 noise, Cat(10), 3 continuous; the paper has 2)", "fashion-mnist": "Fashion-MNIST",
-           "svhn": "SVHN (paper: 124 noise, 4 x Cat(10), 4 continuous)",
-           "dsprites": "dSprites-style, built in (InfoGAN-CR's recipe: 5 continuous codes, CR from 288k steps)",
-           "folder:": "Image folder, e.g. CelebA (64x64 RGB, 10 x Cat(10))"}
+PRESETS = {d.name if d.name in BUILTIN_DATASETS else f"{d.name}:": d.label for d in RECORDS}
 choice = st.selectbox("Dataset and preset", list(PRESETS), format_func=PRESETS.get,
                       help="Picking a dataset loads that dataset's paper defaults into the form.")
 base = preset(choice if choice != "folder:" else "folder:data/images")
@@ -94,7 +102,7 @@ def jobs_panel() -> None:
         step, total = st_.get("step", 0), st_.get("total_steps") or 0
         df = frame(job.run)
         ips = recent_rate(df)
-        minutes = eta_minutes(step, total, ips, job.run.config().batch_size)
+        minutes = eta_minutes(step, total, ips, job.run.config().batch_size) if ips else None
         eta = f"{minutes:.1f} min" if minutes is not None else "…"
         c1, c2 = st.columns([5, 1])
         c1.progress(min(step / total, 1.0) if total else 0.0,

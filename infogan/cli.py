@@ -6,9 +6,11 @@ behind the config). Errors end with one line on stderr and a non-zero exit code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import signal
 import sys
+from collections.abc import Callable, Iterator
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -229,6 +231,23 @@ class _ProgressBar:
             self.bar.close()
 
 
+@contextlib.contextmanager
+def _stage_bar(desc: str, keep: Callable[[str], bool] = lambda what: False
+               ) -> Iterator[Callable[[str, float], None]]:
+    """A progress callback (what, fraction done) drawn as one tqdm bar that goes when it closes;
+    a stage `keep` picks is also written as a line that stays."""
+    from tqdm import tqdm
+
+    with tqdm(total=100, desc=desc, disable=None, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}|") as bar:
+        def progress(what: str, done: float) -> None:
+            bar.set_description_str(what)
+            bar.update(round(100 * done) - bar.n)
+            if keep(what):
+                bar.write(what)
+
+        yield progress
+
+
 def cmd_eval(args: argparse.Namespace) -> int:
     from .evaluate import evaluate_run, evaluate_steps
     from .quality import describe
@@ -238,15 +257,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         raise ConfigError({"metric_scale": "must be in (0, 10]"})
     budget = current()
     args.metric_scale = min(args.metric_scale, budget.metric_scale or args.metric_scale)
-    from tqdm import tqdm
-
-    with tqdm(total=100, desc="eval", disable=None, leave=False, bar_format="{desc}: {percentage:3.0f}%|{bar}|") as bar:
-        def progress(what: str, done: float) -> None:
-            bar.set_description_str(what)
-            bar.update(round(100 * done) - bar.n)
-            if "skipped" in what:  # the bar's line goes when it closes; this one stays
-                bar.write(f"{run.name}: {what}")
-
+    with _stage_bar("eval", keep=lambda what: "skipped" in what) as progress:
         if args.every_checkpoint:
             done = evaluate_steps(run, args.metrics, args.metric_scale, args.device, progress, args.estimator,
                                   args.quality, budget)
@@ -278,7 +289,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_judge(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
 
     from .judge import FLOOR, dataset_config, load_judge, train_judge
 
@@ -286,12 +296,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
     cfg = dataset_config(args.dataset, args.data_dir or Config().resolved_data_dir())
     judge = None if args.retrain else load_judge(cfg.dataset, cfg.resolved_data_dir(), budget)
     if judge is None:
-        with tqdm(total=100, desc="judge", disable=None, leave=False,
-                  bar_format="{desc}: {percentage:3.0f}%|{bar}|") as bar:
-            def progress(what: str, done: float) -> None:
-                bar.set_description_str(what)
-                bar.update(round(100 * done) - bar.n)
-
+        with _stage_bar("judge") as progress:
             judge = train_judge(cfg, progress=progress, budget=budget)
     i = judge.info
     heads = ", ".join(f"{n} {a:.2%}" for n, a in zip(i["head_names"], i["accuracy"]))

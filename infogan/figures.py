@@ -10,6 +10,7 @@ import pandas as pd
 import plotly
 import plotly.graph_objects as go
 
+from .config import Config
 from .runs import Run
 from .summary import LOWER_IS_BETTER, QUALITY
 
@@ -356,7 +357,7 @@ def code_map_frame(cfg: dict[str, Any], indices: np.ndarray, probs: list, mu: np
                    labels: np.ndarray | None) -> pd.DataFrame:
     """One row per real image read by Q: its index, label (when the data has labels) and each code's
     point estimate (the most probable category, the mean of a continuous code)."""
-    names = [f"c{i + 1}" for i in range(len(cfg["cat_codes"]) + cfg["n_cont"])]
+    names = Config.from_dict(cfg).code_names
     cols = [np.asarray(p).argmax(1) for p in probs] + [np.asarray(mu)[:, j] for j in range(cfg["n_cont"])]
     df = pd.DataFrame(dict(zip(names, cols)))
     df.insert(0, "index", indices)

@@ -1,13 +1,13 @@
-"""Background jobs for the dashboard (training and evaluation): the only code here that knows
-about concurrency.
+"""Background jobs for the dashboard (training, evaluation, a sweep's driver, a ranking): the
+dashboard's one bridge to the package. Who owns a run is the lease's business (runs.py,
+lease.py); this module owns the server's child processes and the slots two tabs could race for.
 
 One `JobManager` per server process (the dashboard keeps it with st.cache_resource), shared
 by every browser tab. Each job is a child process running the same code as the CLI,
 watched by a daemon thread that never touches Streamlit; the child writes the run folder and
-pages read the files. Why a process and not a training thread: measured on 2 cores, a thread
-shared the server's GIL, so every page rerun stalled the training step (the CPU sat 21% idle
-while a job trained 0.67x slower with Monitor open), and three jobs plus two browser tabs
-trained at ~13 images/s each. A process also keeps a crash in training away from the server.
+pages read the files. Why a process and not a training thread: a thread shares the server's
+GIL, so every page rerun stalls the training step (docs/results.md has the measurement); a
+process also keeps a crash in training away from the server.
 
 Stop is cooperative: a line (or end of file) on the child's stdin sets the trainer's stop
 event, checked after every step, so training ends with a checkpoint. When the server dies

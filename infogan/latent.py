@@ -21,8 +21,10 @@ class Code:
 
 
 def codes_of(cfg: Config) -> list[Code]:
-    cats = [Code(f"c{i + 1}", "cat", k, i) for i, k in enumerate(cfg.cat_codes)]
-    conts = [Code(f"c{len(cats) + j + 1}", "cont", 0, j) for j in range(cfg.n_cont)]
+    """The codes in latent order, named as Config.code_names names them."""
+    names = cfg.code_names
+    cats = [Code(names[i], "cat", k, i) for i, k in enumerate(cfg.cat_codes)]
+    conts = [Code(names[len(cats) + j], "cont", 0, j) for j in range(cfg.n_cont)]
     return cats + conts
 
 

@@ -54,6 +54,13 @@ def process_started(pid: int) -> float | None:
         return None
 
 
+def stamp(pid: int) -> dict[str, Any]:
+    """What a file that names a process records beside its pid (status.json, eval_job.json,
+    sweep.json): its start time (a reused pid is told apart) and host (a pid means nothing on
+    another machine)."""
+    return {"pid_started": process_started(pid), "host": host()}
+
+
 def pid_alive(pid: Any, started: Any = None) -> bool:
     """Is the process `pid` (and, when given, the one started at `started`) still running here?
 

@@ -44,7 +44,7 @@ from safetensors.torch import load_file, save_file
 from . import lease, schema
 from .config import Config, ConfigError
 from .files import FileError, atomic_via_temp, atomic_write, read_json, subfolder, write_json
-from .lease import Holder, pid_alive, process_started
+from .lease import Holder, pid_alive
 
 STATES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
 LIVE = ("queued", "running")  # a process is (or should be) writing the folder
@@ -292,7 +292,7 @@ class Run:
         except (FileError, schema.SchemaError):
             st = {}
         if "pid" in fields:
-            fields.update(pid_started=process_started(fields["pid"]), host=lease.host())
+            fields.update(lease.stamp(fields["pid"]))
         st.update(fields, state=state, updated=time.time())
         if state in ("running", "completed", "stopped") and "error" not in fields:
             st.pop("error", None)
@@ -573,7 +573,7 @@ class Run:
     def set_eval_job(self, **fields: Any) -> None:
         """Merge `fields` into eval_job.json; a `pid` is stored with its start time, as in status.json."""
         if "pid" in fields:
-            fields.update(pid_started=process_started(fields["pid"]), host=lease.host())
+            fields.update(lease.stamp(fields["pid"]))
         self._require()
         write_json(self.path / "eval_job.json", {**(self.eval_job() or {}), **fields, "updated": time.time()})
 

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from . import lease
 from .config import Config, ConfigError
 from .files import FileError, read_json, write_json
-from .runs import Run, RunError, check_name, hold, process_started, runs_root, sweep_state
+from .runs import Run, RunError, check_name, hold, runs_root, sweep_state
 
 FORMAT = "infogan-explorer/sweep/1"
 MAX_AXES = 3
@@ -199,9 +200,9 @@ class Sweep:
         return check_info(info, self.file)
 
     def update(self, **fields: Any) -> None:
-        """Merge `fields` into sweep.json; a `pid` is stored with its start time (as runs do)."""
+        """Merge `fields` into sweep.json; a `pid` is stored with its start time and host (as runs do)."""
         if "pid" in fields:
-            fields["pid_started"] = process_started(fields["pid"])
+            fields.update(lease.stamp(fields["pid"]))
         write_json(self.file, {**self.info(), **fields, "updated": time.time()})
 
     def members(self) -> list[Member]:

@@ -446,7 +446,7 @@ def film_player(run: Run, key: str, show, live: bool = False) -> None:
         st.rerun()
 
     @st.fragment(run_every=0.8 if playing else (10 if live else None))
-    def frame() -> None:
+    def film_frame() -> None:
         now = film.steps(run) or steps
         if st.session_state.get(playing_key):
             i = now.index(st.session_state[step_key]) if st.session_state.get(step_key) in now else -1
@@ -459,4 +459,4 @@ def film_player(run: Run, key: str, show, live: bool = False) -> None:
         step = st.select_slider(f"Training step ({len(now)} saved checkpoints)", now, key=step_key)
         show(step)
 
-    frame()
+    film_frame()

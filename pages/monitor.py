@@ -40,7 +40,7 @@ link_notice(overlay=overlay, smooth=smoothing, log=log_y)
 
 
 @st.fragment(run_every=1)
-def live() -> None:
+def live_panel() -> None:
     status = run.status()
     state = run.state(status)
     try:
@@ -67,12 +67,12 @@ def live() -> None:
         st.info("No metrics logged yet: the first point appears after `log_every` steps.")
         return
     live_charts(figures(runs, cfg, smoothing, log_y), "monitor_charts")  # rebuilt only when a metrics file changed
-    code_health()
+    code_health_panel()
     st.download_button("Download metrics (CSV)", csv_bytes(run), f"{run.name}_metrics.csv",
                        "text/csv", key="csv")
 
 
-def code_health() -> None:
+def code_health_panel() -> None:
     """Q's choices per categorical code on real images (logged by the trainer) beside the MI bound."""
     found = health(run)
     if not found:
@@ -85,7 +85,7 @@ def code_health() -> None:
             st.warning(verdict)
 
 
-live()
+live_panel()
 
 
 @st.fragment(run_every=5)

@@ -75,5 +75,5 @@ def read_json(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         bad = f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start}"
         raise FileError(f"{path} is not UTF-8 text ({bad})") from None
-    except json.JSONDecodeError as exc:
-        raise FileError(f"{path} is not valid JSON ({exc})") from None
+    except ValueError as exc:  # JSONDecodeError, or a number too long for Python to read
+        raise FileError(f"{path} is not valid JSON ({str(exc).splitlines()[0][:200]})") from None

@@ -46,7 +46,11 @@ def check(value: Any, spec: Any, where: str = "") -> Any:
             raise SchemaError(f"{where or 'the file'}: {why}")
     elif spec in (NUM, INT):
         kinds = (int, float) if spec == NUM else int
-        if not isinstance(value, kinds) or isinstance(value, bool) or (spec == NUM and not math.isfinite(value)):
+        # JSON's numbers have no bound: a float must be finite, an int fit in 64 bits (what every
+        # writer writes; a longer one overflows the first division by it)
+        wild = (isinstance(value, float) and not math.isfinite(value)) or \
+            (isinstance(value, int) and abs(value) >= 2**63)
+        if not isinstance(value, kinds) or isinstance(value, bool) or wild:
             raise SchemaError(f"{where}: {_shown(value)} is not a {spec}")
     elif isinstance(spec, list):
         if not isinstance(value, list):

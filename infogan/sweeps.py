@@ -261,7 +261,7 @@ class Sweep:
         return {r.name: r.state() for r in self.runs()}
 
 
-_NUMBERS = {"parallel": (int, 0, None), "threads": (int, 1, None), "gpus": ((int, float), 0, 64)}
+_NUMBERS = {"parallel": (int, 0, MAX_MEMBERS), "threads": (int, 1, 1024), "gpus": ((int, float), 0, 64)}
 
 
 def check_info(info: Any, file: Path) -> dict[str, Any]:
@@ -308,7 +308,7 @@ def check_info(info: Any, file: Path) -> dict[str, Any]:
 
 
 def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
 
 
 def _check_selection(sel: dict[str, Any], bad: Any) -> None:

@@ -318,3 +318,15 @@ def test_a_film_panel_or_a_note_read_back_passes_the_checks_it_passed_when_writt
     assert film.load(run, 20) is None and film.load(run, 10) is not None
     (run.path / "notes.json").write_text(json.dumps({"note": "n", "tags": [f"t{i}" for i in range(40)]}))
     assert "40 tags; at most 12 per run" in run_summary(run)["problem"]
+
+
+def test_numbers_no_writer_writes_are_refused_in_one_line(tmp_path):
+    from infogan.summary import run_summary
+
+    run = tmp_path / "r"
+    run.mkdir()
+    (run / "status.json").write_text('{"state": "completed", "step": 1' + "0" * 400 + ', "total_steps": 20}')
+    row = run_summary(Run(run))  # a 400-digit step used to overflow the progress division
+    assert row["state"] == "unknown" and "step: 1000" in row["problem"] and "is not a whole number" in row["problem"]
+    (run / "status.json").write_text('{"state": "completed", "step": ' + "9" * 5000 + "}")  # past Python's int limit
+    assert "status.json missing or unreadable" in run_summary(Run(run))["problem"]

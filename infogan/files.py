@@ -61,6 +61,13 @@ def atomic_via_temp(path: Path, writer: Callable[[str], None]) -> None:
         raise
 
 
+def version(path: Path) -> tuple[int, int, int]:
+    """What tells one content of a file from the next, for caches: its mtime alone does not (two
+    writes within one timestamp tick share it); an atomic replace also changes the inode."""
+    st = path.stat()
+    return st.st_mtime_ns, st.st_size, st.st_ino
+
+
 def write_json(path: Path, obj: Any) -> None:
     atomic_write(path, json.dumps(obj, indent=2).encode())
 

@@ -49,7 +49,7 @@ from .budget import FULL, Budget
 from .config import Config, preset
 from .data import ImageData, load, to_float
 from .datasets import has_factors, record
-from .files import FileError, atomic_via_temp
+from .files import FileError, atomic_via_temp, version
 from .runs import RunError
 
 FEATURES = 128
@@ -223,7 +223,7 @@ def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: 
     return Judge(cfg.dataset, net.eval(), info, path)
 
 
-_CACHE: dict[str, tuple[float, Judge]] = {}
+_CACHE: dict[str, tuple[tuple[int, int, int], Judge]] = {}
 
 
 def load_judge(dataset: str, data_dir: Path | str, budget: Budget = FULL) -> Judge | None:
@@ -232,11 +232,11 @@ def load_judge(dataset: str, data_dir: Path | str, budget: Budget = FULL) -> Jud
     trained on another budget, raises JudgeTooWeak with the remedy."""
     path = judge_path(dataset, data_dir, budget)
     try:
-        mtime = path.stat().st_mtime
+        seen = version(path)
     except FileNotFoundError:
         return None
     hit = _CACHE.get(str(path))
-    if hit and hit[0] == mtime:
+    if hit and hit[0] == seen:
         return hit[1]
     try:
         with safe_open(str(path), "pt") as f:
@@ -249,7 +249,7 @@ def load_judge(dataset: str, data_dir: Path | str, budget: Budget = FULL) -> Jud
         raise FileError(f"judge {path} is unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:120]}); "
                         "delete it to train a new one") from None
     judge = Judge(dataset, net.eval(), info, path)
-    _CACHE[str(path)] = (mtime, judge)
+    _CACHE[str(path)] = (seen, judge)
     return check_judge(judge, budget)
 
 

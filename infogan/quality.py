@@ -38,6 +38,7 @@ import torch
 from . import latent
 from .config import Config
 from .data import load
+from .files import version
 from .judge import Judge, load_judge, splits
 from .models import Generator, generate_uint8
 from .summary import QUALITY
@@ -95,7 +96,7 @@ _REFERENCES: dict[tuple, Reference] = {}
 def reference(judge: Judge, cfg: Config, n: int = N_FD, n_knn: int = N_KNN) -> Reference:
     """Features of n held-out images (at most the split's size) and the floor at the same
     sizes, kept in memory per judge file, so evaluating every checkpoint computes them once."""
-    key = (str(judge.path), judge.path.stat().st_mtime, cfg.dataset, n, n_knn)
+    key = (str(judge.path), version(judge.path), cfg.dataset, n, n_knn)
     if key not in _REFERENCES:
         train, test = splits(cfg)
         n = min(n, len(test), len(train))
@@ -151,7 +152,7 @@ def _chunked_cdist(a: torch.Tensor, rows: torch.Tensor, chunk: int = 5_000) -> t
 
 
 @functools.lru_cache(maxsize=4)
-def _space(key: Config, space: str, judge_file: str = "", mtime: float = 0.0) -> tuple[torch.Tensor, float]:
+def _space(key: Config, space: str, judge_file: str = "", judge_version: tuple = ()) -> tuple[torch.Tensor, float]:
     """A space's rows for the training pool (its uint8 pixels, read in [0, 1], or the judge's
     features) and its typical gap: the median distance from 200 pool images to their nearest
     other one. Both depend on the pool alone, so a page that searches on every rerun computes
@@ -175,7 +176,7 @@ def nearest_real(cfg: Config, image: torch.Tensor, k: int = 8, judge: Judge | No
     key = pool_key(cfg)
     queries = {"pixels": (_space(key, "pixels"), image.flatten().float()[None] / 255)}
     if judge is not None:
-        queries = {"features": (_space(key, "features", str(judge.path), judge.path.stat().st_mtime),
+        queries = {"features": (_space(key, "features", str(judge.path), version(judge.path)),
                                 torch.from_numpy(judge.run(image[None])[0])), **queries}
     out = {}
     for space, ((rows, typical), query) in queries.items():

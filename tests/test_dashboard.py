@@ -182,6 +182,9 @@ def test_the_train_form_has_every_config_field_once(monkeypatch, tmp_path):
     keys = [w.key for kind in ("text_input", "number_input", "selectbox", "checkbox") for w in at.get(kind)
             if w.key and w.key.startswith("form_mnist_")]
     assert sorted(k[len("form_mnist_"):] for k in keys) == sorted(Config.__dataclass_fields__)
+    from infogan.datasets import RECORDS  # the presets offered are the registry's (tests/test_datasets.py)
+
+    assert list(next(s for s in at.selectbox if s.label == "Dataset and preset").options) == [d.label for d in RECORDS]
 
 
 def test_a_cli_run_shows_as_running_on_the_runs_page(monkeypatch, tmp_path, mnist_root):

@@ -1,5 +1,5 @@
-"""The dataset registry (infogan/datasets.py): every record is complete, and every page and
-command lists the same datasets from it."""
+"""The dataset registry (infogan/datasets.py): every record is complete, and every command lists
+the same datasets from it (the pages: see test_every_command_lists_the_same_datasets)."""
 
 import pytest
 
@@ -7,7 +7,6 @@ from infogan.config import BUILTIN_DATASETS, DATASET_HELP, IMAGE_SIZES, Config, 
 from infogan.data import LOADERS
 from infogan.datasets import RECORDS, record
 from infogan.judge import judge_key
-from tests.conftest import app, visit
 
 EXAMPLE = {"dsprites": "dsprites:4", "folder": "folder:/data/images"}  # a name of each pattern
 
@@ -24,12 +23,8 @@ def test_every_record_is_complete(rec):
     assert (judge_key(name) is not None) == bool(rec.labels or rec.factors)
 
 
-def test_every_page_and_command_lists_the_same_datasets(monkeypatch, tmp_path):
+def test_every_command_lists_the_same_datasets():
+    """The pages' lists are checked where those pages are rendered already: the Train form's
+    presets in tests/test_dashboard.py, the sweep form's datasets in tests/test_sweeps_page.py."""
     assert list(DATASET_HELP) == [d.usage for d in RECORDS]  # `train --help` and --dataset's help
     assert list(BUILTIN_DATASETS) == [d.name for d in RECORDS if d.name != "folder"]
-    train = visit(app(monkeypatch, tmp_path), "pages/train.py")
-    assert [train.selectbox(key=None) for _ in ()] == [] and \
-        [o for o in next(s for s in train.selectbox if s.label == "Dataset and preset").options] == \
-        [d.label for d in RECORDS]
-    sweeps = visit(app(monkeypatch, tmp_path), "pages/sweeps.py")
-    assert list(next(s for s in sweeps.selectbox if s.label == "Dataset").options) == list(BUILTIN_DATASETS)

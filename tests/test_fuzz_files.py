@@ -149,30 +149,26 @@ def test_hostile_files_are_read_or_refused_in_one_line(template, tmp_path_factor
     shutil.rmtree(base)
 
 
-HOSTILE = [  # what the fuzz found worth showing to a page, and what a person might damage by hand
-    ({"format": "infogan-explorer/sweep/1", "members": [{"name": "../victim", "seed": 0}]},
-     {**STATUS, "attempts": "three", "step": "x"}, {**EVAL_FILE, "categorical": {"codes": {"c1": {"confusion": 3}}}}),
-    ({"format": "infogan-explorer/sweep/1", "members": [{"name": "sw-s0", "seed": 0}], "seeds": "0-3",
-      "selection": {"pick": "sw-s0", "accuracy": {"pick": "high"}}},
-     {**STATUS, "sweep": "../../etc"}, {**EVAL_FILE, "by_step": {"20": {**EVAL, "factors": {"normalized_mi": [[1]],
-                                                                                     "code_names": ["c1", "c2"],
-                                                                                     "factor_names": ["x"]}}}}),
-]
-
-
-@pytest.mark.parametrize("sweep_json, status_json, eval_json", HOSTILE)
-def test_pages_say_one_line_about_hostile_files(tiny_runs, tmp_path, monkeypatch, sweep_json, status_json,
-                                                eval_json):
+def test_pages_say_one_line_about_hostile_files(tiny_runs, tmp_path, monkeypatch):
+    """What the fuzz found worth showing to a page, and what a person might damage by hand: a
+    sweep listing a member outside the root, a second sweep whose ranking is not numbers, a run
+    whose status has a text count and a path for its sweep, an eval.json whose heatmap does
+    not fit its labels."""
     root = tmp_path / "runs"
     shutil.copytree(tiny_runs / "f", root / "f")
-    (root / "f" / "status.json").write_text(json.dumps(status_json))
-    (root / "f" / "eval.json").write_text(json.dumps(eval_json))
-    (root / "sw").mkdir()
-    (root / "sw" / "sweep.json").write_text(json.dumps(sweep_json))
+    (root / "f" / "status.json").write_text(json.dumps({**STATUS, "attempts": "three", "sweep": "../../etc"}))
+    (root / "f" / "eval.json").write_text(json.dumps({**EVAL_FILE, "by_step": {"20": {**EVAL, "factors": {
+        "normalized_mi": [[1]], "code_names": ["c1", "c2"], "factor_names": ["x"]}}}}))
+    for name, sweep_json in (("sw", {"format": "infogan-explorer/sweep/1", "members": [{"name": "../victim"}]}),
+                             ("sw2", {"format": "infogan-explorer/sweep/1", "members": [{"name": "f", "seed": 0}],
+                                      "selection": {"pick": "f", "accuracy": {"pick": "high"}}})):
+        (root / name).mkdir()
+        (root / name / "sweep.json").write_text(json.dumps(sweep_json))
     (tmp_path / "victim").mkdir()
-    for page in ("pages/runs.py", "pages/sweeps.py", "pages/monitor.py", "pages/disentangle.py"):
-        at = visit(app(monkeypatch, root, run="f"), page)  # visit: no exception on the page
+    for page, sweep in (("pages/runs.py", None), ("pages/sweeps.py", "sw"), ("pages/sweeps.py", "sw2"),
+                        ("pages/monitor.py", None), ("pages/disentangle.py", None)):
+        at = visit(app(monkeypatch, root, run="f", **({"sweep": sweep} if sweep else {})), page)  # no exception
         if page in ("pages/sweeps.py", "pages/disentangle.py"):
-            assert any("is not a usable sweep file" in e.value or "is damaged" in e.value for e in at.error) or \
-                any("is damaged" in w.value for w in at.warning), (page, [e.value for e in at.error])
+            shown = [m.value for m in [*at.error, *at.warning]]
+            assert any("is not a usable sweep file" in m or "is damaged" in m for m in shown), (page, sweep, shown)
     assert (tmp_path / "victim").is_dir() and (root / "f" / "config.json").is_file()

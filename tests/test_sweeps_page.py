@@ -87,6 +87,9 @@ def test_a_running_sweep_offers_stop_all_and_a_damaged_one_is_named(monkeypatch,
 def test_the_form_refuses_a_bad_grid_value_and_creates_nothing(monkeypatch, tmp_path):
     at = page(monkeypatch, tmp_path)
     assert "No sweeps yet" in " ".join(i.value for i in at.info)
+    from infogan.config import BUILTIN_DATASETS  # the form's datasets are the registry's (tests/test_datasets.py)
+
+    assert list(next(s for s in at.selectbox if s.label == "Dataset").options) == list(BUILTIN_DATASETS)
     at.selectbox(key="sweep_axis_0").set_value("lr_g")
     at.text_input(key="sweep_values_0").set_value("1e-3,7")
     next(b for b in at.button if b.label == "Start sweep").click().run()

@@ -1,7 +1,8 @@
 """The datasets, one record each: everything the package, the CLI and the pages know of a
 dataset, from a name (disentanglement_lib's `named_data` does the same). Adding a dataset is a
 record here plus its loader in data.py's LOADERS; tests/test_datasets.py checks that every
-record is complete and that every page and command lists the same datasets.
+record is complete and the commands list the same datasets, and the page tests that the Train
+and sweep forms do (tests/test_dashboard.py, tests/test_sweeps_page.py).
 
 Imports nothing of the package but dsprites.py (its factors), so config.py (presets,
 validation) and data.py (loaders, files) can both read it."""

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from infogan import quality
+from infogan import quality, scores
 from infogan.budget import current
 from infogan.checkpoint import load_model
 from infogan.judge import judge_for, load_judge
@@ -49,7 +49,7 @@ def main() -> None:
         model = load_model(run, step)
         q = quality.sample_quality(model.G, model.cfg, ref)
         print(json.dumps({"what": "checkpoint", "run": run.name, "step": step,
-                          **{k: q[k] for k in (*quality.NUMBERS, "seconds")}}), flush=True)
+                          **{k: q[k] for k in (*scores.QUALITY, "seconds")}}), flush=True)
 
 
 if __name__ == "__main__":

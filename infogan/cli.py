@@ -20,8 +20,9 @@ from .config import DATASET_HELP, ESTIMATORS, Config, ConfigError, preset_change
 from .data import DataError
 from .files import FileError, read_json
 from .runs import Run, RunError, list_runs, new_name, runs_root
+from .scores import TRUTH_SCORES
 from .summary import run_summary, state_label
-from .sweeps import EVALUATE, MAX_AXES, TRUTH_SCORES, Sweep, final_table, parse_axis, parse_seeds, selection_table
+from .sweeps import EVALUATE, MAX_AXES, Sweep, final_table, parse_axis, parse_seeds, selection_table
 
 
 def _add_config_flags(p: argparse.ArgumentParser) -> None:

@@ -22,12 +22,10 @@ from .checkpoint import Model, code_values, encode, encoder_for, load_model
 from .data import ImageData, has_test_split, load
 from .datasets import has_factors
 from .film import render_film
-from .judge import judge_for, judge_key
+from .judge import Progress, judge_for, judge_key
 from .metrics import Pool, discretize, evaluate_all, factor_truth, mig
 from .models import QOut, generate
 from .runs import Run, RunError
-
-Progress = Callable[[str, float], None]  # (what is being computed, fraction of the evaluation done)
 
 
 def hungarian_accuracy(pred: np.ndarray, labels: np.ndarray, k: int, n_labels: int

@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from .config import Config
 from .runs import Run
-from .summary import LOWER_IS_BETTER, QUALITY
+from .scores import FACTOR_SCORES, GROUND_TRUTH, LABEL_SCORES, LABELS, LOWER_IS_BETTER, QUALITY
 
 PALETTE = ["#636efa", "#ef553b", "#00cc96", "#ab63fa", "#ffa15a", "#19d3f3", "#ff6692", "#b6e880"]
 
@@ -98,11 +98,11 @@ def live_disentanglement_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
         for ci, col in enumerate(c for c in dashes if c in df.columns):
             colour = PALETTE[(ri if len(frames) > 1 else ci) % len(PALETTE)]
             y = df[col].dropna()
-            label = EVAL_SERIES[col] if len(frames) == 1 else f"{name} · {EVAL_SERIES[col]}"
+            label = LABELS[col] if len(frames) == 1 else f"{name} · {LABELS[col]}"
             fig.add_trace(go.Scatter(x=y.index, y=y, mode="lines+markers", name=label,
                                      line={"color": colour, "dash": dashes[col]}))
             if ri == 0:
-                _reference_bands(fig, col, EVAL_SERIES[col], colour)
+                _reference_bands(fig, col, LABELS[col], colour)
     fig.update_layout(title="FactorVAE and MIG while training (bands: published)",
                       xaxis_title="step", yaxis_title="score", yaxis_range=[0, 1.02], height=360,
                       margin={"l": 50, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25},
@@ -155,10 +155,6 @@ def confusion_figure(confusion: list[list[int]], label_to_code: list[int], code:
                    "code value", fmt="d")
 
 
-METRIC_KEYS = ("mig", "factor_vae", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap",
-               "modularity", "explicitness")
-
-
 def factor_figures(res: dict[str, Any]) -> dict[str, go.Figure]:
     """Heatmaps for a ground-truth evaluation: code x factor normalised MI, DCI importance."""
     codes, factors = res["code_names"], res["factor_names"]
@@ -172,7 +168,7 @@ def factor_figures(res: dict[str, Any]) -> dict[str, go.Figure]:
 
 def metric_table(res: dict[str, Any]) -> pd.DataFrame:
     """The scalar metrics that were computed, in a fixed order."""
-    return pd.DataFrame([{"metric": k, "score": res[k]} for k in METRIC_KEYS
+    return pd.DataFrame([{"metric": k, "score": res[k]} for k in GROUND_TRUTH
                          if isinstance(res.get(k), (int, float)) and not isinstance(res.get(k), bool)])
 
 
@@ -284,23 +280,18 @@ REFERENCE_DSPRITES = {
 
 def published_line() -> str:
     """REFERENCE_DSPRITES as one line for a caption: each model's published means."""
-    names = {"factor_vae": "FactorVAE", "mig": "MIG", "dci_disentanglement": "DCI"}
     by_model: dict[str, list[str]] = {}
     for metric, rows in REFERENCE_DSPRITES.items():
         for model, mean, _ in rows:
-            by_model.setdefault(model, []).append(f"{names[metric]} {mean:.2f}")
+            by_model.setdefault(model, []).append(f"{LABELS[metric]} {mean:.2f}")
     return "; ".join(f"{model} {', '.join(scores)}" for model, scores in by_model.items())
-
-
-EVAL_SERIES = {"accuracy": "accuracy (Hungarian)", "slant_rho": "slant |ρ|", "width_rho": "width |ρ|", "mig": "MIG",
-               "factor_vae": "FactorVAE", "dci_disentanglement": "DCI disentanglement"}
 
 
 def eval_figure(df: pd.DataFrame, reference: bool = False) -> go.Figure:
     """Evaluation scores against training step; with `reference` (dSprites) the published
     InfoGAN and InfoGAN-CR scores as labelled bands (mean ± sd) in each metric's colour."""
     fig = go.Figure()
-    for i, (col, label) in enumerate((c, n) for c, n in EVAL_SERIES.items() if c in df):
+    for i, (col, label) in enumerate((c, LABELS[c]) for c in (*LABEL_SCORES, *FACTOR_SCORES) if c in df):
         colour = PALETTE[i % len(PALETTE)]
         fig.add_trace(go.Scatter(x=df.index, y=df[col], mode="lines+markers", name=label, line={"color": colour}))
         if reference:

@@ -38,7 +38,7 @@ BUSY = 75  # a child's exit code when another process held the run first (EX_TEM
 
 @dataclass
 class Job:
-    run: Run  # for a sweep job: its folder (sweep.json), not a run
+    folder: Run | Sweep  # the run it trains or evaluates, or the sweep it drives or ranks
     kind: str  # "train", "resume", "eval", "sweep" (the Ray driver) or "select" (ranking a sweep)
     started: float = field(default_factory=time.time)
     process: subprocess.Popen | None = None
@@ -54,8 +54,19 @@ class Job:
         return self.kind in ("train", "resume")
 
     @property
+    def name(self) -> str:
+        return self.folder.name
+
+    @property
+    def run(self) -> Run:
+        """The run a train, resume or eval job writes (a sweep's jobs have none)."""
+        if not isinstance(self.folder, Run):
+            raise TypeError(f"a {self.kind} job drives sweep {self.name!r}, not a run")
+        return self.folder
+
+    @property
     def log_path(self) -> Path:
-        return self.run.path / {"eval": "eval.log", "select": "select.log"}.get(self.kind, "job.log")
+        return self.folder.path / {"eval": "eval.log", "select": "select.log"}.get(self.kind, "job.log")
 
 
 class JobManager:
@@ -89,7 +100,7 @@ class JobManager:
         """The run's training (or evaluation) slot, taken under the lock before any check or
         launch: of two tabs pressing the same button at once, the second is refused here, and the
         slot keeps the job that runs (its Stop button with it). A launch that fails gives it back."""
-        key = (job.run.name, job.training)
+        key = (job.name, job.training)
         with self._lock:
             previous = self._jobs.get(key)
             if (previous is not None and (previous.alive or previous.process is None)) or elsewhere():
@@ -114,36 +125,37 @@ class JobManager:
         if state == "completed":
             raise RunError(f"sweep {sweep.name!r} is completed")
         address = cluster_address(address) or sweep.info().get("ray_address")  # what the page or the file names
-        return self._launch(Job(Run(sweep.path), "sweep"), check_address(address) if address else "")
+        return self._launch(Job(sweep, "sweep"), check_address(address) if address else "")
 
     def rank(self, sweep: Sweep) -> Job:
         """ModelCentrality over a sweep's members in a child process (a minute or more)."""
         if self.alive(sweep.name, "select"):
             raise RunError(f"sweep {sweep.name!r} is already being ranked")
-        return self._launch(Job(Run(sweep.path), "select"))
+        return self._launch(Job(sweep, "select"))
 
     def alive(self, name: str, kind: str) -> bool:
         """Does this manager run a `kind` job ("sweep", "select", ...) of the run or sweep `name`?"""
-        return any(j.run.name == name and j.kind == kind for j in self.running())
+        return any(j.name == name and j.kind == kind for j in self.running())
 
     def _launch(self, job: Job, *extra: str) -> Job:
         try:
             with open(job.log_path, "ab") as log:
                 job.process = subprocess.Popen(
-                    [sys.executable, "-m", "infogan.jobs", job.kind, str(job.run.path.resolve()),
+                    [sys.executable, "-m", "infogan.jobs", job.kind, str(job.folder.path.resolve()),
                      str(_share(len(self.running()) + 1)), *extra],
                     stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
                     env={**os.environ, "PYTHONPATH": child_pythonpath()})
         except OSError as exc:  # no child: say so, or a queued run would read busy while this server lives
             if job.training:
                 job.run.set_status("failed", error=f"could not start the training process: {exc}"[:500])
-            raise RunError(f"could not start a process for run {job.run.name!r}: {exc}") from None
+            what = type(job.folder).__name__.lower()  # run or sweep
+            raise RunError(f"could not start a process for {what} {job.name!r}: {exc}") from None
         if job.kind == "eval":  # written before the child runs, so every reader sees the claim at once
             job.run.set_eval_job(state="running", pid=job.process.pid, step=_step(extra[0]), metrics=extra[1],
                                  stage="starting", done=0.0, started=time.time(), error=None)
-        job.thread = threading.Thread(target=self._watch, args=(job,), name=f"job-{job.run.name}", daemon=True)
+        job.thread = threading.Thread(target=self._watch, args=(job,), name=f"job-{job.name}", daemon=True)
         with self._lock:
-            self._jobs[(job.run.name, job.kind if job.kind in ("sweep", "select") else job.training)] = job
+            self._jobs[(job.name, job.kind if job.kind in ("sweep", "select") else job.training)] = job
         job.thread.start()
         self._rebalance()
         return job
@@ -165,7 +177,7 @@ class JobManager:
                 job.run.set_eval_job(state="failed", error=job.error[:500])
             return
         if job.kind in ("sweep", "select"):
-            sweep = Sweep(job.run.path)
+            sweep = job.folder
             if job.kind == "sweep" and rc and sweep.state() in ("running", "interrupted"):
                 job.error = f"sweep driver exited with code {rc}: {_last_line(job.log_path)}"
                 sweep.update(state="failed", error=job.error[:500])
@@ -214,7 +226,7 @@ class JobManager:
 
     def is_running(self, name: str) -> bool:
         """Is this manager training the run? (Run.is_busy also sees CLI runs and other servers.)"""
-        return any(j.run.name == name for j in self.training())
+        return any(j.name == name for j in self.training())
 
     def evaluation(self, name: str) -> Job | None:
         """This manager's newest evaluation job of the run, running or ended."""

@@ -58,6 +58,7 @@ FLOOR = 0.8  # the least first-head test accuracy a judge needs to score samples
 MIN_STEPS = 400  # optimiser steps a judge takes at the least, unless its epochs are given
 DSPRITES_HELD_OUT, DSPRITES_TRAIN = 0.1, 50_000
 
+# (what is being computed, fraction done): how a judge's training and an evaluation report to a bar
 Progress = Callable[[str, float], None]
 
 

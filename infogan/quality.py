@@ -41,10 +41,9 @@ from .data import load
 from .files import version
 from .judge import Judge, load_judge, splits
 from .models import Generator, generate_uint8
-from .summary import QUALITY
+from .scores import LABELS, QUALITY
 
 N_FD, N_KNN, NEAREST_K = 10_000, 5_000, 5
-NUMBERS = QUALITY
 
 
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
@@ -185,15 +184,11 @@ def nearest_real(cfg: Config, image: torch.Tensor, k: int = 8, judge: Judge | No
     return out
 
 
-NAMES = {"fd": "FD", "score": "classifier score", "precision": "precision", "recall": "recall",
-         "density": "density", "coverage": "coverage"}
-
-
 def describe(q: dict[str, Any]) -> str:
     """One line for people: each number with the floor (real data's value) in brackets."""
     floor = q.get("floor") or {}
-    parts = [f"{NAMES[k]} {q[k]:.3g} (real {floor[k]:.3g})" if k in floor else f"{NAMES[k]} {q[k]:.3g}"
-             for k in NUMBERS if isinstance(q.get(k), (int, float))]
+    parts = [f"{LABELS[k]} {q[k]:.3g} (real {floor[k]:.3g})" if k in floor else f"{LABELS[k]} {q[k]:.3g}"
+             for k in QUALITY if isinstance(q.get(k), (int, float))]
     judge = q.get("judge") or {}
     return (f"sample quality in the judge's features ({q.get('n')} images; judge test accuracy "
             f"{judge.get('accuracy', float('nan')):.2%}): " + ", ".join(parts))

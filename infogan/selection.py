@@ -43,6 +43,7 @@ from .checkpoint import code_values, encode, load_model, real_data_encoder
 from .data import load
 from .models import generate_uint8
 from .runs import Run, RunError
+from .scores import LOWER_IS_BETTER, TRUTH_SCORES
 from .sweeps import Sweep
 
 VOTES, BATCH, FREE, REFERENCE = 300, 32, 2_000, 2_000
@@ -263,7 +264,7 @@ def against_labels(sweep: Sweep, result: dict[str, Any]) -> dict[str, Any]:
     FactorVAE and MIG from their evaluations), how the label-free pick compares, per score: its
     value, the best and the median member's; and per criterion, its Spearman correlation with
     the score (FD negated, so +1 always means "ranks like the score") and its top member's score."""
-    from .sweeps import TRUTH_SCORES, final_table
+    from .sweeps import final_table
 
     table = final_table(sweep).set_index("member")
     out = {}
@@ -277,8 +278,6 @@ def against_labels(sweep: Sweep, result: dict[str, Any]) -> dict[str, Any]:
 def _against(result: dict[str, Any], truth: Any, measure: str) -> dict[str, Any]:
     """One score's comparison for `against_labels` (truth: the members' scores, a Series by name)."""
     from scipy.stats import spearmanr
-
-    from .summary import LOWER_IS_BETTER
 
     criteria = result.get("criteria") or {"centrality": result["centrality"]}
     per: dict[str, dict[str, Any]] = {}

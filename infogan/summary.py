@@ -12,11 +12,7 @@ from typing import Any
 import pandas as pd
 
 from .runs import Run, RunError
-
-FACTOR_SCORES = ("mig", "factor_vae", "dci_disentanglement")
-# the sample-quality numbers (quality.py computes them; named here, where every reader looks)
-QUALITY = ("fd", "score", "precision", "recall", "density", "coverage")
-LOWER_IS_BETTER = ("fd",)
+from .scores import FACTOR_SCORES, QUALITY
 
 
 def eval_row(res: dict[str, Any]) -> dict[str, Any]:

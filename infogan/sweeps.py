@@ -26,10 +26,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import lease
+from . import lease, schema
 from .config import Config, ConfigError
 from .files import FileError, read_json, write_json
-from .runs import Run, RunError, check_name, hold, runs_root, sweep_state
+from .runs import Run, RunError, check_name, hold, is_name, runs_root, sweep_state
+from .scores import EVAL_COLUMNS, TRUTH_SCORES
 
 FORMAT = "infogan-explorer/sweep/1"
 MAX_AXES = 3
@@ -261,82 +262,60 @@ class Sweep:
         return {r.name: r.state() for r in self.runs()}
 
 
-_NUMBERS = {"parallel": (int, 0, MAX_MEMBERS), "threads": (int, 1, 1024), "gpus": ((int, float), 0, 64)}
+def _between(lo: float, hi: float) -> Any:
+    return lambda v: None if lo <= v <= hi else f"{v} is not between {lo} and {hi}"
+
+
+def _members(sweep_name: str) -> Any:
+    def rule(members: list) -> str | None:
+        for i, m in enumerate(members):
+            if not is_name(m.get("name")):
+                return f"member {i + 1}'s name {str(m.get('name'))[:60]!r} is not a run name"
+            if "seed" not in m:
+                return f"member {i + 1} has no seed"
+        names = [m["name"] for m in members]
+        twice = next((n for n in names if names.count(n) > 1 or n == sweep_name), None)
+        return None if twice is None else f"member {twice!r} is listed twice, or is the sweep itself"
+    return rule
+
+
+_NUMBER = schema.Null(schema.NUM)
+# a stored ranking (selection.select writes it): member names, per criterion a number (or None)
+# per member in their order, and per score needing labels how the pick compares (against_labels)
+SELECTION = {
+    "names": [str], "ranking": [str], "criteria": {"*": [_NUMBER]}, "centrality": [_NUMBER],
+    "pick": str, "by": str, "rule": str, "error": str, "counts": {"*": schema.INT},
+    **{measure: {"pick": _NUMBER, "best": _NUMBER, "median": _NUMBER, "n": schema.INT, "best_member": str,
+                 "criteria": {"*": {"spearman": _NUMBER, f"top_{measure}": _NUMBER, "top": schema.Null(str)}}}
+       for measure in TRUTH_SCORES},
+}
+
+
+def info_spec(sweep_name: str) -> dict[str, Any]:
+    """sweep.json's fields that name folders, size Ray's resources or pick an address, with the
+    bounds `Sweep.create` checked them against (members by `is_name`, the run names' check)."""
+    member = {"seed": schema.INT, "point": schema.Null(dict), "point_index": schema.INT}
+    return {
+        "members": schema.Check([member], _members(sweep_name)),
+        "parallel": schema.Check(schema.INT, _between(0, MAX_MEMBERS)),
+        "threads": schema.Check(schema.INT, _between(1, 1024)),
+        "gpus": schema.Check(schema.NUM, _between(0, 64)),
+        "evaluate": schema.Check(str, lambda v: None if v in EVALUATE else f"{v[:40]!r} is not one of "
+                                                                           f"{', '.join(EVALUATE)}"),
+        "ray_address": schema.Null(str), "seeds": [schema.INT], "grid": schema.Null({"*": list}),
+        "base": schema.Null(dict), "selection": schema.Null(SELECTION),
+    }
 
 
 def check_info(info: Any, file: Path) -> dict[str, Any]:
-    """sweep.json's fields that name folders, size Ray's resources or pick an address, checked as
-    `Sweep.create` checked them; RunError names the file and the first bad field, and the sweep
-    is unreadable (nothing is deleted, written or connected through it)."""
-    def bad(why: str) -> RunError:
-        return RunError(f"{file} is not a usable sweep file: {why}")
-
+    """sweep.json checked against `info_spec`; RunError names the file and the first bad field,
+    and the sweep is unreadable (nothing is deleted, written or connected through it)."""
     if not isinstance(info, dict) or info.get("format") != FORMAT or not isinstance(info.get("members"), list):
         raise RunError(f"{file} is not a sweep file of InfoGAN Explorer")
-    names = set()
-    for i, m in enumerate(info["members"]):
-        name = m.get("name") if isinstance(m, dict) else None
-        try:
-            check_name(name)
-        except RunError:
-            raise bad(f"member {i + 1}'s name {str(name)[:60]!r} is not a run name") from None
-        if name in names or name == file.parent.name:
-            raise bad(f"member {name!r} is listed twice, or is the sweep itself")
-        names.add(name)
-        if not _whole(m.get("seed")) or not isinstance(m.get("point", {}) or {}, dict) \
-                or not _whole(m.get("point_index", 0)):
-            raise bad(f"member {name!r} has a bad seed, point or point_index")
-    for field, (kind, lo, hi) in _NUMBERS.items():
-        value = info.get(field, lo)
-        if not isinstance(value, kind) or isinstance(value, bool) or value < lo or (hi is not None and value > hi) \
-                or (isinstance(value, float) and not math.isfinite(value)):
-            raise bad(f"{field} = {str(value)[:40]!r}")
-    if info.get("evaluate", "all") not in EVALUATE:
-        raise bad(f"evaluate = {str(info.get('evaluate'))[:40]!r} (one of {', '.join(EVALUATE)})")
-    if not isinstance(info.get("ray_address") or "", str):
-        raise bad("ray_address is not text")
-    if not isinstance(info.get("seeds", []), list) or not all(_whole(s) for s in info.get("seeds", [])):
-        raise bad("seeds is not a list of whole numbers")
-    if not isinstance(info.get("grid") or {}, dict) or not all(
-            isinstance(v, list) for v in (info.get("grid") or {}).values()):
-        raise bad("grid is not a mapping of a field to a list of values")
-    for field in ("base", "selection"):
-        if not isinstance(info.get(field) or {}, dict):
-            raise bad(f"{field} is not a mapping")
-    _check_selection(info.get("selection") or {}, bad)
-    return info
-
-
-def _whole(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and abs(value) < 2**63
-
-
-def _check_selection(sel: dict[str, Any], bad: Any) -> None:
-    """A stored ranking: member names, and per criterion a list of numbers (or None) in their order."""
-    for field in ("names", "ranking"):
-        if not isinstance(sel.get(field, []), list) or not all(isinstance(n, str) for n in sel.get(field, [])):
-            raise bad(f"selection.{field} is not a list of member names")
-    criteria = sel.get("criteria") or {"centrality": sel.get("centrality", [])}
-    if not isinstance(criteria, dict) or not all(
-            isinstance(v, list) and all(x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
-                                        for x in v) for v in criteria.values()):
-        raise bad("selection's criteria are not lists of numbers")
-    for field in ("pick", "by", "rule", "error"):
-        if not isinstance(sel.get(field, ""), str):
-            raise bad(f"selection.{field} is not text")
-    counts = sel.get("counts") or {}
-    if not isinstance(counts, dict) or not all(_whole(v) for v in counts.values()):
-        raise bad("selection.counts is not a mapping of whole numbers")
-    number = lambda x: x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
-    for measure in TRUTH_SCORES:  # the pick against labels or ground truth, as `against_labels` wrote it
-        against = sel.get(measure) or {}
-        per = against.get("criteria", {}) if isinstance(against, dict) else None
-        if not isinstance(against, dict) or not all(number(against.get(k)) for k in ("pick", "best", "median")) \
-                or not _whole(against.get("n", 0)) or not isinstance(against.get("best_member", ""), str) \
-                or not isinstance(per, dict) or not all(
-                    isinstance(r, dict) and number(r.get("spearman")) and number(r.get(f"top_{measure}"))
-                    and isinstance(r.get("top") or "", str) for r in per.values()):
-            raise bad(f"selection.{measure} is not a comparison with {measure}")
+    try:
+        return schema.check(info, info_spec(file.parent.name))
+    except schema.SchemaError as exc:
+        raise RunError(f"{file} is not a usable sweep file: {exc}") from None
 
 
 def list_sweeps(root: str | os.PathLike | None = None) -> list[Sweep]:
@@ -347,12 +326,6 @@ def list_sweeps(root: str | os.PathLike | None = None) -> list[Sweep]:
 
 
 # ----- reading a sweep as a distribution -----
-# from eval.json, per evaluated checkpoint (summary.eval_row's names)
-EVAL_METRICS = ("accuracy", "slant_rho", "width_rho", "fd", "precision", "recall", "density", "coverage", "score",
-                "factor_vae", "mig", "dci_disentanglement")
-# scores that need labels or ground truth: the label-free pick is compared with them, never picked by them
-TRUTH_SCORES = ("accuracy", "factor_vae", "mig")
-
 
 def eval_series(run: Run) -> pd.DataFrame:
     """Per evaluated checkpoint (column "step"): accuracy, the matched slant/width |Spearman rho|
@@ -369,7 +342,7 @@ def member_series(run: Run, metric: str) -> pd.Series:
     shows a curve), an evaluation metric per checkpoint; FactorVAE and MIG from the training
     log (measured while training, live.py) where no checkpoint has them."""
     records, _ = run.metrics()
-    ev = eval_series(run) if metric in EVAL_METRICS else pd.DataFrame()
+    ev = eval_series(run) if metric in EVAL_COLUMNS else pd.DataFrame()
     if metric in ev and not ev[metric].dropna().empty:
         # steps per epoch from a logged line: total_steps / epochs is wrong for a run cut short by max_steps
         per_epoch = next((r["step"] / r["epoch"] for r in records if isinstance(r.get("step"), int)
@@ -421,7 +394,7 @@ def final_table(sweep: Sweep) -> pd.DataFrame:
                      "state": summary["state"], "step": summary["step"], "progress": summary.get("progress"),
                      "images_per_s": summary.get("images_per_s"), "mi": summary.get("mi"),
                      "loss_d": summary.get("loss_d"), "loss_g": summary.get("loss_g"),
-                     **{k: last.get(k) for k in EVAL_METRICS}, "node": summary["node"],
+                     **{k: last.get(k) for k in EVAL_COLUMNS}, "node": summary["node"],
                      "attempts": summary["attempts"], "problem": summary.get("problem")})
     return pd.DataFrame(rows)
 

@@ -25,7 +25,7 @@ from infogan.film import render_film
 from infogan.invert import Inversion, code_map, invert, reference_encoder, reference_images
 from infogan.jobs import JobManager
 from infogan.models import Discriminator
-from infogan.runs import LIVE, Run, RunError, list_runs, runs_root
+from infogan.runs import Run, RunError, list_runs, runs_root
 from infogan.summary import metrics_frame, run_summary
 
 _local = threading.local()
@@ -416,7 +416,7 @@ def checkpoint_picker(run: Run, label: str = "Checkpoint", key: str = "step") ->
 def ensure_film(run: Run) -> list[int]:
     """The run's film steps, first drawing the panels its kept checkpoints lack (runs trained
     before films; the trainer draws new ones itself, so a live run is left to it)."""
-    if run.state() not in LIVE and film.missing(run):
+    if not run.is_busy() and film.missing(run):
         with st.status(f"Drawing the film of {run.name}…") as status:
             try:
                 done = render_film(run, lambda what, _: status.update(label=f"{run.name}: {what}"))

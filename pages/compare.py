@@ -6,7 +6,8 @@ import streamlit as st
 from infogan import film
 from infogan.figures import monitor_figures, quality_figure
 from infogan.runs import Run, RunError, list_runs
-from infogan.summary import QUALITY, eval_row, eval_table
+from infogan.scores import QUALITY
+from infogan.summary import eval_row, eval_table
 from pages.common import ensure_film, frame, link_notice, picture, share_link, use_router
 
 use_router()

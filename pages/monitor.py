@@ -8,7 +8,7 @@ import streamlit as st
 from infogan import film
 from infogan.figures import quality_figure
 from infogan.judge import judge_key
-from infogan.runs import LIVE, Run, RunError
+from infogan.runs import Run, RunError
 from infogan.summary import eval_table, recent_rate
 from pages.common import (
     csv_bytes,
@@ -128,5 +128,5 @@ def show(at: int) -> None:
 
 
 link_notice(picture=pick)
-film_player(run, "monitor_film", show, live=run.state() in LIVE)
+film_player(run, "monitor_film", show, live=run.is_busy())
 share_link()

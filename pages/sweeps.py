@@ -11,12 +11,11 @@ from infogan.config import BUILTIN_DATASETS, Config, ConfigError
 from infogan.figures import parallel_figure, spread_figure
 from infogan.ray_runner import check_address, cluster_address
 from infogan.runs import RunError
+from infogan.scores import EVAL_COLUMNS, TRUTH_SCORES
 from infogan.sweeps import (
     CRITERIA,
-    EVAL_METRICS,
     EVALUATE,
     MAX_AXES,
-    TRUTH_SCORES,
     Sweep,
     final_table,
     list_sweeps,
@@ -160,7 +159,7 @@ codes = []
 for run in sweep.runs():
     with contextlib.suppress(RunError):
         codes += [c for c in run.config().code_names if c not in codes]
-metrics = ["loss_d", "loss_g", "loss_info", *[f"mi_{c}" for c in codes], *EVAL_METRICS]
+metrics = ["loss_d", "loss_g", "loss_info", *[f"mi_{c}" for c in codes], *EVAL_COLUMNS]
 metric = st.selectbox("Metric", metrics, key="metric", bind="query-params",
                       help="Training metrics: mean per epoch. Accuracy, |rho| of the slant/width codes and the "
                            "sample-quality numbers (fd, precision, recall, density, coverage, score): per evaluated "
@@ -173,7 +172,7 @@ def bands() -> None:
     band = spread(sweep, metric)
     if band.empty:
         st.info(f"No values of {metric} yet." + (" Evaluation numbers appear once members evaluate their "
-                                                  "checkpoints (labelled datasets)." if metric in EVAL_METRICS else ""))
+                                                  "checkpoints (labelled datasets)." if metric in EVAL_COLUMNS else ""))
         return
     st.plotly_chart(spread_figure(band, metric), key=f"spread_{metric}", width="stretch")
     st.download_button("Download the spread (CSV)", band.to_csv(index=False).encode(), f"{sweep.name}_{metric}.csv",
@@ -184,7 +183,7 @@ bands()
 
 grid_axes = list(info.get("grid") or {})
 table = final_table(sweep)
-finals = [m for m in [*EVAL_METRICS, "loss_d", "loss_g"] if pd.to_numeric(
+finals = [m for m in [*EVAL_COLUMNS, "loss_d", "loss_g"] if pd.to_numeric(
     table.get(m), errors="coerce").notna().any()]
 if grid_axes and finals:
     st.subheader("Settings against the result")

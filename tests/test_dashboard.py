@@ -140,7 +140,7 @@ def test_the_train_form_refuses_bad_input_then_its_job_shows_on_every_page_and_s
         at.button(key="stop_live").click().run()
         wait_until(lambda: run.status()["state"] != "running", 60, "the form's job to stop")
     finally:
-        job = next(j for j in job_manager().jobs() if j.run.name == "live")
+        job = next(j for j in job_manager().jobs() if j.name == "live")
         job_manager().stop("live")
         joined(job.thread, 60, "the form's child to exit")
     st = run.status()

@@ -33,7 +33,7 @@ def manager(tmp_path):
     yield m
     for job in m.running():
         job.process.kill()
-        joined(job.thread, 60, f"the leftover job {job.run.name!r} to exit")
+        joined(job.thread, 60, f"the leftover job {job.name!r} to exit")
 
 
 def test_stop_ends_the_child_with_a_checkpoint(tiny_mnist, manager):

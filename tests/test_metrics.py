@@ -7,6 +7,7 @@ import pytest
 
 from infogan import metrics
 from infogan.metrics import Fresh, GroundTruth, Pool
+from infogan.scores import GROUND_TRUTH
 
 SIZES = (4, 6, 10, 8)
 TRUTH = GroundTruth(SIZES, render=lambda f: f.astype(float), names=("a", "b", "c", "d"))
@@ -125,6 +126,8 @@ def test_fast_and_reference_estimators_agree_on_a_known_answer():
     ref = metrics.evaluate_all(mixed, TRUTH, seed=1, scale=0.2, estimator="reference")
     assert 0.8 < ref["dci_disentanglement"] < 0.9 and 0.65 < ref["mig"] < 0.75  # neither perfect nor random
     assert (fast["estimator"], ref["estimator"]) == ("fast", "reference")
+    assert tuple(metrics.TOLERANCE) == GROUND_TRUTH  # every scalar the tables show has a tolerance
+    assert all(isinstance(fast[k], float) for k in GROUND_TRUTH)
     for key, tol in metrics.TOLERANCE.items():
         assert fast[key] == pytest.approx(ref[key], abs=tol), key
 

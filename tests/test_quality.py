@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from infogan import judge as judge_mod
-from infogan import quality
+from infogan import quality, scores
 from infogan.budget import SMOKE
 from infogan.config import Config
 from infogan.evaluate import evaluate_steps
@@ -115,7 +115,7 @@ def test_quality_is_in_eval_json_and_on_monitor_and_compare(tiny_runs, tmp_path,
     run = Run(tmp_path / "f")
     assert evaluate_steps(run, budget=SMOKE) == [10, 20]  # the first 1,000 test images
     q = run.eval_result(20)["quality"]
-    assert set(quality.NUMBERS) <= set(q) and set(q["floor"]) == set(quality.NUMBERS)
+    assert set(scores.QUALITY) <= set(q) and set(q["floor"]) == set(scores.QUALITY)
     assert q["n"] == 1000 and q["n_knn"] == 1000 and q["judge"]["accuracy"] >= 0.9
     assert q["fd"] > 5 * q["floor"]["fd"]  # 20 steps of training are far from real digits
     assert q["floor"]["precision"] > 0.8 and q["floor"]["recall"] > 0.8  # real against real
@@ -123,7 +123,7 @@ def test_quality_is_in_eval_json_and_on_monitor_and_compare(tiny_runs, tmp_path,
     at = visit(app(monkeypatch, tmp_path, run="f"), "pages/monitor.py")
     chart = next(c for c in at.get("plotly_chart") if "Sample quality" in c.proto.spec)
     spec = json.loads(chart.proto.spec)
-    assert {t["name"] for t in spec["data"]} == set(quality.NUMBERS)
+    assert {t["name"] for t in spec["data"]} == set(scores.QUALITY)
     fig = quality_figure({"f": eval_table(run)})  # what the page drew: every number at both checkpoints
     assert all(list(t.x) == [10, 20] for t in fig.data) and len(fig.layout.shapes) == 6  # and six floors
     at = visit(app(monkeypatch, tmp_path), "pages/compare.py")  # the two runs there

@@ -46,7 +46,8 @@ def test_a_sweep_naming_a_member_outside_the_runs_root_is_unreadable_and_deletes
     victim.mkdir()
     (victim / "config.json").write_text("{}")  # looks like a run, but outside the runs root
     sweep = _hostile_sweep(root, mnist_root, [{"name": name, "seed": 0}])
-    with pytest.raises(RunError, match=r"sweep\.json is not a usable sweep file: member 1's name .* is not a run name"):
+    with pytest.raises(RunError, match=r"sweep\.json is not a usable sweep file: members: member 1's name .* is not a "
+                                       r"run name"):
         sweep.delete()
     with pytest.raises(RunError, match="not a run name"):
         Sweep.open("sw", root)

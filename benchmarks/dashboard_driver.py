@@ -69,7 +69,7 @@ def start_job(page, url: str, name: str, fields: dict[str, str]) -> None:
     page.get_by_text(f"Started {name}").first.wait_for(timeout=30000)
 
 
-LIVE_CHARTS = "iframe[title*='live_charts']"  # Monitor's charts (pages/live_charts), once drawn
+LIVE_CHARTS = "iframe[title*='live_charts']"  # Monitor's charts (app_pages/live_charts), once drawn
 
 
 def chart_frame(page):

@@ -12,6 +12,8 @@ from infogan.config import Config
 from infogan.data import available
 
 ROOT = Path(__file__).resolve().parents[1]
+# every page of the app, as AppTest switches to them (app_pages.common.page_list routes the same files)
+PAGES = [f"app_pages/{name}.py" for name in ("runs", "train", "monitor", "explore", "disentangle", "compare", "sweeps")]
 SHM_NEEDED = 8 * 2**30  # bytes free on /dev/shm: the suite's run folders take ~3.5 GB at their peak
 
 

@@ -124,9 +124,8 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
 def test_stop_restart_server_resume_keeps_metrics_continuous(browser, server):
     """Stop from the dashboard, restart the server, resume: steps continue with no gap or repeat.
 
-    The fresh server's first request is a deep link to Monitor: Streamlit starts in its legacy
-    pages/ mode; the page hands itself to st.navigation (a public API) and reruns through
-    dashboard.py, so the sidebar and page titles are the app's."""
+    The fresh server's first request is a deep link to Monitor: it runs through dashboard.py's
+    st.navigation (no legacy pages/ mode), so the sidebar and page titles are the app's."""
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         start_job(page, server["url"], "restart-job", FORM)
@@ -144,7 +143,7 @@ def test_stop_restart_server_resume_keeps_metrics_continuous(browser, server):
     page.get_by_text("restart-job · stopped").first.wait_for(timeout=60000 * TIME_SCALE)
     nav = page.locator("[data-testid='stSidebarNav']")
     assert nav.get_by_text("Disentanglement", exact=True).count() == 1  # dashboard.py's page titles
-    assert nav.get_by_text("common", exact=True).count() == 0  # not the legacy list of pages/*.py
+    assert nav.get_by_text("common", exact=True).count() == 0  # not a legacy list of page files
     assert page.get_by_text("Runs folder:").count() == 1  # the shared sidebar, drawn once
     shot(page, "12_deep_link_fresh_server")
     page.goto(f"{server['url']}/train")

@@ -13,12 +13,10 @@ from infogan.figures import monitor_figures
 from infogan.runs import Run
 from infogan.summary import eval_table, metrics_frame
 from infogan.train import train
-from tests.conftest import app, joined, live_charts, tiny_config, visit, wait_until
+from tests.conftest import PAGES, app, joined, live_charts, tiny_config, visit, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 
-PAGES = ["pages/runs.py", "pages/train.py", "pages/monitor.py", "pages/explore.py", "pages/disentangle.py",
-         "pages/compare.py", "pages/sweeps.py"]
 
 
 @pytest.fixture(scope="module")
@@ -34,11 +32,11 @@ def finished_root(tmp_path_factory, tiny_runs, mnist_root):
 def test_every_page_renders_with_no_runs(monkeypatch, tmp_path, page):
     at = visit(app(monkeypatch, tmp_path), page)
     text = " ".join(m.value for m in at.markdown) + " ".join(i.value for i in at.info)
-    if page == "pages/runs.py":
+    if page == "app_pages/runs.py":
         assert "No runs yet" in text and at.button[0].label.startswith("Start a quick demo run on")
-    elif page in ("pages/monitor.py", "pages/explore.py", "pages/disentangle.py"):
+    elif page in ("app_pages/monitor.py", "app_pages/explore.py", "app_pages/disentangle.py"):
         assert "No run selected" in text
-    elif page == "pages/compare.py":
+    elif page == "app_pages/compare.py":
         assert "at least two runs with a saved checkpoint" in text
 
 
@@ -54,21 +52,21 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
     (broken / "metrics.jsonl").write_text('{"step": 1, "loss_d": 1}\ngarbage\n')
     (broken / "ckpt" / "step_000001.safetensors").write_bytes(b"not a checkpoint")
     at = visit(app(monkeypatch, root, run="done"), page)
-    if page == "pages/runs.py":
+    if page == "app_pages/runs.py":
         df = at.dataframe[0].value
         assert list(df["name"]) == ["broken", "done", "done2"]
         assert df.set_index("name").loc["done", "state"] == "completed"
         assert "batch_size: expected a whole number" in df.set_index("name").loc["broken", "problem"]
-    if page == "pages/monitor.py":
+    if page == "app_pages/monitor.py":
         # losses, MI, D outputs, sigma, and c1's code-health histogram, each in a live-charts component
         assert list(live_charts(at)) == ["losses", "mi", "d_outputs", "sigma", "usage_c1"]
         assert [s.key for s in at.select_slider] == ["monitor_film_step"]  # the film, one frame per checkpoint
         assert "**done** · completed · step 20 / 20" in " ".join(m.value for m in at.markdown)
-    if page == "pages/explore.py":
+    if page == "app_pages/explore.py":
         assert len(at.get("image")) >= 1
         assert [s.label for s in at.slider][:2] == ["c2 · continuous (trained on -1..1)",
                                                    "c3 · continuous (trained on -1..1)"]
-    if page == "pages/disentangle.py":
+    if page == "app_pages/disentangle.py":
         monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the job's child evaluates on the first 1,000 test images
         at.button[0].click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
@@ -85,7 +83,7 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
                                                             "coverage"]  # and the sample quality beside real data's
         for chart in charts[2:]:
             assert json.loads(chart.proto.spec)["data"][0]["x"] == ["slant", "width", "thickness"]
-    if page == "pages/compare.py":
+    if page == "app_pages/compare.py":
         quality = "fd" in eval_table(Run(root / "done"))  # once the disentanglement case has evaluated it
         assert len(at.get("image")) == 2 and len(at.get("plotly_chart")) == 2 + quality
     # the broken run is selectable and explained instead of crashing the page
@@ -99,9 +97,9 @@ def test_the_train_form_refuses_bad_input_then_its_job_shows_on_every_page_and_s
     """The form refuses bad input and creates nothing; then it starts a job (a child of this
     process's JobManager, the one the pages see), every page renders while it trains (3,200
     steps outlast them and pay for the precision probe), and Stop ends it with a checkpoint."""
-    from pages.common import job_manager
+    from app_pages.common import job_manager
 
-    at = visit(app(monkeypatch, tmp_path), "pages/train.py")
+    at = visit(app(monkeypatch, tmp_path), "app_pages/train.py")
     at.text_input(key="form_mnist_cat_codes").set_value("10,1")
     at.text_input(key="form_mnist_lr_g").set_value("fast")
     at.button[0].click().run()  # the form's submit button
@@ -125,18 +123,18 @@ def test_the_train_form_refuses_bad_input_then_its_job_shows_on_every_page_and_s
         for page in PAGES:
             at = visit(app(monkeypatch, tmp_path, run="live"), page)
             text = " ".join(m.value for m in at.markdown)
-            if page == "pages/monitor.py":
+            if page == "app_pages/monitor.py":
                 assert "**live** · running" in text and len(live_charts(at)) == 5
                 # what the precision probe chose and each candidate's speed
                 st = run.status()
                 assert f"· {st['precision']}" in text and st["precision"] in ("fp32", "bf16")
                 assert f"precision = auto): {st['precision']}: " in " ".join(c.value for c in at.caption)
                 assert "images/s: fp32" in st["precision_probe"]["reason"]
-            if page == "pages/train.py":
+            if page == "app_pages/train.py":
                 assert "1 training now" in " ".join(s.value for s in at.subheader)
-            if page == "pages/runs.py":
+            if page == "app_pages/runs.py":
                 assert at.dataframe[0].value.set_index("name").loc["live", "state"] == "running"
-        at = visit(app(monkeypatch, tmp_path), "pages/train.py")
+        at = visit(app(monkeypatch, tmp_path), "app_pages/train.py")
         at.button(key="stop_live").click().run()
         wait_until(lambda: run.status()["state"] != "running", 60, "the form's job to stop")
     finally:
@@ -161,7 +159,7 @@ def test_monitor_charts_carry_every_logged_term_and_ln_k(finished_root):
 
 def test_train_page_trains_a_finished_run_longer(monkeypatch, tmp_path, finished_root):
     shutil.copytree(finished_root / "done", tmp_path / "done")
-    at = visit(app(monkeypatch, tmp_path), "pages/train.py")
+    at = visit(app(monkeypatch, tmp_path), "app_pages/train.py")
     assert "Train a finished run longer" in [s.value for s in at.subheader]
     assert at.number_input(key="epochs_done").value == 7  # its 2 epochs + 5
     at.number_input(key="epochs_done").set_value(1)
@@ -178,7 +176,7 @@ def test_train_page_trains_a_finished_run_longer(monkeypatch, tmp_path, finished
 
 
 def test_the_train_form_has_every_config_field_once(monkeypatch, tmp_path):
-    at = visit(app(monkeypatch, tmp_path), "pages/train.py")
+    at = visit(app(monkeypatch, tmp_path), "app_pages/train.py")
     keys = [w.key for kind in ("text_input", "number_input", "selectbox", "checkbox") for w in at.get(kind)
             if w.key and w.key.startswith("form_mnist_")]
     assert sorted(k[len("form_mnist_"):] for k in keys) == sorted(Config.__dataclass_fields__)
@@ -199,7 +197,7 @@ def test_a_cli_run_shows_as_running_on_the_runs_page(monkeypatch, tmp_path, mnis
          "--quiet", "--no-download"], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_until(lambda: Run(tmp_path / "cli").state() == "running", 90, "the CLI run to start")
-        at = visit(app(monkeypatch, tmp_path), "pages/runs.py")
+        at = visit(app(monkeypatch, tmp_path), "app_pages/runs.py")
         assert at.dataframe[0].value.set_index("name").loc["cli", "state"] == "running"
     finally:
         proc.kill()
@@ -225,7 +223,7 @@ def test_the_sidebar_folder_and_address_survive_a_change_of_page(monkeypatch, tm
     assert at.text_input(key="data_dir").value == "/datasets"
     at.text_input(key="data_dir").set_value("/mine").run()
     at.text_input(key="ray_address").set_value("10.0.0.5:6379").run()
-    for page in ("pages/train.py", "pages/explore.py", "pages/sweeps.py"):
+    for page in ("app_pages/train.py", "app_pages/explore.py", "app_pages/sweeps.py"):
         visit(at, page)
         at.run()
         assert at.text_input(key="data_dir").value == "/mine", page

@@ -156,12 +156,12 @@ def test_every_checkpoint_is_evaluated_once_for_the_chart(tiny_runs, tmp_path, m
 
 
 def test_pages_step_sliders_move_the_film(monkeypatch, tiny_runs):
-    at = visit(app(monkeypatch, tiny_runs, run="f", tab="Film over training"), "pages/explore.py")  # a link to the tab
+    at = visit(app(monkeypatch, tiny_runs, run="f", tab="Film over training"), "app_pages/explore.py")  # a tab's link
     captions = lambda: [i.proto.imgs[0].caption for i in at.get("image") if "· step" in i.proto.imgs[0].caption]
     assert all(c.endswith("step 20") for c in captions()) and len(captions()) == 5
     at.select_slider(key="explore_film_step").set_value(10).run()
     assert all(c.endswith("step 10") for c in captions()) and len(captions()) == 5
-    at = visit(app(monkeypatch, tiny_runs), "pages/compare.py")
+    at = visit(app(monkeypatch, tiny_runs), "app_pages/compare.py")
     caps = lambda: [i.proto.imgs[0].caption for i in at.get("image")]
     assert caps() == ["f · step 20", "g · step 20"]
     at.select_slider(key="step").set_value(10).run()
@@ -175,7 +175,7 @@ def test_monitor_shows_a_collapsed_code(monkeypatch, tiny_runs, tmp_path):
     records, _ = Run(tmp_path / "f").metrics()
     records[-1]["usage_c1"] = [0.0, 0.0, 0.2, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.2]  # two values unused
     (tmp_path / "f" / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    at = visit(app(monkeypatch, tmp_path, run="f"), "pages/monitor.py")
+    at = visit(app(monkeypatch, tmp_path, run="f"), "app_pages/monitor.py")
     warnings = " ".join(w.value for w in at.warning)
     assert "c1: values 0, 1 almost never chosen (collapsed)" in warnings
     bar = live_charts(at)["usage_c1"]
@@ -187,7 +187,7 @@ def test_the_disentanglement_page_evaluates_every_checkpoint_in_the_background(m
     monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the job's child evaluates on the first 1,000 test images
     shutil.copytree(tiny_runs / "g", tmp_path / "g")
     run = Run(tmp_path / "g")
-    at = visit(app(monkeypatch, tmp_path, run="g"), "pages/disentangle.py")
+    at = visit(app(monkeypatch, tmp_path, run="g"), "app_pages/disentangle.py")
     next(b for b in at.button if b.label.startswith("Evaluate every checkpoint")).click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]
     assert run.eval_job()["step"] == "every"

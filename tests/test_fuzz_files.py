@@ -165,10 +165,10 @@ def test_pages_say_one_line_about_hostile_files(tiny_runs, tmp_path, monkeypatch
         (root / name).mkdir()
         (root / name / "sweep.json").write_text(json.dumps(sweep_json))
     (tmp_path / "victim").mkdir()
-    for page, sweep in (("pages/runs.py", None), ("pages/sweeps.py", "sw"), ("pages/sweeps.py", "sw2"),
-                        ("pages/monitor.py", None), ("pages/disentangle.py", None)):
+    for page, sweep in (("app_pages/runs.py", None), ("app_pages/sweeps.py", "sw"), ("app_pages/sweeps.py", "sw2"),
+                        ("app_pages/monitor.py", None), ("app_pages/disentangle.py", None)):
         at = visit(app(monkeypatch, root, run="f", **({"sweep": sweep} if sweep else {})), page)  # no exception
-        if page in ("pages/sweeps.py", "pages/disentangle.py"):
+        if page in ("app_pages/sweeps.py", "app_pages/disentangle.py"):
             shown = [m.value for m in [*at.error, *at.warning]]
             assert any("is not a usable sweep file" in m or "is damaged" in m for m in shown), (page, sweep, shown)
     assert (tmp_path / "victim").is_dir() and (root / "f" / "config.json").is_file()

@@ -155,7 +155,7 @@ def test_code_map_puts_each_image_at_its_codes():
 
 
 def test_explore_real_image_tab_reads_and_edits(monkeypatch, knob_run):
-    at = visit(app(monkeypatch, knob_run, "k", tab="Real image", img="12", fit="quick"), "pages/explore.py")
+    at = visit(app(monkeypatch, knob_run, "k", tab="Real image", img="12", fit="quick"), "app_pages/explore.py")
     assert not at.warning, [w.value for w in at.warning]
     assert at.number_input(key="img").value == 12 and at.selectbox(key="fit").value == "quick"
     table = at.dataframe[0].value

@@ -120,13 +120,13 @@ def test_quality_is_in_eval_json_and_on_monitor_and_compare(tiny_runs, tmp_path,
     assert q["fd"] > 5 * q["floor"]["fd"]  # 20 steps of training are far from real digits
     assert q["floor"]["precision"] > 0.8 and q["floor"]["recall"] > 0.8  # real against real
     assert 1.0 <= q["score"] <= 10.0 and json.loads(json.dumps(q)) == q
-    at = visit(app(monkeypatch, tmp_path, run="f"), "pages/monitor.py")
+    at = visit(app(monkeypatch, tmp_path, run="f"), "app_pages/monitor.py")
     chart = next(c for c in at.get("plotly_chart") if "Sample quality" in c.proto.spec)
     spec = json.loads(chart.proto.spec)
     assert {t["name"] for t in spec["data"]} == set(scores.QUALITY)
     fig = quality_figure({"f": eval_table(run)})  # what the page drew: every number at both checkpoints
     assert all(list(t.x) == [10, 20] for t in fig.data) and len(fig.layout.shapes) == 6  # and six floors
-    at = visit(app(monkeypatch, tmp_path), "pages/compare.py")  # the two runs there
+    at = visit(app(monkeypatch, tmp_path), "app_pages/compare.py")  # the two runs there
     row = at.dataframe[0].value.set_index("run")
     assert row.loc["f", "fd"] == pytest.approx(q["fd"]) and np.isnan(row.loc["g", "fd"])  # g: never evaluated
 
@@ -146,7 +146,7 @@ def test_nearest_real_images_find_a_copy(mnist_root, mnist_judge, monkeypatch, t
     pixels_only = quality.nearest_real(cfg, pool[7], k=2)
     assert list(pixels_only) == ["pixels"] and pixels_only["pixels"]["index"][0] == 7
     # Explore's toggle, opened by a link: both spaces, 8 neighbours each under the generated image
-    at = visit(app(monkeypatch, tiny_runs, run="f", nearest="true"), "pages/explore.py")
+    at = visit(app(monkeypatch, tiny_runs, run="f", nearest="true"), "app_pages/explore.py")
     shown = " ".join(m.value for m in at.markdown)
     assert "**In the judge's features** · typical distance" in shown and "**In pixels (0-1 per pixel)**" in shown
     captions = [c for i in at.get("image") for c in (img.caption for img in i.proto.imgs) if c.startswith("#")]

@@ -29,7 +29,7 @@ def finished(sweep_2x2, tmp_path):
 
 
 def page(monkeypatch, root, sweep=None):
-    return visit(app(monkeypatch, root, sweep=sweep), "pages/sweeps.py")
+    return visit(app(monkeypatch, root, sweep=sweep), "app_pages/sweeps.py")
 
 
 def text(at) -> str:
@@ -59,7 +59,7 @@ def test_a_finished_sweep_shows_members_spread_settings_and_the_pick(monkeypatch
     assert not at.exception
     assert "No values of accuracy" not in " ".join(i.value for i in at.info)
     # the Runs page filters by sweep
-    at.switch_page("pages/runs.py").run()
+    at.switch_page("app_pages/runs.py").run()
     sweep_filter = next(s for s in at.selectbox if s.label == "Sweep")
     sweep_filter.set_value("sw").run()
     assert sorted(at.dataframe[0].value["name"]) == [r.name for r in list_runs(finished)]
@@ -103,7 +103,7 @@ def test_a_note_typed_under_one_sweep_filter_stays_on_its_run(monkeypatch, tmp_p
     on row 2 of sweep a must not land on row 2 of sweep b (nor after a rename reorders rows)."""
     for name in ("a", "b"):
         Sweep.create(name, _base(mnist_root), [0, 1], {}, root=tmp_path)
-    at = visit(app(monkeypatch, tmp_path, in_sweep="a"), "pages/runs.py")
+    at = visit(app(monkeypatch, tmp_path, in_sweep="a"), "app_pages/runs.py")
     editor = next(k for k in at.session_state if str(k).startswith("runs_table_"))
     assert list(at.dataframe[0].value["name"]) == ["a-s0", "a-s1"]
     at.session_state[editor] = {"edited_rows": {1: {"note": "typed on a-s1"}}, "added_rows": [], "deleted_rows": []}

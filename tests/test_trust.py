@@ -165,7 +165,7 @@ def test_explore_says_in_one_line_where_the_dataset_goes(tmp_path, tiny_runs, mo
             meta = f.metadata()
         moved = {**json.loads(meta["config"]), "data_dir": str(tmp_path / "moved")}
         save_file(load_file(str(path)), str(path), {**meta, "config": json.dumps(moved)})
-    at = visit(app(monkeypatch, tmp_path, run="f", tab="Real image"), "pages/explore.py")
+    at = visit(app(monkeypatch, tmp_path, run="f", tab="Real image"), "app_pages/explore.py")
     shown = [e.value for e in at.error]
     assert any("needs the run's dataset (mnist), which cannot be read" in e and str(tmp_path / "moved") in e
                for e in shown), shown

@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from app_pages.common import job_manager, link_notice, select_run, share_link
 from infogan.config import BUILTIN_DATASETS, Config, ConfigError
 from infogan.figures import parallel_figure, spread_figure
 from infogan.ray_runner import check_address, cluster_address
@@ -26,9 +27,6 @@ from infogan.sweeps import (
     spread,
     with_selection,
 )
-from pages.common import job_manager, link_notice, select_run, share_link, use_router
-
-use_router()
 
 st.title("Sweeps")
 st.caption("An InfoGAN result is a distribution over seeds. A sweep trains every (setting, seed) as an ordinary "
@@ -144,10 +142,10 @@ def members() -> None:
     chosen = [table["member"].iloc[i] for i in event.selection.rows]
     if len(chosen) == 1 and b3.button(f"Open {chosen[0]} in Monitor"):
         select_run(chosen[0])
-        st.switch_page("pages/monitor.py")
+        st.switch_page("app_pages/monitor.py")
     if 2 <= len(chosen) <= 4 and b3.button(f"Compare {len(chosen)} members"):
         st.session_state["compare_runs"] = chosen
-        st.switch_page("pages/compare.py")
+        st.switch_page("app_pages/compare.py")
     st.caption("Select one member to open it in Monitor, or 2-4 to compare them. ★ = the label-free pick "
                "(its rule: below).")
 
@@ -176,7 +174,7 @@ def bands() -> None:
         return
     st.plotly_chart(spread_figure(band, metric), key=f"spread_{metric}", width="stretch")
     st.download_button("Download the spread (CSV)", band.to_csv(index=False).encode(), f"{sweep.name}_{metric}.csv",
-                       "text/csv", key="spread_csv")
+                       "text/csv", on_click="ignore", key="spread_csv")
 
 
 bands()

@@ -32,16 +32,6 @@ _local = threading.local()
 
 
 @contextmanager
-def routed():
-    """Marks a page run that came through dashboard.py's st.navigation."""
-    _local.routed = True
-    try:
-        yield
-    finally:
-        _local.routed = False
-
-
-@contextmanager
 def reading_data(cfg: Config):
     """Around a part of a page that reads the run's dataset: a missing or moved dataset is one
     line saying what to put where (DataError's message) in place of that part, and the page
@@ -53,34 +43,19 @@ def reading_data(cfg: Config):
 
 
 def page_list() -> list:
-    """The app's pages, declared once: dashboard.py routes with them, and a page that runs
-    without dashboard.py (see `use_router`) hands them to st.navigation too."""
+    """The app's pages, routed by dashboard.py's st.navigation. They live in app_pages/, not
+    pages/: a folder named pages/ beside the entrypoint starts Streamlit in its legacy
+    multipage mode, which lists every file of it and runs a deep link's page without
+    dashboard.py (docs/results.md, "Where the pages live")."""
     return [
-        st.Page("pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
-        st.Page("pages/train.py", title="Train", icon=":material/play_circle:"),
-        st.Page("pages/monitor.py", title="Monitor", icon=":material/monitoring:"),
-        st.Page("pages/explore.py", title="Explore", icon=":material/tune:"),
-        st.Page("pages/disentangle.py", title="Disentanglement", icon=":material/grid_on:"),
-        st.Page("pages/compare.py", title="Compare", icon=":material/compare:"),
-        st.Page("pages/sweeps.py", title="Sweeps", icon=":material/stacked_line_chart:"),
+        st.Page("app_pages/runs.py", title="Runs", icon=":material/table_rows:", default=True),
+        st.Page("app_pages/train.py", title="Train", icon=":material/play_circle:"),
+        st.Page("app_pages/monitor.py", title="Monitor", icon=":material/monitoring:"),
+        st.Page("app_pages/explore.py", title="Explore", icon=":material/tune:"),
+        st.Page("app_pages/disentangle.py", title="Disentanglement", icon=":material/grid_on:"),
+        st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
+        st.Page("app_pages/sweeps.py", title="Sweeps", icon=":material/stacked_line_chart:"),
     ]
-
-
-def use_router() -> None:
-    """Called first by every page. Streamlit starts in its legacy multipage mode when a pages/
-    folder exists and leaves it only once st.navigation runs, so a deep link (/monitor?run=x)
-    that is a fresh server's first request would run the page without dashboard.py. Then the
-    page calls st.navigation itself, which (documented) makes the app ignore pages/ from then
-    on in every session, and reruns the session's first run through dashboard.py's router.
-    Later runs (only AppTest resets the mode between runs) draw the shared sidebar
-    themselves, since a rerun would drop the widget event that triggered them."""
-    if getattr(_local, "routed", False):
-        return
-    if not st.session_state.get("session_started"):
-        st.session_state["session_started"] = True
-        st.navigation(page_list(), position="hidden")
-        st.rerun()
-    sidebar()
 
 
 @st.cache_resource
@@ -139,7 +114,7 @@ def figures(runs: list[Run], cfg: dict, smoothing: float, log_y: bool) -> dict:
 
 @st.cache_resource(show_spinner=False)
 def _live_component():
-    """pages/live_charts/index.html beside the plotly.js that the plotly package ships, in a
+    """app_pages/live_charts/index.html beside the plotly.js that the plotly package ships, in a
     folder of their own (a component may only serve files from its folder). The folder is this
     server's own: mkdtemp's unpredictable name, mode 0700 (no other local user can plant files
     that the browser would run), each copy checked against its source's SHA-256, removed at exit."""

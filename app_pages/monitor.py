@@ -5,12 +5,7 @@ import contextlib
 
 import streamlit as st
 
-from infogan import film
-from infogan.figures import quality_figure
-from infogan.judge import judge_key
-from infogan.runs import Run, RunError
-from infogan.summary import eval_table, recent_rate
-from pages.common import (
+from app_pages.common import (
     csv_bytes,
     figures,
     film_player,
@@ -22,10 +17,12 @@ from pages.common import (
     require_run,
     run_names,
     share_link,
-    use_router,
 )
-
-use_router()
+from infogan import film
+from infogan.figures import quality_figure
+from infogan.judge import judge_key
+from infogan.runs import Run, RunError
+from infogan.summary import eval_table, recent_rate
 
 st.title("Monitor")
 run = require_run()
@@ -69,7 +66,7 @@ def live_panel() -> None:
     live_charts(figures(runs, cfg, smoothing, log_y), "monitor_charts")  # rebuilt only when a metrics file changed
     code_health_panel()
     st.download_button("Download metrics (CSV)", csv_bytes(run), f"{run.name}_metrics.csv",
-                       "text/csv", key="csv")
+                       "text/csv", on_click="ignore", key="csv")
 
 
 def code_health_panel() -> None:

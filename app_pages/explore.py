@@ -5,17 +5,7 @@ film of training. What a tab shows is kept in the URL (bind="query-params"), so 
 import streamlit as st
 import torch
 
-from infogan import film, latent
-from infogan.checkpoint import generate_one, load_model
-from infogan.data import DataError, image_from_bytes, make_grid, png_bytes, to_pil
-from infogan.evaluate import category_labels
-from infogan.figures import code_map_figure
-from infogan.film import all_codes_png, traversal_grid
-from infogan.invert import EFFORT, edit, traversals_from
-from infogan.judge import load_judge
-from infogan.quality import nearest_real, training_pool
-from infogan.runs import RunError
-from pages.common import (
+from app_pages.common import (
     code_map_data,
     film_player,
     inversion,
@@ -28,10 +18,17 @@ from pages.common import (
     require_checkpoint,
     require_run,
     share_link,
-    use_router,
 )
-
-use_router()
+from infogan import film, latent
+from infogan.checkpoint import generate_one, load_model
+from infogan.data import DataError, image_from_bytes, make_grid, png_bytes, to_pil
+from infogan.evaluate import category_labels
+from infogan.figures import code_map_figure
+from infogan.film import all_codes_png, traversal_grid
+from infogan.invert import EFFORT, edit, traversals_from
+from infogan.judge import load_judge
+from infogan.quality import nearest_real, training_pool
+from infogan.runs import RunError
 
 st.title("Explore latent codes")
 run = require_run()
@@ -187,7 +184,7 @@ if real_tab.open:
                 b.image(to_pil(found.recon[0], big), caption=f"reconstruction · RMS error {float(found.error[0]):.3f}")
                 c.image(to_pil(edited, big), caption="edited with the knobs")
                 c.download_button("Download the edit (PNG)", png_bytes(edited), f"{run.name}_edit_step{step}.png",
-                                  "image/png", key="dl_edit")
+                                  "image/png", on_click="ignore", key="dl_edit")
                 st.markdown("**Each code walked from this image** (everything else kept)")
                 walks = traversals_from(m, found.latent_of(0), torch.linspace(-2, 2, 9).tolist())
                 for name, imgs in walks.items():
@@ -224,9 +221,9 @@ if trav_tab.open:
         n = c3.slider("Columns (continuous codes)", 3, 15, 9, key="cols", bind="query-params")
         link_notice(rows=rows, range=(lo, hi), cols=n)
         values = torch.linspace(lo, hi, n).tolist()
-        st.download_button("Download every code in one picture (PNG)",
+        st.download_button("Download every code in one picture (PNG)",  # drawn on click only
                            lambda: all_codes_png(m, list(range(rows)), values),
-                           f"{run.name}_codes_step{m.step}.png", "image/png", key="dl_all")  # drawn on click only
+                           f"{run.name}_codes_step{m.step}.png", "image/png", on_click="ignore", key="dl_all")
         for c in codes:
             grid, vals = traversal_grid(m.G, m.cfg, c.name, list(range(rows)), values)
             what = f"categorical, K={c.k}" if c.kind == "cat" else f"continuous, {lo:g} → {hi:g}"
@@ -234,7 +231,8 @@ if trav_tab.open:
                         + ", ".join(f"{v:g}" for v in vals))
             st.image(to_pil(grid, scale))
             st.download_button(f"Download {c.name} grid (PNG)", png_bytes(grid),
-                               f"{run.name}_{c.name}_step{m.step}.png", "image/png", key=f"dl_{c.name}")
+                               f"{run.name}_{c.name}_step{m.step}.png", "image/png", on_click="ignore",
+                               key=f"dl_{c.name}")
 
 if film_tab.open:
     with film_tab:
@@ -261,9 +259,9 @@ if film_tab.open:
                                 format_func=lambda n: f"{n} ({kinds.get(n, 'samples')})")
             c1, c2, c3 = st.columns(3)
             c1.download_button(f"{pick} over training (GIF)", lambda: film.gif_bytes(film.film_frames(run, pick)),
-                               f"{run.name}_{pick}_film.gif", "image/gif", key="dl_film_gif")
+                               f"{run.name}_{pick}_film.gif", "image/gif", on_click="ignore", key="dl_film_gif")
             c2.download_button(f"{pick} over training (MP4)", lambda: film.mp4_bytes(film.film_frames(run, pick)),
-                               f"{run.name}_{pick}_film.mp4", "video/mp4", key="dl_film_mp4")
+                               f"{run.name}_{pick}_film.mp4", "video/mp4", on_click="ignore", key="dl_film_mp4")
             if pick != "samples":
                 kept = at in run.checkpoint_steps()
 
@@ -272,7 +270,8 @@ if film_tab.open:
                     return film.gif_bytes(film.walk_frames(w.G, w.cfg, pick, at), 120)
 
                 c3.download_button(f"latent walk of {pick} at step {at} (GIF)", walk,
-                                   f"{run.name}_{pick}_walk_step{at}.gif", "image/gif", key="dl_walk_gif",
+                                   f"{run.name}_{pick}_walk_step{at}.gif", "image/gif", on_click="ignore",
+                                   key="dl_walk_gif",
                                    disabled=not kept,
                                    help=None if kept else f"the weights of step {at} were pruned (keep_checkpoints)")
 share_link()

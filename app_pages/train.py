@@ -4,6 +4,7 @@ import dataclasses
 
 import streamlit as st
 
+from app_pages.common import frame, job_manager, select_run, share_link
 from infogan.archs import ARCH_NAMES
 from infogan.config import (
     BUILTIN_DATASETS,
@@ -19,9 +20,6 @@ from infogan.config import (
 from infogan.datasets import RECORDS
 from infogan.runs import RunError, list_runs
 from infogan.summary import eta_minutes, recent_rate
-from pages.common import frame, job_manager, select_run, share_link, use_router
-
-use_router()
 
 # how the form groups Config's fields; a test checks that every field appears exactly once
 FIELD_GROUPS = {

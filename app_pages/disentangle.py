@@ -2,6 +2,7 @@
 
 import streamlit as st
 
+from app_pages.common import job_manager, require_checkpoint, require_run, share_link
 from infogan.config import ESTIMATORS
 from infogan.datasets import dsprites_stride
 from infogan.figures import (
@@ -19,9 +20,6 @@ from infogan.judge import judge_key
 from infogan.quality import describe
 from infogan.runs import RunError
 from infogan.summary import eval_table
-from pages.common import job_manager, require_checkpoint, require_run, share_link, use_router
-
-use_router()
 
 st.title("Disentanglement")
 run = require_run()

@@ -7,12 +7,10 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
+from app_pages.common import job_manager, link_notice, select_run, share_link, summaries
 from infogan.jobs import demo_config
 from infogan.runs import MAX_NOTE, Run, RunError
 from infogan.summary import state_label
-from pages.common import job_manager, link_notice, select_run, share_link, summaries, use_router
-
-use_router()
 
 st.title("Runs")
 rows = summaries()
@@ -29,7 +27,7 @@ if not rows:
     if st.button(f"Start a quick demo run on {cfg.dataset}", type="primary"):
         job = job_manager().start(cfg, None)
         select_run(job.run.name)
-        st.switch_page("pages/monitor.py")
+        st.switch_page("app_pages/monitor.py")
     st.stop()
 
 
@@ -91,7 +89,8 @@ c1, c2 = st.columns([4, 1])
 c1.caption(f"{len(rows)} run(s). Tick runs to open, compare (2-4), rename or delete; edit a note or tags in "
            "place (saved in the run's notes.json).")
 c2.download_button("Table as CSV", edited.drop(columns=["select", "sample"]).to_csv(index=False).encode()
-                   if rows else b"", "runs.csv", "text/csv", disabled=not rows)
+                   if rows else b"", "runs.csv", "text/csv", on_click="ignore",
+                   disabled=not rows)
 
 if not picked:
     share_link()  # the sidebar's link box, as on every page (it is drawn last)
@@ -100,13 +99,13 @@ cols = st.columns(4)
 if len(picked) == 1:
     if cols[0].button("Open in Monitor", type="primary"):
         select_run(picked[0])
-        st.switch_page("pages/monitor.py")
+        st.switch_page("app_pages/monitor.py")
     if cols[1].button("Explore codes"):
         select_run(picked[0])
-        st.switch_page("pages/explore.py")
+        st.switch_page("app_pages/explore.py")
 if 2 <= len(picked) <= 4 and cols[2].button("Compare selected", type="primary"):
     st.session_state["compare_runs"] = picked
-    st.switch_page("pages/compare.py")
+    st.switch_page("app_pages/compare.py")
 
 # the runs' leases and sweeps, so a CLI run, another server's job or another machine's counts too
 busy = []

@@ -3,14 +3,12 @@
 import pandas as pd
 import streamlit as st
 
+from app_pages.common import ensure_film, frame, link_notice, picture, share_link
 from infogan import film
 from infogan.figures import monitor_figures, quality_figure
 from infogan.runs import Run, RunError, list_runs
 from infogan.scores import QUALITY
 from infogan.summary import eval_row, eval_table
-from pages.common import ensure_film, frame, link_notice, picture, share_link, use_router
-
-use_router()
 
 st.title("Compare runs")
 options = [r.name for r in list_runs() if r.checkpoint_steps() or film.steps(r)]

@@ -25,8 +25,8 @@ from .config import Config, ConfigError
 from .data import ImageData, has_test_split, load, to_float
 from .models import Discriminator, generate
 
-# defaults of `invert`: about 1.7 s per MNIST image on 2 CPU cores, as good as 4 starts of 150
-# steps at lr 0.05 (benchmarks/invert_speed.py, docs/results.md); EFFORT names the choices
+# defaults of `invert`: the fit chosen inside a budget of 2 s per MNIST image on a laptop's CPU
+# (benchmarks/invert_speed.py; the candidates in docs/results.md, issue #29); EFFORT names the choices
 STARTS = 2
 STEPS = 100
 LR = 0.1

@@ -221,7 +221,9 @@ def _code_map(path: str, step: int, mtime: float, n: int) -> tuple[pd.DataFrame,
     data = reference(m.cfg)
     idx, reading = code_map(m, _encoder(path, step, mtime), data, n)
     labels = None if data.labels is None else data.labels[idx].numpy()
-    df = code_map_frame(m.cfg.to_dict(), idx, [p.numpy() for p in reading.probs], reading.mu.numpy(), labels)
+    factors = None if data.factors is None else data.factors[idx].numpy()
+    df = code_map_frame(m.cfg.to_dict(), idx, [p.numpy() for p in reading.probs], reading.mu.numpy(), labels,
+                        factors, data.factor_names)
     return df, dict(zip(idx.tolist(), thumbnails(data.images[idx], 3 if m.cfg.image_size <= 32 else 2)))
 
 

@@ -22,6 +22,7 @@ from app_pages.common import (
 from infogan import film, latent
 from infogan.checkpoint import generate_one, load_model
 from infogan.data import DataError, image_from_bytes, make_grid, png_bytes, to_pil
+from infogan.datasets import record
 from infogan.evaluate import category_labels
 from infogan.figures import code_map_figure
 from infogan.film import all_codes_png, traversal_grid
@@ -197,7 +198,8 @@ if map_tab.open:
         cats = [c.name for c in codes if c.kind == "cat"]
         conts = [c.name for c in codes if c.kind == "cont"]
         names = [c.name for c in codes]
-        colours = (["label"] if "label" in df else []) + cats + ["none"]
+        truth = record(m.cfg.dataset)
+        colours = (["label"] if "label" in df else []) + [f for f in truth.factors if f in df] + cats + ["none"]
         c1, c2, c3 = st.columns(3)
         x = c1.selectbox("x axis", names, index=names.index(conts[0]) if conts else 0, key="map_x", bind="query-params")
         y = c2.selectbox("y axis", names, index=names.index(conts[1]) if len(conts) > 1 else len(names) - 1,
@@ -206,7 +208,8 @@ if map_tab.open:
         link_notice(map_x=x, map_y=y, map_colour=colour)
         st.caption(f"Q's reading of {len(df)} real images, one point each; hover a point to see its image, click it "
                    "to open it in the **Real image** tab.")
-        clicked = live_charts({"map": code_map_figure(df, x, y, None if colour == "none" else colour, cats)},
+        figure = code_map_figure(df, x, y, None if colour == "none" else colour, cats, truth.swatch)
+        clicked = live_charts({"map": figure},
                               key="code_map", columns=1, images={"map": thumbs})
         if clicked and clicked.get("point") is not None and clicked != st.session_state.get("map_clicked"):
             st.session_state.update(map_clicked=clicked, open_image=int(clicked["point"]))

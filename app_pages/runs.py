@@ -23,11 +23,14 @@ if not rows:
         "mutual information I(c; G(z, c)). The codes end up controlling factors such as digit "
         "class, slant and width.\n\nNo runs yet. Start a short demo run (a few minutes on a CPU), "
         "or configure one on the **Train** page.")
-    cfg = demo_config(st.session_state.get("data_dir", "data"))
-    if st.button(f"Start a quick demo run on {cfg.dataset}", type="primary"):
-        job = job_manager().start(cfg, None)
-        select_run(job.run.name)
-        st.switch_page("app_pages/monitor.py")
+    data_dir = st.session_state.get("data_dir", "data")
+    for column, cfg, kind in zip(st.columns(2), (demo_config(data_dir), demo_config(data_dir, colour=True)),
+                                 ("primary", "secondary")):
+        what = " (colour: floor, wall and object hue, scale, shape, orientation)" if cfg.dataset == "shapes3d" else ""
+        if column.button(f"Start a quick demo run on {cfg.dataset}{what}", type=kind, key=f"demo_{cfg.dataset}"):
+            job = job_manager().start(cfg, None)
+            select_run(job.run.name)
+            st.switch_page("app_pages/monitor.py")
     st.stop()
 
 

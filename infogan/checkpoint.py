@@ -84,7 +84,7 @@ def encode(q_net: Discriminator, images: torch.Tensor, batch_size: int = 500) ->
 
 def encoder_for(model: Model, data: ImageData, n_reference: int = 10_000) -> Discriminator:
     idx = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[:n_reference]
-    return real_data_encoder(model.D, data.images[idx])
+    return real_data_encoder(model.D, data.subset(idx).images)  # a drawn set draws a batch at a time
 
 
 def code_values(cfg: Config, q: QOut) -> tuple[list[str], np.ndarray]:

@@ -21,7 +21,6 @@ from .data import DataError
 from .files import FileError, read_json
 from .runs import Run, RunError, list_runs, new_name, runs_root
 from .scores import TRUTH_SCORES
-from .summary import run_summary, state_label
 from .sweeps import EVALUATE, MAX_AXES, Sweep, final_table, parse_axis, parse_seeds, selection_table
 
 
@@ -451,6 +450,8 @@ def cmd_runs(args: argparse.Namespace) -> int:
                      ["member", "point", "seed", "state", "step", "images_per_s", "mi", "accuracy", "node",
                       "attempts", "problem"])
         return 0
+    from .summary import run_summary, state_label  # pandas: only the commands that make tables import it
+
     rows = [run_summary(r) for r in list_runs(args.runs_dir)]
     if not rows:
         print("no runs yet: python -m infogan train --dataset mnist")

@@ -21,26 +21,77 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from io import BytesIO
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from . import dsprites
 from .config import Config
-from .datasets import dsprites_stride, record
-from .files import atomic_write
+from .datasets import record
 
 
 class DataError(Exception):
     """The dataset cannot be loaded; the message says what to put where."""
 
 
+class Rendered:
+    """A ground-truth dataset's images, drawn when indexed: rows of its factor grid (all of them,
+    or a subset's) -> uint8 images, so a process holds the batch it uses, never the set
+    (dSprites' 737,280 images are 2.9 GB as uint8, 3D Shapes' 480,000 are 5.9 GB). Indexing
+    gives what a (N, C, H, W) uint8 tensor would give; `subset` gives fewer rows, still undrawn."""
+
+    dtype = torch.uint8
+
+    def __init__(self, draw: Callable[[np.ndarray], np.ndarray], sizes: tuple[int, ...], image: tuple[int, ...],
+                 rows: np.ndarray | None = None, device: torch.device | str = "cpu",
+                 memory_format: torch.memory_format = torch.contiguous_format):
+        self.draw, self.sizes, self.image, self.rows = draw, sizes, image, rows
+        self.device, self.memory_format = torch.device(device), memory_format
+
+    def __len__(self) -> int:
+        return math.prod(self.sizes) if self.rows is None else len(self.rows)
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size((len(self), *self.image))
+
+    def grid_rows(self, idx: Any) -> np.ndarray:
+        """Positions in this view (int, slice, list, array or tensor) -> rows of the factor grid."""
+        if isinstance(idx, torch.Tensor):
+            idx = idx.cpu().numpy()
+        pos = np.arange(len(self))[idx] if isinstance(idx, slice) else np.asarray(idx, np.int64).reshape(-1)
+        if pos.size and (pos.min() < -len(self) or pos.max() >= len(self)):
+            raise IndexError(f"index out of range for {len(self)} images")
+        pos = pos % max(len(self), 1)
+        return pos if self.rows is None else self.rows[pos]
+
+    def __getitem__(self, idx: Any) -> torch.Tensor:
+        rows = self.grid_rows(idx)
+        images = torch.from_numpy(self.draw(np.stack(np.unravel_index(rows, self.sizes), 1)))
+        images = images.to(self.device).contiguous(memory_format=self.memory_format)
+        one = isinstance(idx, (int, np.integer)) or (isinstance(idx, torch.Tensor) and idx.dim() == 0)
+        return images[0] if one else images
+
+    def _with(self, **changes: Any) -> Rendered:
+        fields = {"rows": self.rows, "device": self.device, "memory_format": self.memory_format} | changes
+        return Rendered(self.draw, self.sizes, self.image, **fields)
+
+    def subset(self, idx: Any) -> Rendered:
+        return self._with(rows=self.grid_rows(idx))
+
+    def to(self, device: torch.device | str) -> Rendered:
+        return self._with(device=device)
+
+    def contiguous(self, memory_format: torch.memory_format = torch.contiguous_format) -> Rendered:
+        return self._with(memory_format=memory_format)
+
+
 @dataclass
 class ImageData:
-    images: torch.Tensor  # (N, C, H, W) uint8
+    images: torch.Tensor | Rendered  # (N, C, H, W) uint8: in memory, or drawn per batch
     labels: torch.Tensor | None = None  # (N,) long class labels, when the dataset has them
-    factors: torch.Tensor | None = None  # (N, F) ground-truth factor indices (dsprites)
+    factors: torch.Tensor | None = None  # (N, F) ground-truth factor indices (dsprites, shapes3d)
     factor_names: tuple[str, ...] = ()
 
     def __len__(self) -> int:
@@ -48,6 +99,12 @@ class ImageData:
 
     def batch(self, idx: torch.Tensor) -> torch.Tensor:
         return to_float(self.images[idx])
+
+    def subset(self, idx: torch.Tensor) -> ImageData:
+        """The images at `idx` (a drawn set stays undrawn), with their labels or factors."""
+        images = self.images.subset(idx) if isinstance(self.images, Rendered) else self.images[idx]
+        pick = lambda t: None if t is None else t[idx]
+        return ImageData(images, pick(self.labels), pick(self.factors), self.factor_names)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -184,31 +241,6 @@ def _subset(n: int, size: int) -> torch.Tensor | None:
     return torch.randperm(n, generator=torch.Generator().manual_seed(0))[:size].sort().values
 
 
-def load_dsprites(root: Path, stride: int = 1, rows: torch.Tensor | None = None) -> ImageData:
-    """The generated dSprites-style set with its factors (only `rows` of it when given); drawn on
-    first use (no network) and cached bit-packed under <root>/dsprites/ (the full set: 737,280
-    images in 360 MiB). The cache is memory-mapped, so only the rows asked for are read and
-    unpacked."""
-    path = root / "dsprites" / f"dsprites_stride{stride}.npy"
-    sizes = dsprites.factor_sizes(stride)
-    n = int(np.prod(sizes))
-    if not path.exists():
-        images, _ = dsprites.generate(stride)
-        buf = BytesIO()
-        np.save(buf, np.packbits(images.reshape(n, -1) > 0, axis=1))
-        del images
-        path.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write(path, buf.getvalue())
-    packed = np.load(path, mmap_mode="r")
-    index = np.arange(n) if rows is None else rows.numpy()
-    images = np.unpackbits(packed if rows is None else packed[index], axis=1)
-    images = images.reshape(len(index), dsprites.SIZE, dsprites.SIZE)
-    images *= 255
-    factors = np.stack(np.unravel_index(index, sizes), 1)
-    return ImageData(torch.from_numpy(images).unsqueeze(1), None, torch.from_numpy(factors).long(),
-                     dsprites.FACTOR_NAMES)
-
-
 def _load_folder(path: Path, size: int, channels: int,
                  pick: Callable[[int], torch.Tensor | None] = lambda n: None) -> ImageData:
     """Any folder of images: class subfolders (ImageFolder, labels kept) or a flat folder; only
@@ -318,9 +350,17 @@ def thumbnails(images: torch.Tensor, scale: int = 2) -> list[str]:
     return out
 
 
-def _dsprites(cfg: Config, train: bool, pick: Callable[[int], torch.Tensor | None]) -> ImageData:
-    stride = dsprites_stride(cfg.dataset)
-    return load_dsprites(cfg.resolved_data_dir(), stride, pick(int(np.prod(dsprites.factor_sizes(stride)))))
+def _rendered(cfg: Config, train: bool, pick: Callable[[int], torch.Tensor | None]) -> ImageData:
+    """A ground-truth set drawn per batch (its record's `draw`), with its factors; a subset keeps
+    `pick`'s rows of the factor grid. No files: nothing is downloaded, drawn ahead or cached."""
+    rec = record(cfg.dataset)
+    sizes = rec.factor_sizes(cfg.dataset)
+    rows = pick(math.prod(sizes))
+    images = Rendered(lambda f: rec.draw(cfg.dataset, f), sizes, (rec.channels, rec.image_size, rec.image_size),
+                      None if rows is None else rows.numpy())
+    index = np.arange(math.prod(sizes)) if rows is None else rows.numpy()
+    factors = torch.from_numpy(np.stack(np.unravel_index(index, sizes), 1))
+    return ImageData(images, None, factors, rec.factors)
 
 
 def _folder(cfg: Config, train: bool, pick: Callable[[int], torch.Tensor | None]) -> ImageData:
@@ -331,4 +371,4 @@ def _folder(cfg: Config, train: bool, pick: Callable[[int], torch.Tensor | None]
 # number of images) -> the images, and their labels or factors
 LOADERS: dict[str, Callable[[Config, bool, Callable[[int], torch.Tensor | None]], ImageData]] = {
     "mnist": _load_torchvision, "fashion-mnist": _load_torchvision, "svhn": _load_torchvision,
-    "dsprites": _dsprites, "folder": _folder}
+    "dsprites": _rendered, "shapes3d": _rendered, "folder": _folder}

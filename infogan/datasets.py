@@ -4,7 +4,9 @@ record here plus its loader in data.py's LOADERS; tests/test_datasets.py checks 
 record is complete and the commands list the same datasets, and the page tests that the Train
 and sweep forms do (tests/test_dashboard.py, tests/test_sweeps_page.py).
 
-Imports nothing of the package but dsprites.py (its factors), so config.py (presets,
+A ground-truth set is drawn, not read: its record names its factors, their sizes and `draw`
+(factor indices in, images out), and data.py's one loader for drawn sets serves it per batch.
+Imports nothing of the package but the drawings (numpy only), so config.py (presets,
 validation) and data.py (loaders, files) can both read it."""
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .dsprites import FACTOR_NAMES, factor_sizes
+import numpy as np
+
+from . import dsprites, shapes3d
 
 IDX = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 # the paper's objective and layouts off MNIST: the jitter term, the third continuous code and 10
@@ -33,7 +37,10 @@ class Dataset:
     channels: int
     preset: Callable[[str], dict[str, Any]]  # the full name -> the Config fields its preset sets
     labels: int = 0  # classes of its labelled test split (0: no test split)
-    factors: tuple[str, ...] = ()  # ground-truth factor names (their sizes: dsprites.factor_sizes)
+    factors: tuple[str, ...] = ()  # ground-truth factor names
+    factor_sizes: Callable[[str], tuple[int, ...]] | None = None  # the full name -> each factor's size
+    draw: Callable[[str, np.ndarray], np.ndarray] | None = None  # (full name, (N, F) indices) -> uint8 images
+    swatch: Callable[[str, int], str | None] = lambda factor, index: None  # a factor value's colour, if it is one
     folder: str = ""  # where its files go in the data folder
     files: tuple[str, ...] = ()  # the files that must be there (none for a generated or a user's set)
     dark_background: bool = False  # light shapes on black: an upload with a light border is inverted
@@ -56,12 +63,20 @@ def dsprites_stride(name: str) -> int | None:
 
 def _dsprites_preset(name: str) -> dict[str, Any]:
     """InfoGAN-CR's recipe (Lin et al. 2020; their InfoGAN-CR_dSprites code)."""
-    steps_per_epoch = math.prod(factor_sizes(dsprites_stride(name) or 1)) // 64  # 11,520 on the full set
+    steps_per_epoch = math.prod(dsprites.factor_sizes(dsprites_stride(name) or 1)) // 64  # 11,520 on the full set
     return {**PAPER, "arch": "infogan-cr", "d_batchnorm": False, "spectral_norm": True, "output": "sigmoid",
             "noise_dim": 5, "noise_prior": "uniform", "cat_codes": (), "n_cont": 5, "fixed_sigma": True,
             "lambda_cont": 0.05, "lr_g": 1e-3, "lr_d": 2e-3, "g_steps": 2, "batch_size": 64, "epochs": 28,
             "lambda_cr": 2.0, "cr_start": 25 * steps_per_epoch,  # 288,000 steps before CR on the full set
             "disent_every": 2000, "log_every": 100, "sample_every": 2000, "ckpt_every": 4000}
+
+
+def _shapes3d_preset(name: str) -> dict[str, Any]:
+    """dSprites' recipe on colour: one continuous code per factor, CR from step 4,000 (about 15
+    minutes on 2 CPU cores). Provisional: the measured choice between candidates is issue #39's
+    item 3 (docs/results.md)."""
+    return {**_dsprites_preset("dsprites"), "n_cont": 6, "epochs": 2, "cr_start": 4_000,
+            "disent_every": 500, "log_every": 50, "sample_every": 500, "ckpt_every": 1000}
 
 
 RECORDS = (
@@ -78,8 +93,14 @@ RECORDS = (
     Dataset("dsprites", "dsprites[:S]", "the built-in dSprites-style shapes with ground-truth factors, 64x64, drawn "
             "here (S = 2..8 keeps every S-th orientation and position: a smaller set)",
             "dSprites-style, built in (InfoGAN-CR's recipe: 5 continuous codes, CR from 288k steps)", 64, 1,
-            _dsprites_preset, factors=FACTOR_NAMES, folder="dsprites",
+            _dsprites_preset, factors=dsprites.FACTOR_NAMES, factor_sizes=lambda name: dsprites.factor_sizes(
+                dsprites_stride(name)), draw=lambda name, f: dsprites.draw(f, dsprites_stride(name)),
             dark_background=True),
+    Dataset("shapes3d", "shapes3d", "our drawing of 3D Shapes' layout with ground-truth factors (floor, wall and "
+            "object hue, scale, shape, orientation), 64x64 RGB",
+            "3D Shapes-style, built in (InfoGAN-CR's 64x64 nets, 6 continuous codes; provisional)", 64, 3,
+            _shapes3d_preset, factors=shapes3d.FACTOR_NAMES, factor_sizes=lambda name: shapes3d.SIZES,
+            draw=lambda name, f: shapes3d.draw(f), swatch=shapes3d.swatch),
     Dataset("folder", "folder:PATH", "any folder of images (class subfolders give labels), resized to image_size",
             "Image folder, e.g. CelebA (64x64 RGB, 10 x Cat(10))", 64, 3,
             lambda name: {**PAPER, "noise_dim": 128, "cat_codes": (10,) * 10, "n_cont": 0}, resized=True),

@@ -6,11 +6,14 @@ shape (square, ellipse, heart), scale (6 values, 0.5..1), orientation (40 values
 row-major factor order (pos_y varies fastest), exactly as `np.ravel_multi_index` orders them.
 
 `dsprites:S` keeps every S-th orientation and position value (S in 1..8) for quick runs.
-Pure drawing: deterministic numpy, the same bytes every time; `data.load_dsprites` caches
-the result. Not DeepMind's files: shapes are drawn by our own implicit equations, and
-positions are whole pixels, so compare published numbers with care."""
+Pure drawing, one batch at a time (`draw`: factor indices in, images out): each of the 720
+shapes at a scale and an orientation is drawn once and placed at whole-pixel positions, the
+same bytes every time. Not DeepMind's files: shapes are drawn by our own implicit equations,
+and positions are whole pixels, so compare published numbers with care."""
 
 from __future__ import annotations
+
+import functools
 
 import numpy as np
 
@@ -48,21 +51,23 @@ def _sprite(shape: int, scale: float, angle: float) -> np.ndarray:
     return (cover >= 0.5).astype(np.uint8) * 255
 
 
-def generate(stride: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """-> (images (N, 64, 64) uint8 in {0, 255}, factors (N, 5) uint8 indices)."""
-    vals = factor_values(stride)
-    sizes = factor_sizes(stride)
-    # whole-pixel centres: the shape (radius <= 14 px) stays inside the canvas
-    centres = np.rint(16 + vals["pos_x"] * 31).astype(int)
-    images = np.zeros((*sizes, SIZE, SIZE), dtype=np.uint8)
-    for si in range(3):
-        for ki, scale in enumerate(vals["scale"]):
-            for oi, angle in enumerate(vals["orientation"]):
-                patch = _sprite(si, scale, angle)
-                column = np.zeros((len(centres), SIZE, PATCH), dtype=np.uint8)  # all y, x-band
-                for yi, cy in enumerate(centres):
-                    column[yi, cy - PATCH // 2:cy + PATCH // 2] = patch
-                for xi, cx in enumerate(centres):
-                    images[si, ki, oi, xi, :, :, cx - PATCH // 2:cx + PATCH // 2] = column
-    factors = np.stack(np.unravel_index(np.arange(int(np.prod(sizes))), sizes), 1).astype(np.uint8)
-    return images.reshape(-1, SIZE, SIZE), factors
+def draw(factors: np.ndarray, stride: int = 1) -> np.ndarray:
+    """(N, 5) factor indices of `dsprites:stride` -> (N, 1, 64, 64) uint8 images in {0, 255}."""
+    f = np.asarray(factors, np.int64).reshape(-1, 5)
+    out = np.zeros((len(f), 1, SIZE, SIZE), np.uint8)
+    for i, (shape, scale, orientation, x, y) in enumerate(f.tolist()):
+        cx, cy = _CENTRES[x * stride], _CENTRES[y * stride]
+        out[i, 0, cy - PATCH // 2:cy + PATCH // 2, cx - PATCH // 2:cx + PATCH // 2] = \
+            _patch(shape, scale, orientation * stride)
+    return out
+
+
+# whole-pixel centres of the full grid's positions: the shape (radius <= 14 px) stays inside the canvas
+_CENTRES = np.rint(16 + factor_values()["pos_x"] * 31).astype(int).tolist()
+
+
+@functools.cache
+def _patch(shape: int, scale: int, orientation: int) -> np.ndarray:
+    """The full grid's shape at a scale and an orientation index (720 of them, 1 KB each)."""
+    vals = factor_values()
+    return _sprite(shape, float(vals["scale"][scale]), float(vals["orientation"][orientation]))

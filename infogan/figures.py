@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -117,16 +118,17 @@ def live_factor_heatmap(run: Run) -> tuple[go.Figure, str] | None:
     rec = next((r for r in reversed(records) if isinstance(r.get("normalized_mi"), list)), None)
     if rec is None:
         return None
-    from .dsprites import FACTOR_NAMES
+    from .datasets import record
     from .live import OWN_FLOOR, own_code_history
 
-    m, codes = np.asarray(rec["normalized_mi"], float), run.config().code_names
-    fig = heatmap(m, list(FACTOR_NAMES), codes, f"Normalised MI I(code; factor) / H(factor) while training, step "
+    cfg = run.config()
+    m, codes, factors = np.asarray(rec["normalized_mi"], float), cfg.code_names, record(cfg.dataset).factors
+    fig = heatmap(m, list(factors), codes, f"Normalised MI I(code; factor) / H(factor) while training, step "
                   f"{rec['step']:,} (reduced sample)", "factor", "code", zmin=0, zmax=1)
     best = ", ".join(f"{f} → **{codes[int(m[:, j].argmax())]}** ({m[:, j].max():.2f})"
-                     for j, f in enumerate(FACTOR_NAMES))
+                     for j, f in enumerate(factors))
     owned = [f"{f} → **{codes[c]}** since step {since:,}"
-             for f, (c, since) in zip(FACTOR_NAMES, own_code_history(records)) if c is not None]
+             for f, (c, since) in zip(factors, own_code_history(records)) if c is not None]
     return fig, (f"Each factor's best code at step {rec['step']:,}: {best}. Codes of their own (holding "
                  f"≥ {OWN_FLOOR:.0%} of one factor and more of it than of any other): "
                  f"{', '.join(owned) if owned else 'none yet'}.")
@@ -345,22 +347,28 @@ def quality_table(q: dict[str, Any]) -> pd.DataFrame:
 
 
 def code_map_frame(cfg: dict[str, Any], indices: np.ndarray, probs: list, mu: np.ndarray,
-                   labels: np.ndarray | None) -> pd.DataFrame:
-    """One row per real image read by Q: its index, label (when the data has labels) and each code's
-    point estimate (the most probable category, the mean of a continuous code)."""
+                   labels: np.ndarray | None, factors: np.ndarray | None = None,
+                   factor_names: tuple[str, ...] = ()) -> pd.DataFrame:
+    """One row per real image read by Q: its index, label (when the data has labels) or
+    ground-truth factor indices, and each code's point estimate (the most probable category,
+    the mean of a continuous code)."""
     names = Config.from_dict(cfg).code_names
     cols = [np.asarray(p).argmax(1) for p in probs] + [np.asarray(mu)[:, j] for j in range(cfg["n_cont"])]
     df = pd.DataFrame(dict(zip(names, cols)))
     df.insert(0, "index", indices)
     if labels is not None:
         df.insert(1, "label", np.asarray(labels))
+    for j, name in enumerate(factor_names if factors is not None else ()):
+        df.insert(1 + j, name, np.asarray(factors)[:, j])
     return df
 
 
-def code_map_figure(df: pd.DataFrame, x: str, y: str, color: str | None, categorical: list[str]) -> go.Figure:
+def code_map_figure(df: pd.DataFrame, x: str, y: str, color: str | None, categorical: list[str],
+                    swatch: Callable[[str, int], str | None] = lambda column, value: None) -> go.Figure:
     """Q's reading of real images over two codes, one point per image, coloured by `color` (the
-    label or a categorical code). A categorical axis is jittered within its category so the
-    points of one category do not all sit on one spot. customdata holds each image's index."""
+    label, a ground-truth factor or a categorical code); a value with a colour of its own (a hue
+    factor's, by `swatch`) is drawn in it. A categorical axis is jittered within its category so
+    the points of one category do not all sit on one spot. customdata holds each image's index."""
     rng = np.random.default_rng(0)
 
     def axis(code: str) -> np.ndarray:
@@ -373,10 +381,11 @@ def code_map_figure(df: pd.DataFrame, x: str, y: str, color: str | None, categor
         [(g, (df[color] == g).to_numpy()) for g in sorted(df[color].unique())]
     colours = plotly.colors.qualitative.Plotly + plotly.colors.qualitative.Dark24  # 10 distinct, then 24 more
     for gi, (g, m) in enumerate(groups):
-        label = "images" if g is None else f"{color} = {g}"
+        own = None if g is None else swatch(color, int(g))
+        label = "images" if g is None else f"{color} = {g}" + (f" ({own})" if own else "")
         fig.add_trace(go.Scattergl(
             x=xs[m], y=ys[m], mode="markers", name=label, customdata=df["index"].to_numpy()[m],
-            marker={"size": 5, "opacity": 0.7, "color": colours[gi % len(colours)]},
+            marker={"size": 5, "opacity": 0.7, "color": own or colours[gi % len(colours)]},
             hovertemplate=f"image %{{customdata}}<br>{label}<br>{x} %{{x:.2f}}, {y} %{{y:.2f}}<extra></extra>"))
     fig.update_layout(xaxis_title=x + (" (category, jittered)" if x in categorical else " (Q's mean)"),
                       yaxis_title=y + (" (category, jittered)" if y in categorical else " (Q's mean)"),

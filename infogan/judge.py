@@ -154,8 +154,7 @@ def splits(cfg: Config) -> tuple[ImageData, ImageData]:
         data = load(cfg.replace(subset=0))
         perm = torch.randperm(len(data), generator=torch.Generator().manual_seed(0))
         cut = int(len(data) * (1 - DSPRITES_HELD_OUT))
-        part = lambda idx: ImageData(data.images[idx], None, data.factors[idx], data.factor_names)
-        return part(perm[:cut]), part(perm[cut:])
+        return data.subset(perm[:cut]), data.subset(perm[cut:])
     return load(cfg.replace(subset=0)), load(cfg, train=False)
 
 
@@ -178,10 +177,11 @@ def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: 
         n_train, epochs = min(n_train or budget.judge_images, budget.judge_images), budget.judge_epochs
     if n_train and n_train < len(train):
         keep = torch.randperm(len(train), generator=gen)[:n_train]
-        train = ImageData(train.images[keep], None if train.labels is None else train.labels[keep],
-                          None if train.factors is None else train.factors[keep])
+        train = train.subset(keep)
     y_train, y_test = _labels(train), _labels(test)
     heads = tuple(int(max(y_train[:, j].max(), y_test[:, j].max())) + 1 for j in range(y_train.shape[1]))
+    if budget.test_images and len(test) > budget.test_images:  # a budget's cap: the first N held out
+        test, y_test = test.subset(torch.arange(budget.test_images)), y_test[:budget.test_images]
     batch = 128
     epochs = epochs or max(2 if has_factors(cfg.dataset) else 4, math.ceil(MIN_STEPS / max(1, len(train) // batch)))
     torch.manual_seed(seed)

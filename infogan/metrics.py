@@ -17,12 +17,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import entropy
-from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import mutual_info_score, roc_auc_score
-from sklearn.preprocessing import MultiLabelBinarizer
-from sklearn.svm import LinearSVC
 
 from .config import ESTIMATORS
 from .runs import RunError
@@ -120,14 +114,35 @@ def discretize(x: np.ndarray, bins: int = 20) -> np.ndarray:
     return out
 
 
+def mutual_info(a: np.ndarray, b: np.ndarray) -> float:
+    """I(a; b) in nats of two discrete labelings: sklearn.metrics.mutual_info_score's formula, in
+    numpy because importing sklearn.metrics adds ~140 MB to every training process that
+    measures MIG and FactorVAE while it trains (docs/results.md, issue #39). The classifiers of
+    DCI, SAP and modularity are imported where they are used, for the same reason."""
+    _, ai = np.unique(a, return_inverse=True)
+    _, bi = np.unique(b, return_inverse=True)
+    na, nb = int(ai.max()) + 1, int(bi.max()) + 1
+    if na == 1 or nb == 1:
+        return 0.0
+    contingency = np.bincount(ai.ravel() * nb + bi.ravel(), minlength=na * nb).reshape(na, nb)
+    nzx, nzy = np.nonzero(contingency)
+    nz = contingency[nzx, nzy].astype(float)
+    total, pi, pj = contingency.sum(), contingency.sum(axis=1), contingency.sum(axis=0)
+    outer = pi.take(nzx).astype(np.int64) * pj.take(nzy).astype(np.int64)
+    log_outer = -np.log(outer) + np.log(pi.sum()) + np.log(pj.sum())
+    mi = nz / total * (np.log(nz) - np.log(total)) + nz / total * log_outer
+    mi = np.where(np.abs(mi) < np.finfo(mi.dtype).eps, 0.0, mi)
+    return float(np.clip(mi.sum(), 0.0, None))
+
+
 def mutual_info_matrix(codes_d: np.ndarray, factors: np.ndarray) -> np.ndarray:
     """Discrete MI in nats, codes x factors."""
-    return np.array([[mutual_info_score(factors[:, j], codes_d[:, i]) for j in range(factors.shape[1])]
+    return np.array([[mutual_info(factors[:, j], codes_d[:, i]) for j in range(factors.shape[1])]
                      for i in range(codes_d.shape[1])])
 
 
 def factor_entropy(factors: np.ndarray) -> np.ndarray:
-    return np.array([mutual_info_score(factors[:, j], factors[:, j]) for j in range(factors.shape[1])])
+    return np.array([mutual_info(factors[:, j], factors[:, j]) for j in range(factors.shape[1])])
 
 
 def mig(obs: Fresh, num_train: int = 10_000, bins: int = 20) -> dict[str, Any]:
@@ -180,6 +195,8 @@ def dci_scores(importance: np.ndarray) -> tuple[float, float]:
     code's share of all importance; per factor 1 - H_D(R_.j + 1e-11), weighted by the factor's
     share. So a code or factor with no importance at all scores 0 and weighs nothing (an
     all-zero matrix: every weight equal, every score 0). One code or one factor: 1."""
+    from scipy.stats import entropy
+
     r = np.asarray(importance, dtype=float)
     n_codes, n_factors = r.shape
     weights = r if r.sum() > 0 else np.ones_like(r)
@@ -189,7 +206,7 @@ def dci_scores(importance: np.ndarray) -> tuple[float, float]:
             float((per_factor * weights.sum(axis=0) / weights.sum()).sum()))
 
 
-def gain_importances(model: HistGradientBoostingClassifier) -> np.ndarray:
+def gain_importances(model: Any) -> np.ndarray:
     """Each feature's share of the loss reduction over all of the model's splits: the histogram
     model's counterpart of GradientBoostingClassifier.feature_importances_ (which sums impurity
     reductions), read from its fitted trees (sklearn keeps them in `_predictors`)."""
@@ -206,6 +223,8 @@ def _boosted_trees(trees: str, seed: int, x: np.ndarray, y: np.ndarray) -> tuple
     GradientBoostingClassifier() (100 depth-3 trees per class, learning rate 0.1); "hist": the
     same trees and rate on 255 quantile bins per code (HistGradientBoostingClassifier), minutes
     faster on a CPU; docs/results.md compares the two."""
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier
+
     if trees == "gbt":
         model = GradientBoostingClassifier(random_state=seed).fit(x, y)
         return model, np.abs(model.feature_importances_)
@@ -245,6 +264,8 @@ def sap(obs: Fresh, num_train: int = 10_000, num_test: int = 5_000) -> dict[str,
 
     For each (code, factor), the test accuracy of a linear classifier on that single code;
     per factor the gap between the two best codes; averaged over factors."""
+    from sklearn.svm import LinearSVC
+
     x_train, y_train = obs.iid(num_train)
     x_test, y_test = obs.iid(num_test)
     scores = np.zeros((x_train.shape[1], y_train.shape[1]))
@@ -270,6 +291,10 @@ def modularity_explicitness(obs: Fresh, num_train: int = 10_000, num_test: int =
     points' mean and standard deviation as disentanglement_lib does (`utils.normalize_data`), so
     the regulariser of LogisticRegression sees every code on one scale. A constant code (σ 0,
     where disentanglement_lib would divide by zero) is only centred."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.preprocessing import MultiLabelBinarizer
+
     x_train, y_train = obs.iid(num_train)
     x_test, y_test = obs.iid(num_test)
     sq = mutual_info_matrix(discretize(x_train, bins), y_train) ** 2

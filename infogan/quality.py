@@ -37,7 +37,8 @@ import torch
 
 from . import latent
 from .config import Config
-from .data import load
+from .data import Rendered, load
+from .datasets import has_factors
 from .files import version
 from .judge import Judge, load_judge, splits
 from .models import Generator, generate_uint8
@@ -121,7 +122,8 @@ def sample_quality(g: Generator, cfg: Config, ref: Reference, seed: int = 0) -> 
             "seconds": round(time.perf_counter() - t0, 2)}
 
 
-NEAREST_POOL = 100_000
+# MNIST's 60,000 all; a drawn set's images are drawn for it, a fixed sample that a server holds
+NEAREST_POOL, NEAREST_POOL_DRAWN = 100_000, 20_000
 
 
 def pool_key(cfg: Config) -> Config:
@@ -133,13 +135,15 @@ def pool_key(cfg: Config) -> Config:
 
 def training_pool(cfg: Config) -> torch.Tensor:
     """The training images searched for neighbours: all of them up to NEAREST_POOL (MNIST's
-    60,000), else a fixed random NEAREST_POOL of them (dSprites' 737,280), only those read."""
+    60,000), else a fixed random sample of them, only those read or drawn (20,000 of a drawn
+    set's: dSprites' 737,280, 3D Shapes' 480,000)."""
     return _pool(pool_key(cfg))
 
 
 @functools.lru_cache(maxsize=1)
 def _pool(key: Config) -> torch.Tensor:
-    return load(key.replace(subset=NEAREST_POOL)).images
+    images = load(key.replace(subset=NEAREST_POOL_DRAWN if has_factors(key.dataset) else NEAREST_POOL)).images
+    return images[:] if isinstance(images, Rendered) else images
 
 
 def _chunked_cdist(a: torch.Tensor, rows: torch.Tensor, chunk: int = 5_000) -> torch.Tensor:

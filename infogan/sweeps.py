@@ -21,16 +21,18 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from . import lease, schema
 from .config import Config, ConfigError
 from .files import FileError, read_json, write_json
 from .runs import Run, RunError, check_name, hold, is_name, runs_root, sweep_state
 from .scores import EVAL_COLUMNS, TRUTH_SCORES
+
+if TYPE_CHECKING:  # pandas is imported where tables are made: a training process never needs it
+    import pandas as pd
 
 FORMAT = "infogan-explorer/sweep/1"
 MAX_AXES = 3
@@ -330,6 +332,8 @@ def list_sweeps(root: str | os.PathLike | None = None) -> list[Sweep]:
 def eval_series(run: Run) -> pd.DataFrame:
     """Per evaluated checkpoint (column "step"): accuracy, the matched slant/width |Spearman rho|
     (MNIST) and the sample-quality numbers, where they were computed."""
+    import pandas as pd
+
     from .summary import eval_table
 
     table = eval_table(run)
@@ -341,6 +345,8 @@ def member_series(run: Run, metric: str) -> pd.Series:
     the epoch it ends; a run of under 10 epochs in tenths of its length, so a short sweep still
     shows a curve), an evaluation metric per checkpoint; FactorVAE and MIG from the training
     log (measured while training, live.py) where no checkpoint has them."""
+    import pandas as pd
+
     records, _ = run.metrics()
     ev = eval_series(run) if metric in EVAL_COLUMNS else pd.DataFrame()
     if metric in ev and not ev[metric].dropna().empty:
@@ -362,6 +368,8 @@ def member_series(run: Run, metric: str) -> pd.Series:
 def spread(sweep: Sweep, metric: str) -> pd.DataFrame:
     """Median and min-max over seeds, per grid point and epoch, with the number of seeds behind
     each value and the members holding the min and the max (a band's edges are real runs)."""
+    import pandas as pd
+
     rows = []
     for m, run in sweep.member_runs():
         try:
@@ -383,6 +391,8 @@ def spread(sweep: Sweep, metric: str) -> pd.DataFrame:
 def final_table(sweep: Sweep) -> pd.DataFrame:
     """One row per member: its grid values, seed and final numbers (for the parallel
     coordinates chart, the members table and the selection report)."""
+    import pandas as pd
+
     from .summary import run_summary
 
     rows = []
@@ -418,6 +428,8 @@ def selection_table(selection: dict[str, Any], final: pd.DataFrame) -> pd.DataFr
     order: each criterion's score, and the accuracy from `final` (final_table, which the caller
     has read already) where labels exist, never used to pick. Selections stored before the
     other criteria existed have ModelCentrality alone."""
+    import pandas as pd
+
     criteria = selection.get("criteria") or {"centrality": selection.get("centrality", [])}
     table = pd.DataFrame({"member": selection.get("names", []), **criteria})
     for measure in TRUTH_SCORES:  # accuracy always (empty without labels); the factor scores where evaluated

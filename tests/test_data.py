@@ -75,6 +75,8 @@ def test_the_throughput_benchmark_without_data_says_where_it_looked(monkeypatch,
 def test_demo_uses_mnist_when_present_else_the_built_in_data(tmp_path, mnist_root):
     assert demo_config(str(mnist_root)).dataset == "mnist"
     assert demo_config(str(tmp_path)).dataset == "dsprites"
+    colour = demo_config(str(tmp_path), colour=True)  # the whole grid, so its factors are scored live
+    assert (colour.dataset, colour.subset, colour.disent_every, colour.channels) == ("shapes3d", 0, 250, 3)
 
 
 def test_mnist_read_here_equals_torchvision_and_so_do_grids_and_pictures(mnist_root):

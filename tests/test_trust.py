@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from infogan import budget, lease, quality
 from infogan.budget import FULL, SMOKE, Budget
 from infogan.config import Config
-from infogan.data import image_from_bytes, load, load_dsprites
+from infogan.data import image_from_bytes
 from infogan.evaluate import category_labels, evaluate_steps, hungarian_accuracy
 from infogan.invert import invert
 from infogan.judge import JudgeTooWeak, judge_for, judge_path, load_judge
@@ -183,19 +183,8 @@ def test_an_uploaded_photo_is_turned_as_it_was_taken():
     assert column[-3:].mean() > 200 and column[:10].mean() < 30
 
 
-def test_dsprites_subsets_unpack_only_their_rows(tmp_path):
-    full = load_dsprites(tmp_path, 8)
-    rows = torch.tensor([0, 5, 77, len(full) - 1])
-    part = load_dsprites(tmp_path, 8, rows)
-    assert torch.equal(part.images, full.images[rows]) and torch.equal(part.factors, full.factors[rows])
-    cfg = Config.from_dict({"dataset": "dsprites:8", "data_dir": str(tmp_path), "subset": 300})
-    keep = torch.randperm(len(full), generator=torch.Generator().manual_seed(0))[:300].sort().values
-    assert torch.equal(load(cfg).images, full.images[keep])  # the same sample as before, bit for bit
-
-
 def test_runs_of_one_dataset_share_one_nearest_image_pool(tmp_path, monkeypatch):
     cfg = Config.from_dict({"dataset": "dsprites:8", "data_dir": str(tmp_path)})
-    load_dsprites(tmp_path, 8)
     quality._pool.cache_clear(), quality._space.cache_clear()
     quality.nearest_real(cfg.replace(seed=1), torch.zeros(1, 64, 64, dtype=torch.uint8))
     quality.nearest_real(cfg.replace(seed=2, lr_g=1e-4), torch.zeros(1, 64, 64, dtype=torch.uint8))

@@ -33,7 +33,7 @@ from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from infogan.budget import SMOKE_DATA, current
@@ -118,8 +118,9 @@ class ReferenceCRLoop:
 
         self.opt_d, self.opt_g = adam(self.D, cfg.lr_d), adam(self.G, cfg.lr_g)
         self.opt_h = adam(self.H, cfg.lr_d) if with_h else None
-        self.loader = DataLoader(TensorDataset(load(cfg).images), batch_size=cfg.batch_size, shuffle=True,
-                                 drop_last=True)
+        data = load(cfg).images  # a ground-truth set is drawn per batch: the loader's collate draws it
+        self.loader = DataLoader(range(len(data)), batch_size=cfg.batch_size, shuffle=True, drop_last=True,
+                                 collate_fn=lambda idx: (data[torch.tensor(idx)],))
         self.images = forever(self.loader)
 
     def batch(self) -> torch.Tensor:

@@ -60,7 +60,7 @@ class Rendered:
         """Positions in this view (int, slice, list, array or tensor) -> rows of the factor grid."""
         if isinstance(idx, torch.Tensor):
             idx = idx.cpu().numpy()
-        pos = np.arange(len(self))[idx] if isinstance(idx, slice) else np.asarray(idx, np.int64).reshape(-1)
+        pos = np.arange(*idx.indices(len(self))) if isinstance(idx, slice) else np.asarray(idx, np.int64).reshape(-1)
         if pos.size and (pos.min() < -len(self) or pos.max() >= len(self)):
             raise IndexError(f"index out of range for {len(self)} images")
         pos = pos % max(len(self), 1)

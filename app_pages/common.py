@@ -407,33 +407,42 @@ def ensure_film(run: Run) -> list[int]:
 
 def film_player(run: Run, key: str, show, live: bool = False) -> None:
     """A step slider over the run's film with Play/Pause; `show(step)` draws the pictures of
-    one frame. While playing (or while the run trains, to pick up new frames) only this part
-    of the page reruns, so the rest stays usable."""
+    one frame. While playing, or while the run trains, only this part of the page reruns: a
+    film that did not exist appears with its first frame, and the slider follows the newest
+    frame unless the user moved it off the newest (TensorBoard's images do the same)."""
     steps = ensure_film(run)
-    if not steps:
-        st.info("No film yet: each saved checkpoint adds one frame.")
-        return
-    playing_key, step_key = f"{key}_playing", f"{key}_step"
+    playing_key, step_key, follow_key = f"{key}_playing", f"{key}_step", f"{key}_follow"
     playing = st.session_state.get(playing_key, False)
-    if st.button("⏸ Pause" if playing else "▶ Play", key=f"{key}_play",
-                 help="Step through the saved checkpoints, one frame every 0.8 s"):
-        if not playing and st.session_state.get(step_key) == steps[-1]:
-            st.session_state[step_key] = steps[0]  # play from the start
-        st.session_state[playing_key] = not playing
-        st.rerun()
 
-    @st.fragment(run_every=0.8 if playing else (10 if live else None))
+    def moved() -> None:  # the user's pick: follow new frames again only from the newest one
+        now = film.steps(run)
+        st.session_state[follow_key] = bool(now) and st.session_state.get(step_key) == now[-1]
+
+    @st.fragment(run_every=0.8 if playing else (3 if live else None))
     def film_frame() -> None:
         now = film.steps(run) or steps
+        if not now:
+            every = run.status().get("ckpt_every")
+            st.info("No film yet: each saved checkpoint adds one frame"
+                    + (f" (this run saves one every {every} steps)." if every else "."))
+            return
+        if st.button("⏸ Pause" if playing else "▶ Play", key=f"{key}_play",
+                     help="Step through the saved checkpoints, one frame every 0.8 s"):
+            if not playing and st.session_state.get(step_key) == now[-1]:
+                st.session_state[step_key] = now[0]  # play from the start
+            st.session_state[playing_key] = not playing
+            st.session_state[follow_key] = playing  # a pause at the end follows again
+            st.rerun()
         if st.session_state.get(playing_key):
             i = now.index(st.session_state[step_key]) if st.session_state.get(step_key) in now else -1
             if i + 1 >= len(now):
                 st.session_state[playing_key] = False
+                st.session_state[follow_key] = True
                 st.rerun(scope="app")
             st.session_state[step_key] = now[i + 1]
-        if st.session_state.get(step_key) not in now:
+        elif st.session_state.get(follow_key, True) or st.session_state.get(step_key) not in now:
             st.session_state[step_key] = now[-1]
-        step = st.select_slider(f"Training step ({len(now)} saved checkpoints)", now, key=step_key)
+        step = st.select_slider(f"Training step ({len(now)} saved checkpoints)", now, key=step_key, on_change=moved)
         show(step)
 
     film_frame()

@@ -254,7 +254,7 @@ if film_tab.open:
                 what = "64 draws from the prior" if name == "samples" else f"{kinds[name]} · rows = noise seeds 0-7"
                 cols[i % 3].image(picture(panel.path(name)), caption=f"{name} · {what} · step {at}")
 
-        film_player(run, "explore_film", show)
+        film_player(run, "explore_film", show, live=run.is_busy())
         at = st.session_state.get("explore_film_step")
         if at is not None:
             st.markdown("**Download**")

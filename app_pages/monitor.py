@@ -51,17 +51,23 @@ def live_panel() -> None:
             runs.append(Run.open(name))
     df = frame(run)
     total = status.get("total_steps")
+    stage = status.get("stage") if state == "running" else None
     st.markdown(f"**{run.name}** · {state} · step {status.get('step', 0)}"
                 + (f" / {total}" if total else "")
                 + (f" · {recent_rate(df):.0f} images/s" if "images_per_s" in df else "")
-                + (f" · {status['precision']}" if isinstance(status.get("precision"), str) else ""))
+                + (f" · {status['precision']}" if isinstance(status.get("precision"), str) else "")
+                + (f" · **{stage}…**" if stage else ""))
+    if state == "stopped" and status.get("reason"):
+        st.caption(f"Stopped: {status['reason']}. Resume it on the Train page or with "
+                   f"`python -m infogan train --resume {run.name}`.")
     probe = status.get("precision_probe")
     if isinstance(probe, dict) and probe.get("reason"):
         st.caption(f"Precision chosen at the start (precision = auto): {probe['reason']}")
     if status.get("error"):
         st.error(status["error"])
     if df.empty:
-        st.info("No metrics logged yet: the first point appears after `log_every` steps.")
+        st.info(f"No metrics logged yet: the first point appears after {cfg['log_every']} steps"
+                + (f" (now: {stage})." if stage else "."))
         return
     live_charts(figures(runs, cfg, smoothing, log_y), "monitor_charts")  # rebuilt only when a metrics file changed
     code_health_panel()
@@ -109,6 +115,22 @@ def sample_quality() -> None:
 
 st.subheader("Sample quality over training")
 sample_quality()
+
+@st.fragment(run_every=2 if run.is_busy() else None)
+def latest_samples() -> None:
+    """The fixed-noise grid the trainer writes every `sample_every` steps, newest first."""
+    paths = run.sample_paths()
+    if not paths:
+        every = run.status().get("sample_every")
+        st.caption("No samples yet" + (f": the trainer writes them every {every} steps." if every else "."))
+        return
+    step = int(paths[-1].stem.split("_")[1])
+    st.image(picture(paths[-1]), caption=f"Step {step} · the same noise in every grid: rows = noise seeds 0-7, "
+                                         "columns = c1's values (categorical: each value; continuous: -1 to 1)")
+
+
+st.subheader("Latest samples")
+latest_samples()
 
 st.subheader("Film of training")
 codes = ["samples"]

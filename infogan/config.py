@@ -25,6 +25,7 @@ OUTPUTS = ("tanh", "sigmoid")
 NOISE_PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
+AUTO_SAMPLES, AUTO_CHECKPOINTS = 50, 20  # auto intervals: samples and checkpoints per run (Config.intervals)
 ESTIMATORS = ("fast", "reference")  # of the disentanglement metrics (metrics.evaluate_all)
 
 
@@ -86,8 +87,10 @@ class Config:
     precision: str = "auto"
     # bookkeeping
     log_every: int = 50
-    sample_every: int = 500
-    ckpt_every: int = 1000
+    # the fixed-noise samples, and a checkpoint with its film frame, every N steps; 0 = auto, a
+    # share of the run's length (`intervals`), so a short run has pictures from its first minute
+    sample_every: int = 0
+    ckpt_every: int = 0
     keep_checkpoints: int = 5
     # data with ground-truth factors (dSprites): FactorVAE and MIG every N steps while training
     # (live.py; 0 = off)
@@ -186,8 +189,10 @@ class Config:
         check("precision", self.precision in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}")
         check("precision", self.precision != "bf16" or self.device in ("auto", "cpu") or self.device.startswith("cuda"),
               "bf16 autocast runs on cpu and cuda devices only (auto picks fp32 elsewhere)")
-        for name in ("log_every", "sample_every", "ckpt_every", "keep_checkpoints"):
+        for name in ("log_every", "keep_checkpoints"):
             check(name, getattr(self, name) >= 1, "must be >= 1")
+        for name in ("sample_every", "ckpt_every"):
+            check(name, getattr(self, name) >= 0, "must be >= 0 (0 = auto: a share of the run's length)")
         return errors
 
     # ----- derived values -----
@@ -199,6 +204,22 @@ class Config:
     @property
     def input_dim(self) -> int:
         return self.noise_dim + sum(self.cat_codes) + self.n_cont
+
+    def total_steps(self, images: int) -> int:
+        """The run's length on a training set of `images` images (a subset already applied):
+        whole batches per epoch, times epochs, capped by max_steps."""
+        total = self.epochs * (images // self.batch_size)
+        return min(total, self.max_steps) if self.max_steps else total
+
+    def intervals(self, total_steps: int) -> tuple[int, int]:
+        """(sample_every, ckpt_every) for a run of `total_steps`: the values set, or for 0 (auto)
+        a 50th and a 20th of the run, at least 5 and 10 steps (a tiny run is not all saving),
+        at most 2,000 and 4,000 (a long run still loses at most 4,000 steps to a crash: the
+        cadence of InfoGAN-CR's dSprites recipe)."""
+        def auto(share: int, low: int, high: int) -> int:
+            return min(max(math.ceil(total_steps / share), low), high)
+
+        return (self.sample_every or auto(AUTO_SAMPLES, 5, 2000), self.ckpt_every or auto(AUTO_CHECKPOINTS, 10, 4000))
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir or os.environ.get("INFOGAN_DATA") or "data")

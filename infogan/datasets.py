@@ -68,7 +68,7 @@ def _dsprites_preset(name: str) -> dict[str, Any]:
             "noise_dim": 5, "noise_prior": "uniform", "cat_codes": (), "n_cont": 5, "fixed_sigma": True,
             "lambda_cont": 0.05, "lr_g": 1e-3, "lr_d": 2e-3, "g_steps": 2, "batch_size": 64, "epochs": 28,
             "lambda_cr": 2.0, "cr_start": 25 * steps_per_epoch,  # 288,000 steps before CR on the full set
-            "disent_every": 2000, "log_every": 100, "sample_every": 2000, "ckpt_every": 4000}
+            "disent_every": 2000, "log_every": 100}
 
 
 def _shapes3d_preset(name: str) -> dict[str, Any]:
@@ -76,7 +76,7 @@ def _shapes3d_preset(name: str) -> dict[str, Any]:
     minutes on 2 CPU cores). Provisional: the measured choice between candidates is issue #39's
     item 3 (docs/results.md)."""
     return {**_dsprites_preset("dsprites"), "n_cont": 6, "epochs": 2, "cr_start": 4_000,
-            "disent_every": 500, "log_every": 50, "sample_every": 500, "ckpt_every": 1000}
+            "disent_every": 500, "log_every": 50}
 
 
 RECORDS = (

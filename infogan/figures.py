@@ -34,13 +34,16 @@ def line_figure(frames: dict[str, pd.DataFrame], columns: list[str], title: str,
     for ri, (name, df) in enumerate(frames.items()):
         for ci, col in enumerate(c for c in columns if c in df.columns):
             label = col if len(frames) == 1 else f"{name} · {col}"
-            fig.add_trace(go.Scatter(x=df.index, y=smooth(df[col], smoothing), mode="lines", name=label,
+            one = df[col].notna().sum() == 1  # a first logged point is a point, not an empty chart
+            fig.add_trace(go.Scatter(x=df.index, y=smooth(df[col], smoothing), mode="markers" if one else "lines",
+                                     name=label,
                                      line={"color": PALETTE[(ri if len(frames) > 1 else ci) % len(PALETTE)],
                                            "dash": dashes[ci % len(dashes)] if len(frames) > 1 else "solid"}))
     for ci, (col, (value, label)) in enumerate((ceilings or {}).items()):
         fig.add_hline(y=value, line={"dash": "dot", "color": PALETTE[ci % len(PALETTE)], "width": 1},
                       annotation_text=f"{label} = {value:.3f} ({col[3:]})", annotation_position="top left")
-    fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title, height=320,
+    rows = math.ceil(len(fig.data) / 3)  # the legend below: a taller figure, not a squashed plot
+    fig.update_layout(title=title, xaxis_title="step", yaxis_title=y_title, height=300 + 22 * rows,
                       margin={"l": 50, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25},
                       yaxis_type="log" if log_y else "linear", uirevision=title)
     return fig

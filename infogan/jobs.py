@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -179,21 +180,21 @@ class JobManager:
         if job.kind in ("sweep", "select"):
             sweep = job.folder
             if job.kind == "sweep" and rc and sweep.state() in ("running", "interrupted"):
-                job.error = f"sweep driver exited with code {rc}: {_last_line(job.log_path)}"
+                job.error = f"sweep driver {_ended(rc, job.log_path)}"
                 sweep.update(state="failed", error=job.error[:500])
             return
         if job.training:
             status = job.run.status()
             if status.get("state") in ("completed", "stopped"):  # the trainer finished its work and said so
                 return
-            job.error = status.get("error") or f"training process exited with code {rc}: {_last_line(job.log_path)}"
+            job.error = status.get("error") or f"training process {_ended(rc, job.log_path)}"
             if status.get("state") != "failed":  # it died before the trainer could say why
                 job.run.set_status("failed", error=job.error[:500])
             return
         ev = job.run.eval_job() or {}
         if ev.get("state") == "completed":
             return
-        job.error = ev.get("error") or f"evaluation process exited with code {rc}: {_last_line(job.log_path)}"
+        job.error = ev.get("error") or f"evaluation process {_ended(rc, job.log_path)}"
         job.run.set_eval_job(state="failed", error=job.error[:500])
 
     def _rebalance(self, ending: Job | None = None) -> None:
@@ -246,6 +247,19 @@ def _send(job: Job, line: str) -> None:
         pass
 
 
+def _ended(rc: int, log: Path) -> str:
+    """How a child ended, for its error: killed by a signal is said by the signal's name (its
+    last log line is then whatever it was doing, not the cause); else the exit code and the
+    log's last line."""
+    if rc < 0:
+        try:
+            name = signal.Signals(-rc).name
+        except ValueError:
+            name = f"signal {-rc}"
+        return f"was killed by {name}"
+    return f"exited with code {rc}: {_last_line(log)}"
+
+
 def _last_line(path: Path) -> str:
     try:
         lines = path.read_text(errors="replace").strip().splitlines()
@@ -260,9 +274,11 @@ def _child(kind: str, path: str, threads: int, *extra: str) -> None:
     in the training thread, where OpenMP's setting lives) and `stop`; end of file also stops."""
     import torch
 
+    from .train import Stop
+
     os.nice(10)  # before torch starts its worker threads, which inherit it
     torch.set_num_threads(threads)
-    stop, wanted = threading.Event(), [threads]
+    stop, wanted = Stop(), [threads]
 
     def listen() -> None:
         buf = b""
@@ -272,8 +288,8 @@ def _child(kind: str, path: str, threads: int, *extra: str) -> None:
                 if line.startswith(b"threads "):
                     wanted[0] = int(line.split()[1])
                 else:
-                    stop.set()
-        stop.set()
+                    stop.request("stopped from the dashboard")
+        stop.request("the dashboard server went away")
 
     threading.Thread(target=listen, daemon=True).start()
     print(f"using {threads} CPU threads", flush=True)

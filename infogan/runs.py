@@ -113,7 +113,8 @@ def _status_spec() -> dict[str, Any]:
     return {"state": state, "step": schema.INT, "epoch": schema.NUM, "total_steps": schema.INT,
             "attempts": schema.INT, "checkpoint": schema.INT, "pid": schema.INT, "pid_started": null(schema.NUM),
             "host": str, "sweep": null(name), "node": null(str), "nodes": [str], "error": null(str),
-            "started": schema.NUM, "updated": schema.NUM, "finished": null(schema.NUM), "resumed_from": [schema.INT]}
+            "started": schema.NUM, "updated": schema.NUM, "finished": null(schema.NUM), "resumed_from": [schema.INT],
+            "sample_every": schema.INT, "ckpt_every": schema.INT, "stage": null(str), "reason": null(str)}
 
 
 STATUS = _status_spec()
@@ -296,6 +297,10 @@ class Run:
         st.update(fields, state=state, updated=time.time())
         if state in ("running", "completed", "stopped") and "error" not in fields:
             st.pop("error", None)
+        if "reason" not in fields:
+            st.pop("reason", None)  # why it stopped: said by the write that stopped it
+        if state != "running":
+            st.pop("stage", None)  # what a starting trainer is doing
         if state == "running":
             st.pop("finished", None)  # a run trained longer is no longer finished
         write_json(self.path / "status.json", st)

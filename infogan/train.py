@@ -48,6 +48,23 @@ class LeaseLost(RunBusy):
 USAGE_IMAGES = 256
 
 
+class Stop(threading.Event):
+    """A request to stop after the current step, with a checkpoint, and why: status.json's
+    `reason` for the stopped run ("terminated" for a SIGTERM, the dashboard's Stop, ...)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reason = "stop requested"
+
+    def request(self, reason: str) -> None:
+        self.reason = reason
+        self.set()
+
+
+def stop_reason(stop: threading.Event | None) -> str:
+    return stop.reason if isinstance(stop, Stop) else "stop requested"
+
+
 @dataclass
 class Nets:
     """What one step updates: G, D with Q's head, their Adam optimisers, and once the
@@ -191,8 +208,8 @@ class Trainer:
             raise DataError(f"batch_size {cfg.batch_size} is larger than the dataset "
                             f"({len(self.images)} images); lower batch_size or subset")
         self.steps_per_epoch = len(self.images) // cfg.batch_size
-        total = cfg.epochs * self.steps_per_epoch
-        self.total_steps = min(total, cfg.max_steps) if cfg.max_steps else total
+        self.total_steps = cfg.total_steps(len(self.images))
+        self.sample_every, self.ckpt_every = cfg.intervals(self.total_steps)
         self.step_no = 0
         self.elapsed = 0.0
         self.lost: threading.Event | None = None  # set if another process took the run's lease over
@@ -230,6 +247,8 @@ class Trainer:
             self.precision, trials = "fp32", []
             reason = f"fp32: {self.total_steps} steps are too few to pay for a probe"
         else:
+            self.run.set_status("running", stage=f"measuring precision: timing {' and '.join(names)} "
+                                                 "on the first batches")
             b, n = self.cfg.batch_size, precision.WARMUP + precision.TIMED
             perm = epoch_permutation(self.cfg.seed, 0, len(self.images)).to(self.device)
             batches = [self.images.batch(perm[i * b:(i + 1) * b]) for i in range(min(n, self.steps_per_epoch))]
@@ -247,7 +266,8 @@ class Trainer:
         Failures are recorded in status.json with a one-line reason and re-raised."""
         self.run.set_status("running", step=self.step_no, total_steps=self.total_steps, pid=os.getpid(),
                             epoch=self.step_no // self.steps_per_epoch, device=str(self.device),
-                            precision=self.precision)
+                            precision=self.precision, sample_every=self.sample_every, ckpt_every=self.ckpt_every,
+                            stage="first steps")
         try:
             self.start_contrast()  # on from step 0: the probe times the step with H
             if self.precision is None:  # before the clock starts: the probe is not training time
@@ -293,13 +313,14 @@ class Trainer:
                     self.elapsed = now - start
                     self._log_window(dict(zip(names, totals.div(n).tolist())) | scores, n, now - t_window, on_log)
                     totals, n, t_window = None, 0, now
-                self.save(samples=s % cfg.sample_every == 0 or last or stopping,
-                          checkpoint=s % cfg.ckpt_every == 0 or last or stopping)
+                self.save(samples=s % self.sample_every == 0 or last or stopping,
+                          checkpoint=s % self.ckpt_every == 0 or last or stopping)
                 if stopping:
-                    self.run.set_status("stopped", step=s)
+                    self.run.set_status("stopped", step=s, reason=stop_reason(stop))
                     return "stopped"
-        except KeyboardInterrupt:  # a second Ctrl-C: maybe mid-step, so no checkpoint of this state
-            self.run.set_status("stopped", step=(self.run.checkpoint_steps() or [0])[-1])
+        except KeyboardInterrupt:  # a second Ctrl-C or TERM: maybe mid-step, so no checkpoint of this state
+            self.run.set_status("stopped", step=(self.run.checkpoint_steps() or [0])[-1],
+                                reason="interrupted during a step: resumes from its newest checkpoint")
             return "stopped"
         self.run.set_status("completed", step=self.step_no, finished=time.time())
         return "completed"
@@ -321,7 +342,7 @@ class Trainer:
                                      "last good checkpoint kept (try lower learning rates)")
         rec.update(self.code_usage())
         self.run.append_metrics([rec])
-        self.run.set_status("running", step=self.step_no, epoch=rec["epoch"], elapsed=self.elapsed)
+        self.run.set_status("running", step=self.step_no, epoch=rec["epoch"], elapsed=self.elapsed, stage=None)
         if on_log:
             on_log(rec)
 
@@ -426,6 +447,7 @@ def train_run(run: Run, stop: threading.Event | None = None, on_log: LogFn | Non
     """Train an already created run folder (the dashboard creates it first to show it at once),
     holding its lease throughout: RunBusy if another process trains it."""
     with run.lease("train") as held, _ctrl_c_stops(stop) as stop:
+        run.set_status("running", pid=os.getpid(), stage="loading data")
         try:
             trainer = Trainer(run.config(), run, data)
         except Exception as exc:
@@ -442,6 +464,7 @@ def resume(run: Run, stop: threading.Event | None = None, on_log: LogFn | None =
     twice. `by_sweep`: the member's own sweep trial, which its sweep's reservation allows."""
     with run.lease("train") as held, _ctrl_c_stops(stop) as stop:
         run.check_resumable(by_sweep)
+        run.set_status("running", pid=os.getpid(), stage="loading data")
         trainer = Trainer(run.config(), run, data)
         trainer.restore()
         trainer.lost = held.lost
@@ -451,22 +474,32 @@ def resume(run: Run, stop: threading.Event | None = None, on_log: LogFn | None =
 
 @contextlib.contextmanager
 def _ctrl_c_stops(stop: threading.Event | None) -> Iterator[threading.Event]:
-    """In the main thread (the CLI), the first Ctrl-C asks the loop to stop after the step it is
-    in, with a checkpoint, exactly as the dashboard's Stop does: a KeyboardInterrupt raised
-    between the D and the G update would save a D one update ahead of its step. A second
-    Ctrl-C interrupts at once (the newest checkpoint stays the resume point)."""
-    stop = stop or threading.Event()
+    """In the main thread (the CLI, a dashboard job's process), the first Ctrl-C or SIGTERM asks
+    the loop to stop after the step it is in, with a checkpoint, exactly as the dashboard's Stop
+    does: a KeyboardInterrupt raised between the D and the G update would save a D one update
+    ahead of its step. A second one interrupts at once (the newest checkpoint stays the resume
+    point). SIGTERM is taken only where nobody else handles it (a Ray worker does)."""
+    stop = stop or Stop()
     if threading.current_thread() is not threading.main_thread():
         yield stop
         return
+    signals = [signal.SIGINT] + ([signal.SIGTERM] if signal.getsignal(signal.SIGTERM) == signal.SIG_DFL else [])
+    previous = {sig: signal.getsignal(sig) for sig in signals}
 
-    def first(*_: object) -> None:
-        print("\nstopping after this step, with a checkpoint (Ctrl-C again to abandon it)", file=sys.stderr)
-        stop.set()
-        signal.signal(signal.SIGINT, signal.default_int_handler)
+    def first(sig: int, _: object) -> None:
+        print(f"\n{signal.Signals(sig).name}: stopping after this step, with a checkpoint "
+              "(again to abandon it)", file=sys.stderr)
+        if isinstance(stop, Stop):
+            stop.request("terminated" if sig == signal.SIGTERM else "interrupted (Ctrl-C)")
+        else:
+            stop.set()
+        for s in signals:
+            signal.signal(s, signal.default_int_handler)
 
-    previous = signal.signal(signal.SIGINT, first)
+    for sig in signals:
+        signal.signal(sig, first)
     try:
         yield stop
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

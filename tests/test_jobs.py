@@ -45,15 +45,31 @@ def test_stop_ends_the_child_with_a_checkpoint(tiny_mnist, manager):
     joined(job.thread, 60, "the stopped child to exit")
     status = job.run.status()
     assert status["state"] == "stopped" and job.error is None
+    assert status["reason"] == "stopped from the dashboard"
     assert job.run.checkpoint_steps() == [status["step"]]
     assert not manager.stop("stoppable")  # nothing left to stop
-    # resume continues from the stopped step in a new child
+    # resume continues from the stopped step in a new child; a TERM (a process manager, `kill`)
+    # stops it the same way, after its step with a checkpoint, and is not a failure
     again = manager.resume(job.run)
     wait_until(lambda: job.run.status().get("step", 0) > status["step"] + 2, 90, "the resumed child to train on")
-    manager.stop("stoppable")
-    joined(again.thread, 60, "the resumed child to exit")
+    again.process.terminate()
+    joined(again.thread, 60, "the terminated child to exit")
+    st = job.run.status()
+    assert (st["state"], st["reason"], again.error, again.process.returncode) == ("stopped", "terminated", None, 0)
+    assert job.run.checkpoint_steps()[-1] == st["step"] > status["step"]
     steps = [json.loads(line)["step"] for line in (job.run.path / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps))
+
+
+def test_a_child_killed_by_a_signal_is_reported_by_its_name(tmp_path):
+    """Its last log line is whatever it was doing (a precision message, say), not why it ended."""
+    from infogan.jobs import _ended
+
+    log = tmp_path / "job.log"
+    log.write_text("precision fp32: 400 steps are too few to pay for a probe\n")
+    assert _ended(-9, log) == "was killed by SIGKILL"
+    assert _ended(-15, log) == "was killed by SIGTERM"
+    assert _ended(1, log) == "exited with code 1: precision fp32: 400 steps are too few to pay for a probe"
 
 
 def test_children_stop_with_a_checkpoint_when_the_server_dies(tiny_mnist, tmp_path):

@@ -75,10 +75,12 @@ def test_resume_equals_uninterrupted(tiny_mnist, tmp_path, jitter=1.0):
     assert ("ce_jitter" in a[0]) == bool(jitter)
 
 
-def test_ctrl_c_between_the_d_and_the_g_update_stops_after_the_step(tiny_mnist, tmp_path, monkeypatch):
-    """Ctrl-C (SIGINT in the CLI's main thread) arriving right after a D update: the step is
-    finished and checkpointed, so the resumed run equals one never interrupted. (A
-    KeyboardInterrupt there used to save a D one update ahead of its step counter.)"""
+@pytest.mark.parametrize("sig", ["SIGINT", "SIGTERM"])
+def test_ctrl_c_between_the_d_and_the_g_update_stops_after_the_step(tiny_mnist, tmp_path, monkeypatch, sig):
+    """Ctrl-C (SIGINT in the CLI's main thread), or a TERM from a process manager, arriving right
+    after a D update: the step is finished and checkpointed, so the resumed run equals one never
+    interrupted. (A KeyboardInterrupt there used to save a D one update ahead of its step
+    counter; a TERM used to kill the trainer mid-step and read failed.)"""
     import os
     import signal
 
@@ -93,19 +95,23 @@ def test_ctrl_c_between_the_d_and_the_g_update_stops_after_the_step(tiny_mnist, 
         out = original(self, *args, **kwargs)
         calls[0] += 1
         if calls[0] == 2 * 5 + 1:  # right after step 6's D update
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), getattr(signal, sig))
         return out
 
     monkeypatch.setattr(torch.optim.Adam, "step", step)
     part = Run.create(cfg, "part", tmp_path)
-    # Python's own handler, as a terminal's process has it (a suite started with `&` inherits SIG_IGN)
-    outer = signal.signal(signal.SIGINT, signal.default_int_handler)
+    # Python's own handlers, as a terminal's process has them (a suite started with `&` inherits SIG_IGN)
+    own = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL}
+    outer = {s: signal.signal(s, h) for s, h in own.items()}
     try:
         assert train_run(part) == "stopped"
     finally:
-        assert signal.signal(signal.SIGINT, outer) is signal.default_int_handler  # put back
+        for s, h in outer.items():
+            assert signal.signal(s, h) is own[s]  # put back
     monkeypatch.setattr(torch.optim.Adam, "step", original)
-    assert part.status()["step"] == 6 and part.checkpoint_steps()[-1] == 6
+    status = part.status()
+    assert status["step"] == 6 and part.checkpoint_steps()[-1] == 6
+    assert status["reason"] == {"SIGINT": "interrupted (Ctrl-C)", "SIGTERM": "terminated"}[sig]
     resume(part)
     _, _, g_full, d_full = load_weights(full.weights_path(10))
     _, _, g_part, d_part = load_weights(part.weights_path(10))

@@ -55,6 +55,7 @@ def page_list() -> list:
         st.Page("app_pages/disentangle.py", title="Disentanglement", icon=":material/grid_on:"),
         st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:"),
         st.Page("app_pages/sweeps.py", title="Sweeps", icon=":material/stacked_line_chart:"),
+        st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
     ]
 
 
@@ -296,8 +297,17 @@ def sidebar() -> None:
         running = job_manager().training()
         if running:
             st.caption(f"Training now: {', '.join(j.run.name for j in running)}")
+        follow_runs(names)
     if st.session_state.get("run"):
         st.query_params["run"] = st.session_state["run"]
+
+
+@st.fragment(run_every=3)
+def follow_runs(drawn: list[str]) -> None:
+    """The sidebar's run list follows the runs folder: a run started from another tab, the CLI or
+    a sweep appears (and a deleted one goes) within seconds, without a reload."""
+    if run_names() != drawn:
+        st.rerun(scope="app")
 
 
 def link_notice(**shown) -> None:

@@ -6,6 +6,7 @@ import streamlit as st
 from app_pages.common import ensure_film, frame, link_notice, picture, share_link
 from infogan import film
 from infogan.figures import monitor_figures, quality_figure
+from infogan.latent import codes_of
 from infogan.runs import Run, RunError, list_runs
 from infogan.scores import QUALITY
 from infogan.summary import eval_row, eval_table
@@ -53,6 +54,9 @@ step = c2.select_slider("Training step (moves every run; each shows its nearest 
 link_notice(picture=shown_name, step=step)
 shown = {name: film.nearest(steps, step) for name, steps in films.items()}
 paths = {name: film.load(runs[name], s).path(shown_name) for name, s in shown.items()}
+if any(s != step for s in shown.values()):
+    st.caption(f"Not all at step {step}: each run shows its nearest saved step ("
+               + ", ".join(f"{n} · {s}" for n, s in shown.items()) + ").")
 
 mode = "side by side"
 if len(runs) == 2:
@@ -78,6 +82,11 @@ else:
                                                     f"{shown[second]}| · mean difference {mean:.1%} of full scale")
     except ValueError as exc:
         st.warning(str(exc))
+    if shown_name in [c.name for c in codes_of(runs[first].config()) if c.kind == "cat"]:
+        # not aligned here: matching values needs each run's labels (its evaluation), not its pictures
+        st.warning(f"{shown_name} is categorical: each run numbers its values its own way (one run's value 3 "
+                   "may be the other's 7), so this compares columns that need not mean the same. Side by side, "
+                   "or the confusion matrices on the Disentanglement page, match them by label.")
 
 
 def metric_row(name: str, run: Run, at: int) -> dict:
@@ -91,7 +100,10 @@ def metric_row(name: str, run: Run, at: int) -> dict:
             **{k: ev.get(k) for k in QUALITY}, **{k: v for k, v in last.items() if k.startswith(("mi_", "loss_"))}}
 
 
-st.dataframe(pd.DataFrame([metric_row(n, runs[n], shown[n]) for n in runs]), hide_index=True,
+table = pd.DataFrame([metric_row(n, runs[n], shown[n]) for n in runs])
+for col in table.columns.drop(["run", "dataset"]):
+    table[col] = pd.to_numeric(table[col], errors="coerce")  # a number not measured is an empty cell, not "None"
+st.dataframe(table, hide_index=True,
              column_config={"accuracy": st.column_config.NumberColumn(format="percent"),
                             "fd": st.column_config.NumberColumn("FD", format="%.2f",
                                                                 help="Fréchet distance in the judge's features"),

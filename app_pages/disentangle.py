@@ -56,9 +56,21 @@ if basic or full or every:
         st.rerun()  # draw the page again with the buttons disabled and the progress bar
 
 
+def eval_version() -> float:
+    try:
+        return (run.path / "eval.json").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+drawn_version = eval_version()
+
+
 @st.fragment(run_every=1)
 def eval_progress() -> None:
     job = run.eval_job() or {}
+    if eval_version() != drawn_version:
+        st.rerun()  # a part is saved (accuracy before a first judge trains): show it now
     if run.eval_busy(job):
         what = "every checkpoint" if job.get("step") == EVERY else f"step {job.get('step')}"
         st.progress(min(max(float(job.get("done") or 0), 0.0), 1.0),
@@ -134,8 +146,9 @@ if q:
         "real data": st.column_config.NumberColumn(format="%.4g")})
     st.caption(describe(q) + f". {q.get('seconds', '?')} s. The same numbers over training: Monitor.")
 elif judge_key(run.config().dataset):
-    st.caption("No sample-quality numbers for this checkpoint: it was evaluated before they existed; run the "
-               "evaluation again.")
+    st.caption("Sample quality comes last, in the judge's features (its progress is above)." if busy else
+               "No sample-quality numbers for this checkpoint: it was evaluated before they existed, or without "
+               "them; run the evaluation again.")
 if not cat and not nmi and not factors:
     st.info("This dataset has neither labels nor ground-truth factors, so there is nothing to score, and no "
             "judge classifier for sample quality (one needs labels to be trained); use the Explore page to judge "

@@ -201,9 +201,11 @@ if map_tab.open:
         truth = record(m.cfg.dataset)
         colours = (["label"] if "label" in df else []) + [f for f in truth.factors if f in df] + cats + ["none"]
         c1, c2, c3 = st.columns(3)
-        x = c1.selectbox("x axis", names, index=names.index(conts[0]) if conts else 0, key="map_x", bind="query-params")
-        y = c2.selectbox("y axis", names, index=names.index(conts[1]) if len(conts) > 1 else len(names) - 1,
-                         key="map_y", bind="query-params")
+        # opens on the categorical code against a continuous one, coloured by the label: a good
+        # run's columns each take one label's colour (two continuous codes alone make one blob)
+        x0, y0 = list(dict.fromkeys([*cats[:1], *conts, *names]))[:2] if len(names) > 1 else names * 2
+        x = c1.selectbox("x axis", names, index=names.index(x0), key="map_x", bind="query-params")
+        y = c2.selectbox("y axis", names, index=names.index(y0), key="map_y", bind="query-params")
         colour = c3.selectbox("Colour by", colours, key="map_colour", bind="query-params")
         link_notice(map_x=x, map_y=y, map_colour=colour)
         st.caption(f"Q's reading of {len(df)} real images, one point each; hover a point to see its image, click it "
@@ -223,12 +225,25 @@ if trav_tab.open:
                            help="The prior is U(-1, 1); the paper shows -2..2 to test generalisation")
         n = c3.slider("Columns (continuous codes)", 3, 15, 9, key="cols", bind="query-params")
         link_notice(rows=rows, range=(lo, hi), cols=n)
+        cat_codes = [c for c in codes if c.kind == "cat"]
+        held = {}
+        if cat_codes:  # a continuous code's walk is drawn at one setting of each categorical code
+            named = category_labels(evaluation(run, step))
+            cols = st.columns(max(3, len(cat_codes)))
+            for col, c in zip(cols, cat_codes):
+                labels = named.get(c.name, {})
+                held[c.name] = col.selectbox(
+                    f"Hold {c.name} at", list(range(c.k)), key=f"hold_{c.name}", bind="query-params",
+                    format_func=lambda v, labels=labels: f"{v} (label {labels[v]})" if v in labels else str(v),
+                    help="The categorical value every other code's traversal is drawn with (an evaluation names "
+                         "each value's label)")
+            link_notice(**{f"hold_{k}": v for k, v in held.items()})
         values = torch.linspace(lo, hi, n).tolist()
         st.download_button("Download every code in one picture (PNG)",  # drawn on click only
                            lambda: all_codes_png(m, list(range(rows)), values),
                            f"{run.name}_codes_step{m.step}.png", "image/png", on_click="ignore", key="dl_all")
         for c in codes:
-            grid, vals = traversal_grid(m.G, m.cfg, c.name, list(range(rows)), values)
+            grid, vals = traversal_grid(m.G, m.cfg, c.name, list(range(rows)), values, base_cat=held)
             what = f"categorical, K={c.k}" if c.kind == "cat" else f"continuous, {lo:g} → {hi:g}"
             st.markdown(f"**{c.name}** · {what} · rows = seeds 0-{rows - 1}, columns = "
                         + ", ".join(f"{v:g}" for v in vals))

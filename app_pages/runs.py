@@ -21,8 +21,10 @@ if not rows:
         "InfoGAN splits a GAN's input into noise **z** and latent codes **c**, and trains an "
         "auxiliary head **Q** to recover c from the image, maximising a lower bound on the "
         "mutual information I(c; G(z, c)). The codes end up controlling factors such as digit "
-        "class, slant and width.\n\nNo runs yet. Start a short demo run (a few minutes on a CPU), "
-        "or configure one on the **Train** page.")
+        "class, slant and width.\n\nNo runs yet. New to InfoGAN? The **Learn** page shows the idea on a 2D "
+        "model that trains in seconds. Or start a short demo run (a few minutes on a CPU), or configure one on "
+        "the **Train** page.")
+    st.page_link("app_pages/learn.py", label="Learn what InfoGAN does (a 2D demo in seconds)", icon=":material/school:")
     data_dir = st.session_state.get("data_dir", "data")
     for column, cfg, kind in zip(st.columns(2), (demo_config(data_dir), demo_config(data_dir, colour=True)),
                                  ("primary", "secondary")):
@@ -54,23 +56,27 @@ link_notice(tags=tags, **({"in_sweep": only} if sweep_names else {}))
 rows = [r for r in rows if set(tags) <= set(r.get("tags") or [])
         and (not text or text.lower() in (r["name"] + " " + (r.get("note") or "")).lower())]
 
+rows.sort(key=lambda r: r.get("started") or 0, reverse=True)  # newest first
+# what a user scans for first (state, accuracy, MI, problems) before what identifies the setup
 table = pd.DataFrame([{
-    "select": False, "sample": thumb(r.get("thumbnail")), "name": r["name"], "note": r.get("note") or "",
-    "tags": ", ".join(r.get("tags") or []), "dataset": r.get("dataset"),
-    "layout": r.get("layout"), "sweep": r.get("sweep"), "state": state_label(r), "progress": r.get("progress"),
-    "step": r["step"],
-    "loss_d": r.get("loss_d"), "loss_g": r.get("loss_g"), "MI bounds": r.get("mi"),
-    "accuracy": r.get("accuracy"), "problem": r.get("problem")} for r in rows])
+    "select": False, "sample": thumb(r.get("thumbnail")), "name": r["name"], "open": f"monitor?run={r['name']}",
+    "state": state_label(r), "progress": r.get("progress"), "accuracy": r.get("accuracy"),
+    "MI bounds": r.get("mi") or "", "problem": r.get("problem") or "", "step": r["step"],
+    "dataset": r.get("dataset") or "", "layout": r.get("layout") or "", "note": r.get("note") or "",
+    "tags": ", ".join(r.get("tags") or []), "loss_d": r.get("loss_d"), "loss_g": r.get("loss_g"),
+    "sweep": r.get("sweep") or ""} for r in rows])
 # The editor's edits are kept by row position under its key, so the key names the rows shown:
 # another filter, a rename or a reorder starts a fresh editor instead of replaying a note typed
 # on row 2 onto whichever run is row 2 now. Edits are then matched to runs by name.
 shown = hashlib.sha256("\n".join(r["name"] for r in rows).encode()).hexdigest()[:16]
 edited = st.data_editor(
-    table, hide_index=True, width="stretch", key=f"runs_table_{shown}",
+    table, hide_index=True, width="stretch", key=f"runs_table_{shown}", row_height=64,
     disabled=[c for c in table.columns if c not in ("select", "note", "tags")],
     column_config={
         "select": st.column_config.CheckboxColumn("✓", help="Select to open, compare (2-4), rename or delete"),
-        "sample": st.column_config.ImageColumn("sample", width="small"),
+        "sample": st.column_config.ImageColumn("sample", width="small", help="Its latest fixed-noise samples"),
+        "open": st.column_config.LinkColumn("open", display_text="Monitor ↗", width="small",
+                                            help="Open the run on the Monitor page in a new tab"),
         "note": st.column_config.TextColumn("note", max_chars=MAX_NOTE, help="Your note on the run (notes.json)"),
         "tags": st.column_config.TextColumn("tags", help="Comma-separated, e.g. baseline, lr-sweep"),
         "progress": st.column_config.ProgressColumn("progress", min_value=0.0, max_value=1.0, format="percent"),
@@ -91,7 +97,7 @@ picked = list(edited["name"][edited["select"]]) if rows else []
 c1, c2 = st.columns([4, 1])
 c1.caption(f"{len(rows)} run(s). Tick runs to open, compare (2-4), rename or delete; edit a note or tags in "
            "place (saved in the run's notes.json).")
-c2.download_button("Table as CSV", edited.drop(columns=["select", "sample"]).to_csv(index=False).encode()
+c2.download_button("Table as CSV", edited.drop(columns=["select", "sample", "open"]).to_csv(index=False).encode()
                    if rows else b"", "runs.csv", "text/csv", on_click="ignore",
                    disabled=not rows)
 

@@ -1,6 +1,9 @@
-"""Train: a form over every Config field with per-dataset presets; running jobs below."""
+"""Train: the few choices that matter first (preset, how long, seed, name), with the time the run
+will take on this machine; every other Config field in collapsed groups with its label and help
+(infogan/fields.py); running jobs below."""
 
 import dataclasses
+import math
 
 import streamlit as st
 
@@ -17,25 +20,15 @@ from infogan.config import (
     ConfigError,
     preset,
 )
-from infogan.datasets import RECORDS
+from infogan.datasets import RECORDS, train_images
+from infogan.fields import BASIC, FIELDS, GROUPS
 from infogan.runs import RunError, list_runs
-from infogan.summary import eta_minutes, recent_rate
-
-# how the form groups Config's fields; a test checks that every field appears exactly once
-FIELD_GROUPS = {
-    "Data": ("dataset", "data_dir", "download", "subset", "image_size", "channels"),
-    "Networks": ("arch", "d_batchnorm", "spectral_norm", "output"),
-    "Latent layout": ("noise_dim", "noise_prior", "cat_codes", "n_cont", "fixed_sigma"),
-    "Objective": ("lambda_cat", "lambda_cont", "lambda_cat_jitter", "lambda_cr", "cr_start"),
-    "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "g_steps", "batch_size", "epochs", "max_steps", "seed",
-                     "device", "precision"),
-    "Logging and checkpoints": ("log_every", "sample_every", "ckpt_every", "keep_checkpoints", "disent_every"),
-}
+from infogan.summary import eta_minutes, measured_rate, recent_rate
 
 st.title("Train a new run")
 PRESETS = {d.name if d.name in BUILTIN_DATASETS else f"{d.name}:": d.label for d in RECORDS}
 choice = st.selectbox("Dataset and preset", list(PRESETS), format_func=PRESETS.get,
-                      help="Picking a dataset loads that dataset's paper defaults into the form.")
+                      help="Picking a dataset loads that dataset's published recipe into every field below.")
 base = preset(choice if choice != "folder:" else "folder:data/images")
 base = dataclasses.replace(base, data_dir=st.session_state.get("data_dir", ""))
 SELECTS = {"image_size": list(IMAGE_SIZES), "channels": [1, 3], "device": list(DEVICES),
@@ -44,38 +37,80 @@ SELECTS = {"image_size": list(IMAGE_SIZES), "channels": [1, 3], "device": list(D
 
 
 def widget(name: str, default):
-    key = f"form_{choice}_{name}"
-    label = name.replace("_", " ")
+    """One Config field as a widget under its human label; the label names the field in errors."""
+    key, doc = f"form_{choice}_{name}", FIELDS[name]
+    label, tip = doc.label, f"{doc.help}  \nThis preset: `{default}` · field `{name}`"
     if name == "dataset":
         if choice != "folder:":
-            st.text_input("dataset", value=default, disabled=True, key=key)
+            st.text_input(label, value=default, disabled=True, key=key, help=tip)
             return default
-        path = st.text_input("image folder path", value=default[7:], key=key,
-                             help="Class subfolders (ImageFolder) or a flat folder of images")
+        path = st.text_input("Image folder path", value=default[7:], key=key, help=tip)
         return "folder:" + path
     if name in SELECTS:
         opts = SELECTS[name]
-        return st.selectbox(label, opts, index=opts.index(default), key=key)
+        return st.selectbox(label, opts, index=opts.index(default), key=key, help=tip)
     if isinstance(default, bool):
-        return st.checkbox(label, value=default, key=key)
+        return st.checkbox(label, value=default, key=key, help=tip)
     if isinstance(default, int):
-        return st.number_input(label, value=default, step=1, key=key)
+        return st.number_input(label, value=default, step=1, key=key, help=tip)
     if isinstance(default, tuple):
-        return st.text_input("categorical codes (K per code, comma-separated)", key=key,
+        return st.text_input(label + " (values per code, comma-separated)", key=key, help=tip,
                              value=",".join(map(str, default)))
-    return st.text_input(label, value=str(default), key=key)  # floats: "2e-4" types naturally
+    return st.text_input(label, value=str(default), key=key, help=tip)  # floats: "2e-4" types naturally
 
 
-with st.form("train_form"):
-    values = {}
-    for group, names in FIELD_GROUPS.items():
-        st.markdown(f"**{group}**")
-        cols = st.columns(4)
-        for i, name in enumerate(names):
-            with cols[i % 4]:
+def images_of(values: dict) -> int | None:
+    images = train_images(base.dataset)
+    subset = values.get("subset") or 0
+    return None if images is None else min(images, subset) if subset else images
+
+
+values = {}
+st.markdown("**The basics**")
+c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
+with c1:
+    values["seed"] = widget("seed", base.seed)
+with c2:
+    values["epochs"] = widget("epochs", base.epochs)
+with c3:
+    values["max_steps"] = widget("max_steps", base.max_steps)
+run_name = c4.text_input("Run name (optional)", placeholder="dataset-date-time-seed")
+estimate = st.empty()  # filled once every field is read: the run's length depends on several
+for group, names in GROUPS.items():
+    with st.expander(group):
+        if group.startswith("Logging"):
+            auto = st.empty()
+        cols = st.columns(3)
+        for i, name in enumerate(n for n in names if n not in BASIC):
+            with cols[i % 3]:
                 values[name] = widget(name, getattr(base, name))
-    run_name = st.text_input("Run name (optional)", placeholder="dataset-date-time-seed")
-    submitted = st.form_submit_button("Start training", type="primary")
+submitted = st.button("Start training", type="primary")
+
+
+def how_long(values: dict) -> tuple[str, str]:
+    """(the run's length and time on this machine, what auto intervals mean for it)."""
+    try:
+        cfg = Config.from_dict(values)
+    except ConfigError:
+        return "", ""
+    images = images_of(values)
+    if images is None:
+        return f"{cfg.epochs} epoch(s) of an image folder: its length is known once its images are read.", ""
+    total = cfg.total_steps(images)
+    sample, ckpt = cfg.intervals(total)
+    rate = measured_rate(list_runs(), cfg)
+    when = (f" ≈ **{total * cfg.batch_size / rate[0] / 60:.0f} min** on this machine at {rate[0]:,.0f} images/s "
+            f"(measured on run {rate[1]})" if rate else
+            " · no run of this dataset, batch size and network on this machine to time it yet")
+    intervals = (f"With 0 (auto), samples every {sample:,} steps and a checkpoint with a film frame every {ckpt:,}: "
+                 "a 50th and a 20th of the run. A value you set wins.")
+    return f"This run: **{total:,} steps** ({math.ceil(total / max(1, images // cfg.batch_size))} epoch(s) of " \
+           f"{images:,} images){when}.", intervals
+
+
+length, intervals = how_long(values)
+estimate.caption(length)
+auto.caption(intervals)
 
 if submitted:
     try:
@@ -85,7 +120,7 @@ if submitted:
         st.success(f"Started **{job.run.name}**. Watch it on the Monitor page.")
     except ConfigError as exc:
         st.error("Not started; fix these fields:\n\n" + "\n".join(
-            f"- **{k}**: {v}" for k, v in exc.errors.items()))
+            f"- **{FIELDS[k].label if k in FIELDS else k}** (`{k}`): {v}" for k, v in exc.errors.items()))
     except RunError as exc:
         st.error(f"Not started: {exc}")
 

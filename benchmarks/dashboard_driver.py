@@ -57,11 +57,15 @@ def rss_mb(pid: int) -> float:
 
 
 def start_job(page, url: str, name: str, fields: dict[str, str]) -> None:
-    """Fill the Train form (MNIST preset) and submit; waits for the confirmation."""
+    """Fill the Train form (MNIST preset) by its fields' labels (infogan/fields.py), opening its
+    collapsed groups first, and submit; waits for the confirmation."""
     page.goto(f"{url}/train")
     page.get_by_role("button", name="Start training").wait_for(timeout=30000)
     for label, value in fields.items():
         box = page.get_by_label(label, exact=True)
+        if not box.is_visible():  # in a collapsed group: open it (a rerun may have drawn it closed)
+            page.locator("[data-testid='stExpander']").filter(has=box).locator("summary").click()
+            box.wait_for(state="visible", timeout=10000)
         box.fill(value)
         box.press("Tab")
     page.get_by_label("Run name (optional)").fill(name)

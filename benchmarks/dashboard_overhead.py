@@ -44,7 +44,8 @@ def dashboard_rate(data: Path, steps: int, log_every: int, page_path: str = "mon
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
-            start_job(page, url, "dash", {"subset": "6400", "max steps": str(steps), "log every": str(log_every)})
+            start_job(page, url, "dash", {"Training images (0 = all)": "6400", "Stop after this many steps": str(steps),
+                                          "Log every (steps)": str(log_every)})
             page.goto(f"{url}/{page_path}")
             status = runs / "dash" / "status.json"
             while '"completed"' not in status.read_text():

@@ -47,10 +47,11 @@ def run_soak(minutes: float, jobs: int, browsers: int, data: Path, steps_per_job
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             starter = browser.new_page()
-            form = {"subset": "4096", "batch size": "32", "log every": "10", "max steps": str(steps_per_job),
-                    "ckpt every": "200", "sample every": "100"}
+            form = {"Training images (0 = all)": "4096", "Batch size": "32", "Log every (steps)": "10",
+                    "Stop after this many steps": str(steps_per_job), "Checkpoint every (steps)": "200",
+                    "Samples every (steps)": "100"}
             for i in range(jobs):
-                start_job(starter, url, f"soak-{i}", {**form, "seed": str(i)})
+                start_job(starter, url, f"soak-{i}", {**form, "Seed": str(i)})
             pages = [browser.new_page(viewport={"width": 1300, "height": 900}) for _ in range(browsers)]
             for i, page in enumerate(pages):
                 page.goto(f"{url}/monitor?run=soak-{i % jobs}")

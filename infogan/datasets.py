@@ -45,6 +45,7 @@ class Dataset:
     files: tuple[str, ...] = ()  # the files that must be there (none for a generated or a user's set)
     dark_background: bool = False  # light shapes on black: an upload with a light border is inverted
     resized: bool = False  # its images are resized to image_size (else they come at that size)
+    train_images: int = 0  # its training split's size, for a run's length before it loads (0: unknown)
 
     @property
     def judged(self) -> bool:
@@ -82,14 +83,15 @@ def _shapes3d_preset(name: str) -> dict[str, Any]:
 RECORDS = (
     Dataset("mnist", "mnist", "MNIST digits, 28x28 grey, labelled (test accuracy of the categorical code)",
             "MNIST (62 noise, Cat(10), 3 continuous; the paper has 2)", 28, 1, lambda name: {}, labels=10,
-            folder="MNIST/raw", files=IDX, dark_background=True),
+            train_images=60_000, folder="MNIST/raw", files=IDX, dark_background=True),
     Dataset("fashion-mnist", "fashion-mnist", "Fashion-MNIST clothes, 28x28 grey, labelled", "Fashion-MNIST", 28, 1,
-            lambda name: {**PAPER, "n_cont": 2}, labels=10, folder="FashionMNIST/raw", files=IDX,
+            lambda name: {**PAPER, "n_cont": 2}, labels=10, train_images=60_000, folder="FashionMNIST/raw", files=IDX,
             dark_background=True),
     Dataset("svhn", "svhn", "SVHN house numbers, 32x32 RGB, labelled",
             "SVHN (paper: 124 noise, 4 x Cat(10), 4 continuous)", 32, 3,
             lambda name: {**PAPER, "noise_dim": 124, "cat_codes": (10, 10, 10, 10), "n_cont": 4, "lr_g": 1e-3,
-                          "lr_d": 2e-4}, labels=10, folder="SVHN", files=("train_32x32.mat", "test_32x32.mat")),
+                          "lr_d": 2e-4}, labels=10, train_images=73_257, folder="SVHN",
+            files=("train_32x32.mat", "test_32x32.mat")),
     Dataset("dsprites", "dsprites[:S]", "the built-in dSprites-style shapes with ground-truth factors, 64x64, drawn "
             "here (S = 2..8 keeps every S-th orientation and position: a smaller set)",
             "dSprites-style, built in (InfoGAN-CR's recipe: 5 continuous codes, CR from 288k steps)", 64, 1,
@@ -113,6 +115,17 @@ def has_factors(name: str) -> bool:
     """A ground-truth dataset (factor metrics, a judge per factor, a grid split)."""
     rec = record(name)
     return rec is not None and bool(rec.factors)
+
+
+def train_images(name: str) -> int | None:
+    """How many training images a dataset name has before any subset (None: unknown until read,
+    as for an image folder): what the Train form needs for a run's length."""
+    rec = record(name)
+    if rec is None:
+        return None
+    if rec.factor_sizes is not None:
+        return math.prod(rec.factor_sizes(name))
+    return rec.train_images or None
 
 
 def record(name: str) -> Dataset | None:

@@ -218,7 +218,8 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
                 model, data, metrics, scale=scale, estimator=estimator,
                 on_metric=lambda name, i, n: say(f"{name} ({i + 1} of {n})", 0.1 + 0.8 * i / n))
         if sample_quality and judge_key(cfg.dataset):
-            judge = judge_for(cfg, progress=lambda what, done: say(what, 0.9), budget=budget)
+            run.save_eval(out)  # what needs no judge is read at once; a first judge trains for minutes
+            judge = judge_for(cfg, progress=lambda what, done: say(what, 0.8 + 0.1 * done), budget=budget)
             say("sample quality: Fréchet distance, precision/recall in the judge's features", 0.92)
             labelled = has_test_split(cfg) or test_data is not None
             n = budget.cap(min(quality.N_FD, len(data)) if labelled else quality.N_FD)
@@ -228,13 +229,17 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
         return out
 
 
-def needs_eval(run: Run, step: int, metrics: str = "basic") -> bool:
-    """No saved evaluation of this checkpoint yet (or, for "all", not with every metric)."""
+def needs_eval(run: Run, step: int, metrics: str = "basic", quality: bool = True) -> bool:
+    """No saved evaluation of this checkpoint yet (or, for "all", not with every metric; with
+    `quality`, not with sample quality where the dataset has a judge: an evaluation stopped or
+    refused while its judge trained saved the rest)."""
     try:
         res = run.eval_result(step)
     except RunError:
         return True  # an unreadable eval.json is replaced
     if res is None:
+        return True
+    if quality and "quality" not in res and judge_key(str(res.get("dataset") or "")):
         return True
     factors = res.get("factors")  # only datasets with ground-truth factors have them
     return metrics == "all" and isinstance(factors, dict) and "factor_vae" not in factors
@@ -250,7 +255,7 @@ def evaluate_steps(run: Run, metrics: str = "basic", scale: float = 1.0, device:
     with run.lease("eval"):  # one evaluation of a run at a time, from any process or machine
         say = progress or (lambda what, done: None)
         render_film(run, lambda what, done: say(what, 0.0))
-        todo = [s for s in run.checkpoint_steps() if needs_eval(run, s, metrics)]
+        todo = [s for s in run.checkpoint_steps() if needs_eval(run, s, metrics, sample_quality)]
         test_data = load(run.config(), train=False, test_images=budget.test_images) \
             if has_test_split(run.config()) else None
         done, skipped = [], []

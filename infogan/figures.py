@@ -395,3 +395,25 @@ def code_map_figure(df: pd.DataFrame, x: str, y: str, color: str | None, categor
                       height=520, margin={"l": 50, "r": 20, "t": 30, "b": 40}, uirevision=f"{x}{y}{color}",
                       legend={"itemsizing": "constant"}, clickmode="event")
     return fig
+
+
+def toy_figure(snap: Any, real: np.ndarray, title: str) -> go.Figure:
+    """The 2D InfoGAN (toy.py) at one snapshot: D's probability of "real" as a shaded surface,
+    real points in grey, generated points coloured by their categorical code's value."""
+    from .toy import EXTENT, GRID, MODES
+
+    axis = np.linspace(-EXTENT, EXTENT, GRID)
+    fig = go.Figure(go.Heatmap(x=axis, y=axis, z=snap.surface.numpy(), zmin=0, zmax=1, colorscale="Greys",
+                               reversescale=True, opacity=0.45, showscale=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=real[:, 0], y=real[:, 1], mode="markers", name="real",
+                             marker={"size": 3, "color": "#444"}))
+    points, values = snap.points.numpy(), snap.values.numpy()
+    for k in range(MODES):
+        m = values == k
+        fig.add_trace(go.Scatter(x=points[m, 0], y=points[m, 1], mode="markers", name=f"c = {k}",
+                                 marker={"size": 5, "color": PALETTE[k % len(PALETTE)], "opacity": 0.8}))
+    fig.update_layout(title=f"{title} · step {snap.step} · purity {snap.purity:.2f} · modes {snap.modes_covered}/8",
+                      height=420, margin={"l": 30, "r": 10, "t": 40, "b": 30}, showlegend=False,
+                      xaxis={"range": [-EXTENT, EXTENT], "constrain": "domain"},
+                      yaxis={"range": [-EXTENT, EXTENT], "scaleanchor": "x"})
+    return fig

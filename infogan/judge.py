@@ -204,7 +204,9 @@ def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: 
             decay.step()
             step += 1
             if step % 50 == 0:
-                say(f"judge for {cfg.dataset}: step {step} of {steps}, loss {loss.item():.3f}", 0.9 * step / steps)
+                left = (time.perf_counter() - t0) / step * (steps - step) / 60
+                say(f"training the judge for {cfg.dataset} (once per dataset, then cached): step {step:,} of "
+                    f"{steps:,}, loss {loss.item():.3f}, about {left:.0f} min left", 0.9 * step / steps)
     seconds = time.perf_counter() - t0
     say(f"judge for {cfg.dataset}: testing on {len(test)} held-out images", 0.9)
     net.eval()

@@ -11,6 +11,8 @@ from typing import Any
 
 import pandas as pd
 
+from . import lease
+from .config import Config
 from .runs import Run, RunError
 from .scores import FACTOR_SCORES, QUALITY
 
@@ -73,7 +75,7 @@ def run_summary(run: Run) -> dict[str, Any]:
     row["step"] = st.get("step", 0)
     total = st.get("total_steps")
     row["progress"] = min(row["step"] / total, 1.0) if isinstance(total, int) and total > 0 else None
-    row["updated"] = st.get("updated")
+    row["updated"], row["started"] = st.get("updated"), st.get("started")
     records, bad_lines = run.metrics()
     if bad_lines:
         problems.append(f"metrics.jsonl: skipped {bad_lines} unreadable line(s)")
@@ -114,6 +116,24 @@ def eta_minutes(step: int, total: int, images_per_s: float | None, batch_size: i
     if not images_per_s or not total:
         return None
     return (total - step) / (images_per_s / batch_size) / 60
+
+
+def measured_rate(runs: list[Run], cfg: Config, look_at: int = 20) -> tuple[float, str] | None:
+    """(images/s, run name) of the newest run trained on this machine with cfg's dataset, network
+    and batch size: what the Train form's time estimate rests on (None: nothing comparable here).
+    Only the `look_at` newest runs are read, so the estimate stays cheap with many runs."""
+    same = ("dataset", "arch", "image_size", "channels", "batch_size", "precision", "device")
+    newest = sorted(((r, r.status()) for r in runs), key=lambda rs: rs[1].get("started") or 0, reverse=True)
+    for run, status in newest[:look_at]:
+        if status.get("host", lease.host()) != lease.host():
+            continue
+        try:
+            other = run.config()
+        except RunError:
+            continue
+        if all(getattr(other, k) == getattr(cfg, k) for k in same) and (rate := recent_rate(metrics_frame(run))):
+            return rate, run.name
+    return None
 
 
 def recent_rate(df: pd.DataFrame, windows: int = 5) -> float | None:

@@ -13,7 +13,8 @@ from infogan.data import available
 
 ROOT = Path(__file__).resolve().parents[1]
 # every page of the app, as AppTest switches to them (app_pages.common.page_list routes the same files)
-PAGES = [f"app_pages/{name}.py" for name in ("runs", "train", "monitor", "explore", "disentangle", "compare", "sweeps")]
+PAGES = [f"app_pages/{name}.py" for name in ("runs", "train", "monitor", "explore", "disentangle", "compare",
+                                              "sweeps", "learn")]
 SHM_NEEDED = 8 * 2**30  # bytes free on /dev/shm: the suite's run folders take ~3.5 GB at their peak
 
 
@@ -75,10 +76,10 @@ def tiny_mnist(mnist_root) -> Config:
 
 
 def tiny_config(mnist_root: Path) -> Config:
-    """A few dozen steps on a few hundred real MNIST images (20 steps, checkpoints at 10 and 20)."""
+    """A few dozen steps on a few hundred real MNIST images (20 steps; the auto intervals: samples
+    every 5 steps, checkpoints at 10 and 20)."""
     return Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 320,
-                             "batch_size": 32, "epochs": 2, "log_every": 5, "sample_every": 10,
-                             "ckpt_every": 10, "download": False})
+                             "batch_size": 32, "epochs": 2, "log_every": 5, "download": False})
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,7 @@ from benchmarks.dashboard_driver import (
 from tests.conftest import TIME_SCALE, wait_until
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-FORM = {"subset": "3200", "batch size": "32", "log every": "2", "epochs": "20"}
+FORM = {"Training images (0 = all)": "3200", "Batch size": "32", "Log every (steps)": "2", "Epochs": "20"}
 
 
 @pytest.fixture(scope="module")
@@ -63,10 +63,12 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
     page.get_by_text("No runs yet").first.wait_for(timeout=30000)
     shot(page, "01_runs_empty")
 
-    start_job(page, url, "browser-job", FORM)
+    start_job(page, url, "browser-job", {**FORM, "Checkpoint every (steps)": "200"})
     shot(page, "03_train_started")
 
+    # opened before the first checkpoint: the film appears with it, without a reload
     page.goto(f"{url}/monitor?run=browser-job")
+    page.get_by_text("No film yet").first.wait_for(timeout=30000)
     page.locator(LIVE_CHARTS).first.wait_for(timeout=60000 * TIME_SCALE)
     wait_until(lambda: chart_points(page) > 0, 60, "the Monitor charts to draw", poll=1)
     first = chart_points(page)
@@ -88,9 +90,21 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
                "new points on the zoomed chart", poll=0.5)
     assert charts.evaluate(f"() => {chart}.__tag") == "zoomed"  # the same chart, updated in place
     assert charts.evaluate(f"() => {chart}.layout.xaxis.range") == zoomed
+    page.get_by_text(re.compile(r"^Step \d+ · the same noise")).first.wait_for(timeout=30000)  # latest samples
+    film_slider = page.locator("[data-testid='stSlider']").filter(has_text="Training step")
+    film_slider.wait_for(timeout=60000 * TIME_SCALE)
+    film = runs / "browser-job" / "film"
+
+    def newest_shown() -> bool:  # the slider sits on the newest frame once a second frame exists
+        steps = sorted(int(p.name.split("_")[1]) for p in film.glob("step_*"))
+        value = film_slider.locator("[data-testid='stSliderThumbValue']").inner_text()
+        return len(steps) >= 2 and value == str(steps[-1])
+
+    wait_until(newest_shown, 60 * TIME_SCALE, "Monitor's film to move to its newest frame", poll=1)
+    shot(page, "04b_monitor_film")
 
     page.goto(f"{url}/train")
-    page.get_by_role("button", name="Stop").first.click(timeout=30000)
+    page.get_by_role("button", name="Stop", exact=True).first.click(timeout=30000)
     status = runs / "browser-job" / "status.json"
     wait_until(lambda: '"stopped"' in status.read_text(), 60, "the job to stop")
     page.get_by_role("button", name="Resume").wait_for(timeout=30000)

@@ -55,7 +55,7 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
     at = visit(app(monkeypatch, root, run="done"), page)
     if page == "app_pages/runs.py":
         df = at.dataframe[0].value
-        assert list(df["name"]) == ["broken", "done", "done2"]
+        assert list(df["name"]) == ["done2", "done", "broken"]  # newest first; no status.json: last
         assert df.set_index("name").loc["done", "state"] == "completed"
         assert "batch_size: expected a whole number" in df.set_index("name").loc["broken", "problem"]
     if page == "app_pages/monitor.py":
@@ -105,8 +105,9 @@ def test_the_train_form_refuses_bad_input_then_its_job_shows_on_every_page_and_s
     at.text_input(key="form_mnist_lr_g").set_value("fast")
     at.button[0].click().run()  # the form's submit button
     err = at.error[0].value
-    assert "Not started" in err and "**cat_codes**: every categorical code needs K >= 2" in err
-    assert "**lr_g**: expected a number" in err
+    # each field named as the form shows it, and as the CLI and config files name it
+    assert "Not started" in err and "**Categorical codes** (`cat_codes`): every categorical code needs K >= 2" in err
+    assert "**Learning rate of G** (`lr_g`): expected a number" in err
     assert not any(tmp_path.iterdir())  # no run folder for invalid input
 
     at.text_input(key="form_mnist_cat_codes").set_value("10")

@@ -105,12 +105,12 @@ def test_a_note_typed_under_one_sweep_filter_stays_on_its_run(monkeypatch, tmp_p
         Sweep.create(name, _base(mnist_root), [0, 1], {}, root=tmp_path)
     at = visit(app(monkeypatch, tmp_path, in_sweep="a"), "app_pages/runs.py")
     editor = next(k for k in at.session_state if str(k).startswith("runs_table_"))
-    assert list(at.dataframe[0].value["name"]) == ["a-s0", "a-s1"]
-    at.session_state[editor] = {"edited_rows": {1: {"note": "typed on a-s1"}}, "added_rows": [], "deleted_rows": []}
+    assert list(at.dataframe[0].value["name"]) == ["a-s1", "a-s0"]  # newest first
+    at.session_state[editor] = {"edited_rows": {0: {"note": "typed on a-s1"}}, "added_rows": [], "deleted_rows": []}
     at.run()
     assert (tmp_path / "a-s1" / "notes.json").is_file()
     at.selectbox(key="in_sweep").set_value("b").run()
-    assert not at.exception and list(at.dataframe[0].value["name"]) == ["b-s0", "b-s1"]
+    assert not at.exception and list(at.dataframe[0].value["name"]) == ["b-s1", "b-s0"]
     at.run()  # and once more, as the table's next edit or the 2 s refresh would
     from infogan.runs import Run
 

@@ -20,7 +20,7 @@ from infogan import budget, lease, quality
 from infogan.budget import FULL, SMOKE, Budget
 from infogan.config import Config
 from infogan.data import image_from_bytes
-from infogan.evaluate import category_labels, evaluate_steps, hungarian_accuracy
+from infogan.evaluate import category_labels, evaluate_steps, hungarian_accuracy, needs_eval
 from infogan.invert import invert
 from infogan.judge import JudgeTooWeak, judge_for, judge_path, load_judge
 from infogan.metrics import dci_scores
@@ -112,7 +112,11 @@ def test_a_smoke_judge_is_kept_apart_and_a_weak_judge_is_refused(tmp_path, mnist
     run = Run(shutil.copytree(tiny_runs / "f", tmp_path / "runs" / "f"))
     with pytest.raises(JudgeTooWeak, match=r"held-out accuracy .* below the 80% a judge needs to score samples"):
         evaluate_steps(run, budget=Budget("full", test_images=200))
-    assert run.eval_results() is None  # refused before anything was written
+    # no number is read through the weak judge; what needs none (accuracy) was saved before it was
+    # asked, and the step still needs its evaluation, so the next one (with a judge) completes it
+    saved = run.eval_results()
+    assert "categorical" in saved and "quality" not in saved
+    assert needs_eval(run, saved["step"]) and not needs_eval(run, saved["step"], quality=False)
 
 
 def test_only_the_budget_module_reads_infogan_smoke():

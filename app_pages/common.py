@@ -432,9 +432,9 @@ def film_player(run: Run, key: str, show, live: bool = False) -> None:
     def film_frame() -> None:
         now = film.steps(run) or steps
         if not now:
-            every = run.status().get("ckpt_every")
-            st.info("No film yet: each saved checkpoint adds one frame"
-                    + (f" (this run saves one every {every} steps)." if every else "."))
+            every = run.status().get("film_every")
+            st.info("No film yet: the run adds a frame every few steps and at each checkpoint"
+                    + (f" (this one every {every} steps)." if every else "."))
             return
         if st.button("⏸ Pause" if playing else "▶ Play", key=f"{key}_play",
                      help="Step through the saved checkpoints, one frame every 0.8 s"):
@@ -452,7 +452,7 @@ def film_player(run: Run, key: str, show, live: bool = False) -> None:
             st.session_state[step_key] = now[i + 1]
         elif st.session_state.get(follow_key, True) or st.session_state.get(step_key) not in now:
             st.session_state[step_key] = now[-1]
-        step = st.select_slider(f"Training step ({len(now)} saved checkpoints)", now, key=step_key, on_change=moved)
+        step = st.select_slider(f"Training step ({len(now)} frames)", now, key=step_key, on_change=moved)
         show(step)
 
     film_frame()

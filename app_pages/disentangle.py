@@ -15,8 +15,9 @@ from infogan.figures import (
     published_line,
     quality_table,
 )
+from infogan.files import FileError
 from infogan.jobs import EVERY
-from infogan.judge import judge_key
+from infogan.judge import judge_key, load_judge
 from infogan.quality import describe
 from infogan.runs import RunError
 from infogan.summary import eval_table
@@ -45,6 +46,22 @@ estimator = c4.selectbox("Estimator", ESTIMATORS,
 every = st.button("Evaluate every checkpoint (metrics over training)", disabled=busy,
                   help="Each kept checkpoint not evaluated yet, oldest first, in the background; with ground-truth "
                        "factors every metric at the sample scale above")
+try:
+    cfg = run.config()
+except RunError as exc:
+    st.error(str(exc))
+    st.stop()
+if not busy and judge_key(cfg.dataset):
+    try:
+        cached = load_judge(cfg.dataset, cfg.resolved_data_dir()) is not None
+    except (FileError, RunError) as exc:  # unreadable, or too weak to score samples
+        cached, why = False, str(exc)
+    else:
+        why = ""
+    if not cached:
+        st.caption(f"Sample quality is read in a judge classifier of {cfg.dataset}, trained once per dataset "
+                   "on its first evaluation (minutes on a CPU; its own progress and time left show above the results). "
+                   "The numbers that need no judge are saved and shown first." + (f" ({why})" if why else ""))
 if basic or full or every:
     metrics = "all" if full or (every and dsprites_stride(run.config().dataset)) else "basic"
     try:  # a background job: other tabs and the Monitor keep answering while it runs
@@ -139,13 +156,15 @@ if factors:
     for key, fig in factor_figures(factors).items():
         st.plotly_chart(fig, width="stretch", key=f"factor_{key}")
 q = results.get("quality")
+if results.get("quality_skipped"):
+    st.warning(f"Sample quality was not measured for this checkpoint: {results['quality_skipped']}")
 if q:
     st.subheader("Sample quality")
     st.dataframe(quality_table(q), hide_index=True, column_config={
         "generated": st.column_config.NumberColumn(format="%.4g"),
         "real data": st.column_config.NumberColumn(format="%.4g")})
     st.caption(describe(q) + f". {q.get('seconds', '?')} s. The same numbers over training: Monitor.")
-elif judge_key(run.config().dataset):
+elif judge_key(cfg.dataset) and not results.get("quality_skipped"):
     st.caption("Sample quality comes last, in the judge's features (its progress is above)." if busy else
                "No sample-quality numbers for this checkpoint: it was evaluated before they existed, or without "
                "them; run the evaluation again.")

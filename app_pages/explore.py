@@ -177,6 +177,9 @@ if real_tab.open:
                     k = int(found.lat.cat[0, c.index])
                     st.caption(f"{c.name} = {k} is label **{named[c.name].get(k, '?')}** by this checkpoint's "
                                "evaluation (its Hungarian matching of categories to labels)")
+                if any(c.kind == "cat" and c.name not in named for c in codes) and data.labels is not None:
+                    st.caption("A category is only a number until this checkpoint is evaluated (Disentanglement "
+                               "page): the evaluation matches each category to the label it stands for.")
                 values = {c.name: knob(c, f"real_{c.name}", " (edit)") for c in codes}
             edited = edit(m, found.latent_of(0), *latent.split_values(m.cfg, values))[0]
             with right:

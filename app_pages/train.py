@@ -60,21 +60,26 @@ def widget(name: str, default):
 
 
 def images_of(values: dict) -> int | None:
-    images = train_images(base.dataset)
+    images = train_images(values.get("dataset", base.dataset))
     subset = values.get("subset") or 0
     return None if images is None else min(images, subset) if subset else images
 
 
 values = {}
 st.markdown("**The basics**")
-c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
+c1, c2, c3, c4, c5 = st.columns([1, 1, 1, 1, 2])
 with c1:
     values["seed"] = widget("seed", base.seed)
-with c2:
-    values["epochs"] = widget("epochs", base.epochs)
-with c3:
-    values["max_steps"] = widget("max_steps", base.max_steps)
-run_name = c4.text_input("Run name (optional)", placeholder="dataset-date-time-seed")
+unit = c2.radio("Train for", ["epochs", "minutes"], key=f"form_{choice}_unit", horizontal=True,
+                help="Minutes become a step cap at the speed of the newest comparable run on this machine")
+if unit == "epochs":
+    with c3:
+        values["epochs"] = widget("epochs", base.epochs)
+    with c4:
+        values["max_steps"] = widget("max_steps", base.max_steps)
+else:
+    minutes = c3.number_input("Minutes", 1, 100_000, 10, key=f"form_{choice}_minutes")
+run_name = c5.text_input("Run name (optional)", placeholder="dataset-date-time-seed")
 estimate = st.empty()  # filled once every field is read: the run's length depends on several
 for group, names in GROUPS.items():
     with st.expander(group):
@@ -87,6 +92,25 @@ for group, names in GROUPS.items():
 submitted = st.button("Start training", type="primary")
 
 
+def in_minutes(values: dict, minutes: int) -> dict:
+    """epochs and max_steps for `minutes` of training at the measured speed ({} when unknown)."""
+    try:
+        cfg = Config.from_dict(values)
+    except ConfigError:
+        return {}
+    rate, images = measured_rate(list_runs(), cfg), images_of(values)
+    if rate is None or images is None:
+        st.warning("No run of this dataset, network and batch size has trained on this machine yet, so minutes "
+                   "cannot be turned into steps: the preset's epochs apply.")
+        return {}
+    steps = max(1, int(minutes * 60 * rate[0] / cfg.batch_size))
+    return {"max_steps": steps, "epochs": max(1, math.ceil(steps / max(1, images // cfg.batch_size)))}
+
+
+if unit == "minutes":
+    values.update(in_minutes(values, minutes))
+
+
 def how_long(values: dict) -> tuple[str, str]:
     """(the run's length and time on this machine, what auto intervals mean for it)."""
     try:
@@ -97,13 +121,13 @@ def how_long(values: dict) -> tuple[str, str]:
     if images is None:
         return f"{cfg.epochs} epoch(s) of an image folder: its length is known once its images are read.", ""
     total = cfg.total_steps(images)
-    sample, ckpt = cfg.intervals(total)
+    sample, frame, ckpt = cfg.intervals(total)
     rate = measured_rate(list_runs(), cfg)
     when = (f" ≈ **{total * cfg.batch_size / rate[0] / 60:.0f} min** on this machine at {rate[0]:,.0f} images/s "
             f"(measured on run {rate[1]})" if rate else
             " · no run of this dataset, batch size and network on this machine to time it yet")
-    intervals = (f"With 0 (auto), samples every {sample:,} steps and a checkpoint with a film frame every {ckpt:,}: "
-                 "a 50th and a 20th of the run. A value you set wins.")
+    intervals = (f"With 0 (auto): samples every {sample:,} steps, a film frame every {frame:,}, a checkpoint every "
+                 f"{ckpt:,} (a 25th, a 10th and a 5th of the run). A value you set wins.")
     return f"This run: **{total:,} steps** ({math.ceil(total / max(1, images // cfg.batch_size))} epoch(s) of " \
            f"{images:,} images){when}.", intervals
 

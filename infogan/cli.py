@@ -293,6 +293,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"{run.name} step {out['step']}: " + ", ".join(f"{k}={v}" for k, v in scores.items()))
     if out.get("quality"):
         print(describe(out["quality"]))
+    if out.get("quality_skipped"):
+        print(f"sample quality not measured: {out['quality_skipped']}")
     print(f"wrote {run.path / 'eval.json'}")
     return 0
 

@@ -25,7 +25,8 @@ OUTPUTS = ("tanh", "sigmoid")
 NOISE_PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 PRECISIONS = ("auto", "fp32", "bf16")
-AUTO_SAMPLES, AUTO_CHECKPOINTS = 50, 20  # auto intervals: samples and checkpoints per run (Config.intervals)
+# auto intervals (Config.intervals): samples, film frames and checkpoints per run
+AUTO_SAMPLES, AUTO_FILM, AUTO_CHECKPOINTS = 25, 10, 5
 ESTIMATORS = ("fast", "reference")  # of the disentanglement metrics (metrics.evaluate_all)
 
 
@@ -87,9 +88,11 @@ class Config:
     precision: str = "auto"
     # bookkeeping
     log_every: int = 50
-    # the fixed-noise samples, and a checkpoint with its film frame, every N steps; 0 = auto, a
-    # share of the run's length (`intervals`), so a short run has pictures from its first minute
+    # the fixed-noise samples, a frame of the film (film.py) and a checkpoint (with its own frame)
+    # every N steps; 0 = auto, a share of the run's length (`intervals`), so a short run has
+    # pictures from its first minute
     sample_every: int = 0
+    film_every: int = 0
     ckpt_every: int = 0
     keep_checkpoints: int = 5
     # data with ground-truth factors (dSprites): FactorVAE and MIG every N steps while training
@@ -191,7 +194,7 @@ class Config:
               "bf16 autocast runs on cpu and cuda devices only (auto picks fp32 elsewhere)")
         for name in ("log_every", "keep_checkpoints"):
             check(name, getattr(self, name) >= 1, "must be >= 1")
-        for name in ("sample_every", "ckpt_every"):
+        for name in ("sample_every", "film_every", "ckpt_every"):
             check(name, getattr(self, name) >= 0, "must be >= 0 (0 = auto: a share of the run's length)")
         return errors
 
@@ -211,15 +214,17 @@ class Config:
         total = self.epochs * (images // self.batch_size)
         return min(total, self.max_steps) if self.max_steps else total
 
-    def intervals(self, total_steps: int) -> tuple[int, int]:
-        """(sample_every, ckpt_every) for a run of `total_steps`: the values set, or for 0 (auto)
-        a 50th and a 20th of the run, at least 5 and 10 steps (a tiny run is not all saving),
-        at most 2,000 and 4,000 (a long run still loses at most 4,000 steps to a crash: the
-        cadence of InfoGAN-CR's dSprites recipe)."""
-        def auto(share: int, low: int, high: int) -> int:
-            return min(max(math.ceil(total_steps / share), low), high)
+    def intervals(self, total_steps: int) -> tuple[int, int, int]:
+        """(sample_every, film_every, ckpt_every) for a run of `total_steps`: the values set, or
+        for 0 (auto) a 25th, a 10th and a 5th of the run, at least 10 steps each, at most 2,000,
+        4,000 and 4,000 (a long run still loses at most 4,000 steps to a crash: the cadence of
+        InfoGAN-CR's dSprites recipe). The shares keep their cost to a few percent of a run on a
+        CPU (docs/results.md) and a default run's 5 checkpoints all kept."""
+        def auto(share: int, high: int) -> int:
+            return min(max(math.ceil(total_steps / share), 10), high)
 
-        return (self.sample_every or auto(AUTO_SAMPLES, 5, 2000), self.ckpt_every or auto(AUTO_CHECKPOINTS, 10, 4000))
+        return (self.sample_every or auto(AUTO_SAMPLES, 2000), self.film_every or auto(AUTO_FILM, 4000),
+                self.ckpt_every or auto(AUTO_CHECKPOINTS, 4000))
 
     def resolved_data_dir(self) -> Path:
         return Path(self.data_dir or os.environ.get("INFOGAN_DATA") or "data")

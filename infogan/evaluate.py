@@ -22,7 +22,7 @@ from .checkpoint import Model, code_values, encode, encoder_for, load_model
 from .data import ImageData, has_test_split, load
 from .datasets import has_factors
 from .film import render_film
-from .judge import Progress, judge_for, judge_key
+from .judge import JudgeTooWeak, Progress, judge_for, judge_key
 from .metrics import Pool, discretize, evaluate_all, factor_truth, mig
 from .models import QOut, generate
 from .runs import Run, RunError
@@ -191,7 +191,8 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
     first use), unless `sample_quality` is False: sample quality against as many held-out images as the
     accuracy uses (quality.py).
     `progress` hears the name of each stage as it starts (the CLI's bar, the dashboard's job file).
-    `budget` caps the test images and picks the judge (budget.py)."""
+    `budget` caps the test images and picks the judge (budget.py). A judge below its accuracy
+    floor scores nothing: `quality_skipped` says why, and the other numbers are kept."""
     with run.lease("eval"):  # one evaluation of a run at a time, from any process or machine
         say = progress or (lambda what, done: None)
         say("loading the checkpoint", 0.0)
@@ -219,11 +220,15 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
                 on_metric=lambda name, i, n: say(f"{name} ({i + 1} of {n})", 0.1 + 0.8 * i / n))
         if sample_quality and judge_key(cfg.dataset):
             run.save_eval(out)  # what needs no judge is read at once; a first judge trains for minutes
-            judge = judge_for(cfg, progress=lambda what, done: say(what, 0.8 + 0.1 * done), budget=budget)
-            say("sample quality: Fréchet distance, precision/recall in the judge's features", 0.92)
-            labelled = has_test_split(cfg) or test_data is not None
-            n = budget.cap(min(quality.N_FD, len(data)) if labelled else quality.N_FD)
-            out["quality"] = quality.sample_quality(model.G, cfg, quality.reference(judge, cfg, n))
+            try:
+                judge = judge_for(cfg, progress=lambda what, done: say(what, 0.8 + 0.1 * done), budget=budget)
+            except JudgeTooWeak as exc:  # no number is read through it; the rest stands
+                out["quality_skipped"] = str(exc)
+            else:
+                say("sample quality: Fréchet distance, precision/recall in the judge's features", 0.92)
+                labelled = has_test_split(cfg) or test_data is not None
+                n = budget.cap(min(quality.N_FD, len(data)) if labelled else quality.N_FD)
+                out["quality"] = quality.sample_quality(model.G, cfg, quality.reference(judge, cfg, n))
         run.save_eval(out)
         say("done", 1.0)
         return out
@@ -231,15 +236,15 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
 
 def needs_eval(run: Run, step: int, metrics: str = "basic", quality: bool = True) -> bool:
     """No saved evaluation of this checkpoint yet (or, for "all", not with every metric; with
-    `quality`, not with sample quality where the dataset has a judge: an evaluation stopped or
-    refused while its judge trained saved the rest)."""
+    `quality`, not with sample quality where the dataset has a judge: an evaluation stopped while
+    its judge trained saved the rest; one whose judge was too weak says so and is done)."""
     try:
         res = run.eval_result(step)
     except RunError:
         return True  # an unreadable eval.json is replaced
     if res is None:
         return True
-    if quality and "quality" not in res and judge_key(str(res.get("dataset") or "")):
+    if quality and not {"quality", "quality_skipped"} & set(res) and judge_key(str(res.get("dataset") or "")):
         return True
     factors = res.get("factors")  # only datasets with ground-truth factors have them
     return metrics == "all" and isinstance(factors, dict) and "factor_vae" not in factors

@@ -72,10 +72,13 @@ FIELDS: dict[str, Field] = {
     "precision": Field("Precision", "auto times fp32 and bf16 on the first batches and keeps the faster one whose "
                                     "losses agree with fp32's; bf16 is faster on some CPUs and most GPUs."),
     "log_every": Field("Log every (steps)", "Losses, MI bounds and code use are averaged and written every N steps."),
-    "sample_every": Field("Samples every (steps)", "The fixed-noise sample grid every N steps. 0 = auto: a 50th of "
-                                                   "the run (5 to 2,000 steps)."),
-    "ckpt_every": Field("Checkpoint every (steps)", "A checkpoint, and a frame of the film, every N steps. 0 = auto: a "
-                                                    "20th of the run (10 to 4,000 steps)."),
+    "sample_every": Field("Samples every (steps)", "The fixed-noise sample grid (Monitor's latest samples) every N "
+                                                   "steps. 0 = auto: a 25th of the run (10 to 2,000 steps)."),
+    "film_every": Field("Film frame every (steps)", "A frame of the film of training (every code's traversal from "
+                                                    "fixed noise) every N steps, and at each checkpoint. 0 = auto: a "
+                                                    "10th of the run (10 to 4,000 steps)."),
+    "ckpt_every": Field("Checkpoint every (steps)", "A checkpoint (what Explore, evaluation and resume read) every N "
+                                                    "steps. 0 = auto: a 5th of the run (10 to 4,000 steps)."),
     "keep_checkpoints": Field("Checkpoints kept", "Older checkpoints are deleted beyond this many (their film "
                                                   "frames stay)."),
     "disent_every": Field("Disentanglement every (steps)", "On data with ground-truth factors: FactorVAE and MIG "
@@ -91,6 +94,6 @@ GROUPS: dict[str, tuple[str, ...]] = {
                                                          "lambda_cr", "cr_start"),
     "Networks": ("arch", "d_batchnorm", "spectral_norm", "output"),
     "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "g_steps", "batch_size", "device", "precision"),
-    "Logging, samples and checkpoints": ("log_every", "sample_every", "ckpt_every", "keep_checkpoints",
+    "Logging, samples and checkpoints": ("log_every", "sample_every", "film_every", "ckpt_every", "keep_checkpoints",
                                          "disent_every"),
 }

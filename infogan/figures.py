@@ -412,8 +412,9 @@ def toy_figure(snap: Any, real: np.ndarray, title: str) -> go.Figure:
         m = values == k
         fig.add_trace(go.Scatter(x=points[m, 0], y=points[m, 1], mode="markers", name=f"c = {k}",
                                  marker={"size": 5, "color": PALETTE[k % len(PALETTE)], "opacity": 0.8}))
-    fig.update_layout(title=f"{title} · step {snap.step} · purity {snap.purity:.2f} · modes {snap.modes_covered}/8",
-                      height=420, margin={"l": 30, "r": 10, "t": 40, "b": 30}, showlegend=False,
+    fig.update_layout(title=f"{title}<br><sup>step {snap.step} · purity {snap.purity:.2f} · modes covered "
+                            f"{snap.modes_covered} of 8</sup>",
+                      height=440, margin={"l": 30, "r": 10, "t": 60, "b": 30}, showlegend=False,
                       xaxis={"range": [-EXTENT, EXTENT], "constrain": "domain"},
                       yaxis={"range": [-EXTENT, EXTENT], "scaleanchor": "x"})
     return fig

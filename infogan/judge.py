@@ -240,7 +240,7 @@ def load_judge(dataset: str, data_dir: Path | str, budget: Budget = FULL) -> Jud
         return None
     hit = _CACHE.get(str(path))
     if hit and hit[0] == seen:
-        return hit[1]
+        return check_judge(hit[1], budget)  # a weak judge stays refused when read again
     try:
         with safe_open(str(path), "pt") as f:
             info = json.loads((f.metadata() or {})["info"])

@@ -114,7 +114,8 @@ def _status_spec() -> dict[str, Any]:
             "attempts": schema.INT, "checkpoint": schema.INT, "pid": schema.INT, "pid_started": null(schema.NUM),
             "host": str, "sweep": null(name), "node": null(str), "nodes": [str], "error": null(str),
             "started": schema.NUM, "updated": schema.NUM, "finished": null(schema.NUM), "resumed_from": [schema.INT],
-            "sample_every": schema.INT, "ckpt_every": schema.INT, "stage": null(str), "reason": null(str)}
+            "sample_every": schema.INT, "film_every": schema.INT, "ckpt_every": schema.INT, "stage": null(str),
+            "reason": null(str)}
 
 
 STATUS = _status_spec()

@@ -130,6 +130,7 @@ EVAL = {
                       "estimator": str, "scale": NUM, "seed": INT},
                      _all(shaped("normalized_mi", "code_names", "factor_names"),
                           shaped("dci_importance", "code_names", "factor_names"))),
+    "quality_skipped": str,
     "quality": {"floor": {"*": NUM}, "n": INT, "n_knn": INT, "k": INT, "seed": INT, "seconds": NUM,
                 "judge": {"dataset": str, "accuracy": NUM, "file": str, "trained": NUM}},
 }

@@ -209,7 +209,7 @@ class Trainer:
                             f"({len(self.images)} images); lower batch_size or subset")
         self.steps_per_epoch = len(self.images) // cfg.batch_size
         self.total_steps = cfg.total_steps(len(self.images))
-        self.sample_every, self.ckpt_every = cfg.intervals(self.total_steps)
+        self.sample_every, self.film_every, self.ckpt_every = cfg.intervals(self.total_steps)
         self.step_no = 0
         self.elapsed = 0.0
         self.lost: threading.Event | None = None  # set if another process took the run's lease over
@@ -266,7 +266,8 @@ class Trainer:
         Failures are recorded in status.json with a one-line reason and re-raised."""
         self.run.set_status("running", step=self.step_no, total_steps=self.total_steps, pid=os.getpid(),
                             epoch=self.step_no // self.steps_per_epoch, device=str(self.device),
-                            precision=self.precision, sample_every=self.sample_every, ckpt_every=self.ckpt_every,
+                            precision=self.precision, sample_every=self.sample_every, film_every=self.film_every,
+                            ckpt_every=self.ckpt_every,
                             stage="first steps")
         try:
             self.start_contrast()  # on from step 0: the probe times the step with H
@@ -314,7 +315,7 @@ class Trainer:
                     self._log_window(dict(zip(names, totals.div(n).tolist())) | scores, n, now - t_window, on_log)
                     totals, n, t_window = None, 0, now
                 self.save(samples=s % self.sample_every == 0 or last or stopping,
-                          checkpoint=s % self.ckpt_every == 0 or last or stopping)
+                          checkpoint=s % self.ckpt_every == 0 or last or stopping, frame=s % self.film_every == 0)
                 if stopping:
                     self.run.set_status("stopped", step=s, reason=stop_reason(stop))
                     return "stopped"
@@ -374,10 +375,11 @@ class Trainer:
                 for c in codes}
 
     # ----- outputs -----
-    def save(self, samples: bool, checkpoint: bool) -> None:
-        """Write the fixed-noise sample grid and/or a checkpoint, never from non-finite weights
-        (which would also prune the good checkpoints they replace)."""
-        if not (samples or checkpoint):
+    def save(self, samples: bool, checkpoint: bool, frame: bool = False) -> None:
+        """Write the fixed-noise sample grid, a checkpoint and/or a film frame (every checkpoint
+        has one), never from non-finite weights (which would also prune the good checkpoints
+        they replace)."""
+        if not (samples or checkpoint or frame):
             return
         self._check_finite()
         if samples:
@@ -391,7 +393,8 @@ class Trainer:
                 "step": self.step_no, "elapsed": self.elapsed, "precision": self.precision,
                 "opt_d": self.nets.opt_d.state_dict(),
                 "opt_g": self.nets.opt_g.state_dict(), "gen": self.gen.get_state(), **contrast})
-            film.save(self.run, self.step_no, self.G, self.cfg)  # the checkpoint's frame of the film
+        if checkpoint or frame:
+            film.save(self.run, self.step_no, self.G, self.cfg)
 
     def _check_finite(self) -> None:
         nets = [("G", self.G), ("D", self.D)] + ([("H", self.nets.H)] if self.nets.H else [])

@@ -76,8 +76,8 @@ def tiny_mnist(mnist_root) -> Config:
 
 
 def tiny_config(mnist_root: Path) -> Config:
-    """A few dozen steps on a few hundred real MNIST images (20 steps; the auto intervals: samples
-    every 5 steps, checkpoints at 10 and 20)."""
+    """A few dozen steps on a few hundred real MNIST images (20 steps; the auto intervals: samples,
+    film frames and checkpoints at 10 and 20)."""
     return Config.from_dict({"dataset": "mnist", "data_dir": str(mnist_root), "subset": 320,
                              "batch_size": 32, "epochs": 2, "log_every": 5, "download": False})
 

@@ -62,8 +62,23 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
     page.goto(url)
     page.get_by_text("No runs yet").first.wait_for(timeout=30000)
     shot(page, "01_runs_empty")
+    # a newcomer's path: the empty Runs page -> Learn -> the 2D toy trains and says its purity
+    page.get_by_text("Learn what InfoGAN does").first.click(timeout=30000)
+    steps = page.get_by_label("Steps", exact=True)
+    steps.fill("400")
+    steps.press("Tab")
+    page.get_by_role("button", name="Train both, side by side").click(timeout=30000)
+    said = page.get_by_text(re.compile(r"With the term: purity \d"))
+    said.first.wait_for(timeout=60000 * TIME_SCALE)
+    assert re.search(r"With the term: purity (\S+),.*Without: purity (\S+)", said.first.inner_text())
+    shot(page, "02_learn_toy")
+    # -> the Train form shows its basics; the rest waits in collapsed groups
+    page.goto(f"{url}/train")
+    page.get_by_label("Epochs", exact=True).wait_for(timeout=30000)
+    assert not page.get_by_label("Learning rate of G", exact=True).is_visible()
+    assert page.get_by_text(re.compile(r"This run: \d[\d,]* steps")).first.is_visible()
 
-    start_job(page, url, "browser-job", {**FORM, "Checkpoint every (steps)": "200"})
+    start_job(page, url, "browser-job", {**FORM, "Checkpoint every (steps)": "100"})
     shot(page, "03_train_started")
 
     # opened before the first checkpoint: the film appears with it, without a reload

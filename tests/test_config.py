@@ -154,15 +154,16 @@ def test_json_round_trip():
 
 
 def test_auto_intervals_give_a_short_run_pictures_early_and_a_long_one_a_bounded_loss():
-    """0 = auto: a 50th and a 20th of the run. One epoch of MNIST from the form's defaults (468
-    steps) used to save its first checkpoint, and so its first film frame, at its end."""
+    """0 = auto: a 25th, a 10th and a 5th of the run. One epoch of MNIST from the form's defaults
+    (468 steps) used to save its first samples and checkpoint, and so its first film frame, at its
+    end (fixed intervals of 500 and 1,000)."""
     cfg = Config.from_dict({"dataset": "mnist", "epochs": 1})
-    assert (cfg.sample_every, cfg.ckpt_every) == (0, 0)
+    assert (cfg.sample_every, cfg.film_every, cfg.ckpt_every) == (0, 0, 0)
     total = cfg.total_steps(train_images("mnist"))
-    assert total == 468 and cfg.intervals(total) == (10, 24)
-    assert cfg.intervals(20) == (5, 10)  # a tiny run is not all saving
-    assert cfg.intervals(322_560) == (2000, 4000)  # full dSprites' 28 epochs: its recipe's cadence
-    assert cfg.replace(sample_every=7, ckpt_every=100).intervals(468) == (7, 100)  # set values win
+    assert total == 468 and cfg.intervals(total) == (19, 47, 94)
+    assert cfg.intervals(20) == (10, 10, 10)  # a tiny run is not all saving
+    assert cfg.intervals(322_560) == (2000, 4000, 4000)  # full dSprites' 28 epochs: its recipe's cadence
+    assert cfg.replace(sample_every=7, ckpt_every=100).intervals(468) == (7, 47, 100)  # set values win
     assert cfg.replace(max_steps=300).total_steps(60_000) == 300
-    with pytest.raises(ConfigError, match="ckpt_every"):
-        cfg.replace(ckpt_every=-1)
+    with pytest.raises(ConfigError, match="film_every"):
+        cfg.replace(film_every=-1)

@@ -187,6 +187,36 @@ def test_the_train_form_has_every_config_field_once(monkeypatch, tmp_path):
     assert list(next(s for s in at.selectbox if s.label == "Dataset and preset").options) == [d.label for d in RECORDS]
 
 
+def test_a_first_logged_point_draws_as_a_point_and_a_long_legend_makes_the_chart_taller():
+    import pandas as pd
+
+    one = pd.DataFrame({"loss_d": [1.3], "loss_g": [0.8], "mi_c1": [0.2]}, index=pd.Index([2], name="step"))
+    figs = monitor_figures({"r": one}, Config().to_dict())
+    assert {t.mode for t in figs["losses"].data} == {"markers"}  # not a line of one point: empty axes
+    two = pd.concat([one, one.set_axis([4])])
+    assert {t.mode for t in monitor_figures({"r": two}, Config().to_dict())["losses"].data} == {"lines"}
+    many = monitor_figures({f"run{i}": two for i in range(4)}, Config().to_dict())["losses"]
+    assert many.layout.height > figs["losses"].layout.height
+
+
+def test_the_train_form_turns_minutes_into_steps_at_the_speed_measured_here(monkeypatch, finished_root):
+    """The form's estimate and its minutes both rest on the newest comparable run on this machine
+    ("done2": MNIST, batch 32, the same network and precision)."""
+    from infogan.runs import list_runs
+    from infogan.summary import measured_rate
+
+    at = visit(app(monkeypatch, finished_root), "app_pages/train.py")
+    at.number_input(key="form_mnist_batch_size").set_value(32).run()
+    cfg = Config.from_dict({"dataset": "mnist", "batch_size": 32})
+    rate, name = measured_rate(list_runs(finished_root), cfg)
+    assert name == "done2"  # the newest of the two
+    assert f"at {rate:,.0f} images/s (measured on run done2)" in " ".join(c.value for c in at.caption)
+    at.radio(key="form_mnist_unit").set_value("minutes").run()
+    at.number_input(key="form_mnist_minutes").set_value(2).run()
+    steps = int(2 * 60 * rate / 32)
+    assert f"This run: **{steps:,} steps**" in " ".join(c.value for c in at.caption) and not at.exception
+
+
 def test_a_cli_run_shows_as_running_on_the_runs_page(monkeypatch, tmp_path, mnist_root):
     """The table's state (what the rename/delete guard uses) comes from the run's status.json and
     its live pid, so a run the dashboard did not start still counts as training."""

@@ -138,10 +138,22 @@ def test_notes_round_trip_and_bad_notes_files(tiny_runs, tmp_path):
 def test_every_checkpoint_is_evaluated_once_for_the_chart(tiny_runs, tmp_path, monkeypatch):
     shutil.copytree(tiny_runs / "f", tmp_path / "f")
     run = Run(tmp_path / "f")
-    seen = []
+    seen, saved_before_judge = [], []
+
+    def progress(what: str, done: float) -> None:
+        if what.startswith("step 10 (1 of 2): sample quality") or "judge for" in what:
+            saved_before_judge.append("categorical" in (run.eval_result(10) or {}))
+        seen.append((what, done))
+
     # the smoke budget's first 1,000 test images: the full split is test_train's
-    assert evaluate_steps(run, progress=lambda what, done: seen.append((what, done)), budget=SMOKE) == [10, 20]
-    assert any(w.startswith("step 10 (1 of 2): categorical accuracy") for w, _ in seen) and seen[-1] == ("done", 1.0)
+    assert evaluate_steps(run, progress=progress, budget=SMOKE) == [10, 20]
+    stages = [w for w, _ in seen]
+    accuracy = stages.index("step 10 (1 of 2): categorical accuracy (Q on the test images)")
+    assert accuracy < stages.index("step 10 (1 of 2): sample quality: Fréchet distance, precision/recall in the "
+                                   "judge's features") and seen[-1] == ("done", 1.0)
+    # what needs no judge is in eval.json before the judge is asked for (it may train for minutes)
+    assert saved_before_judge and all(saved_before_judge)
+    assert [d for _, d in seen] == sorted(d for _, d in seen)  # the bar never goes back
     assert evaluate_steps(run) == []
     df = eval_table(run)
     assert list(df.index) == [10, 20] and {"accuracy", "slant_rho", "width_rho", "fd", "fd_floor"} <= set(df.columns)

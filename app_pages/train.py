@@ -22,7 +22,7 @@ from infogan.config import (
 )
 from infogan.datasets import RECORDS, train_images
 from infogan.fields import BASIC, FIELDS, GROUPS
-from infogan.runs import RunError, list_runs
+from infogan.runs import RunError, list_runs, runs_root
 from infogan.summary import eta_minutes, measured_rate, recent_rate
 
 st.title("Train a new run")
@@ -92,13 +92,24 @@ for group, names in GROUPS.items():
 submitted = st.button("Start training", type="primary")
 
 
+@st.cache_data(ttl=10, show_spinner=False)
+def _speed(cfg: Config, root: str) -> tuple[float, str] | None:
+    return measured_rate(list_runs(root), cfg)
+
+
+def speed_here(cfg: Config) -> tuple[float, str] | None:
+    """measured_rate in this runs folder, read again at most every 10 s: each change of a field
+    reruns this page."""
+    return _speed(cfg, str(runs_root().resolve()))
+
+
 def in_minutes(values: dict, minutes: int) -> dict:
     """epochs and max_steps for `minutes` of training at the measured speed ({} when unknown)."""
     try:
         cfg = Config.from_dict(values)
     except ConfigError:
         return {}
-    rate, images = measured_rate(list_runs(), cfg), images_of(values)
+    rate, images = speed_here(cfg), images_of(values)
     if rate is None or images is None:
         st.warning("No run of this dataset, network and batch size has trained on this machine yet, so minutes "
                    "cannot be turned into steps: the preset's epochs apply.")
@@ -122,7 +133,7 @@ def how_long(values: dict) -> tuple[str, str]:
         return f"{cfg.epochs} epoch(s) of an image folder: its length is known once its images are read.", ""
     total = cfg.total_steps(images)
     sample, frame, ckpt = cfg.intervals(total)
-    rate = measured_rate(list_runs(), cfg)
+    rate = speed_here(cfg)
     when = (f" ≈ **{total * cfg.batch_size / rate[0] / 60:.0f} min** on this machine at {rate[0]:,.0f} images/s "
             f"(measured on run {rate[1]})" if rate else
             " · no run of this dataset, batch size and network on this machine to time it yet")

@@ -65,7 +65,7 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
     # a newcomer's path: the empty Runs page -> Learn -> the 2D toy trains and says its purity
     page.get_by_text("Learn what InfoGAN does").first.click(timeout=30000)
     steps = page.get_by_label("Steps", exact=True)
-    steps.fill("400")
+    steps.fill("200")
     steps.press("Tab")
     page.get_by_role("button", name="Train both, side by side").click(timeout=30000)
     said = page.get_by_text(re.compile(r"With the term: purity \d"))

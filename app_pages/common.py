@@ -437,11 +437,12 @@ def film_player(run: Run, key: str, show, live: bool = False) -> None:
                     + (f" (this one every {every} steps)." if every else "."))
             return
         if st.button("⏸ Pause" if playing else "▶ Play", key=f"{key}_play",
-                     help="Step through the saved checkpoints, one frame every 0.8 s"):
+                     help="Step through the film's frames, one every 0.8 s"):
             if not playing and st.session_state.get(step_key) == now[-1]:
                 st.session_state[step_key] = now[0]  # play from the start
             st.session_state[playing_key] = not playing
-            st.session_state[follow_key] = playing  # a pause at the end follows again
+            # a pause keeps its frame, and follows new ones only when that is the newest
+            st.session_state[follow_key] = playing and st.session_state.get(step_key) == now[-1]
             st.rerun()
         if st.session_state.get(playing_key):
             i = now.index(st.session_state[step_key]) if st.session_state.get(step_key) in now else -1

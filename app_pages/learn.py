@@ -2,6 +2,7 @@
 values, its networks layer by layer), on a 2D InfoGAN that trains in seconds beside the same
 model without the information term, and by training the run's own config without that term."""
 
+import json
 import time
 
 import pandas as pd
@@ -10,6 +11,7 @@ import torch
 
 from app_pages.common import frame, job_manager, select_run, selected_run, share_link
 from infogan import toy
+from infogan.config import Config
 from infogan.explain import layers, objective
 from infogan.figures import toy_figure
 from infogan.runs import RunError
@@ -92,8 +94,16 @@ st.markdown(
 
 st.markdown(f"**The networks of {run.name}**, read from the modules (G's input: {cfg.noise_dim} noise + "
             f"{sum(cfg.cat_codes)} one-hot + {cfg.n_cont} continuous = {cfg.input_dim} numbers)")
-table = pd.DataFrame([{"network": layer.net, "layer": layer.kind, "output": " x ".join(map(str, layer.shape)),
-                       "parameters": layer.params} for layer in layers(cfg)])
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def layer_table(cfg_json: str) -> pd.DataFrame:
+    """The networks' table, built once per config (building MNIST's G and D takes a moment)."""
+    return pd.DataFrame([{"network": layer.net, "layer": layer.kind, "output": " x ".join(map(str, layer.shape)),
+                          "parameters": layer.params} for layer in layers(Config.from_dict(json.loads(cfg_json)))])
+
+
+table = layer_table(cfg.to_json())
 st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 600))
 per_net = table.groupby("network", sort=False)["parameters"].sum()
 st.caption(" · ".join(f"{net}: {n:,} parameters" for net, n in per_net.items())

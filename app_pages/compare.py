@@ -1,10 +1,14 @@
 """Compare: 2-4 runs side by side, the same noise seeds and code values, one step slider for all."""
 
+import contextlib
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
 from app_pages.common import ensure_film, frame, link_notice, picture, share_link
 from infogan import film
+from infogan.evaluate import aligned_order, labels_near
 from infogan.figures import monitor_figures, quality_figure
 from infogan.latent import codes_of
 from infogan.runs import Run, RunError, list_runs
@@ -57,6 +61,27 @@ paths = {name: film.load(runs[name], s).path(shown_name) for name, s in shown.it
 if any(s != step for s in shown.values()):
     st.caption(f"Not all at step {step}: each run shows its nearest saved step ("
                + ", ".join(f"{n} · {s}" for n, s in shown.items()) + ").")
+first, second = list(runs)[:2]
+cat = {c.name: c.k for c in codes_of(runs[first].config()) if c.kind == "cat"}
+if shown_name in cat:
+    # each run numbers its categories its own way: line them up by the labels its evaluation matched
+    near = {n: labels_near(runs[n], shown[n]) for n in runs}
+    aligned = []
+    for name in list(runs)[1:]:
+        order = aligned_order(near[first][1].get(shown_name, {}), near[name][1].get(shown_name, {}), cat[shown_name])
+        if order is not None:
+            with contextlib.suppress(ValueError):  # a grid of another layout: left as it is, and said below
+                paths[name] = film.reorder_columns(paths[name], order)
+                aligned.append(f"{name} (evaluated at step {near[name][0]}: {shown_name} = "
+                               + ", ".join(str(v) for v in order) + ")")
+    if aligned:
+        st.caption(f"{shown_name} aligned by label: each column shows the category that the runs' evaluations "
+                   f"matched to the same label as {first}'s column (evaluated at step {near[first][0]}); "
+                   "reordered: " + "; ".join(aligned) + ".")
+    if len(aligned) < len(runs) - 1:
+        st.warning(f"{shown_name} is categorical: each run numbers its values its own way (one run's value 3 may "
+                   "be the other's 7), so these columns need not mean the same. Evaluate the runs (Disentanglement "
+                   "page) and their columns line up here by the labels the evaluations matched.")
 
 mode = "side by side"
 if len(runs) == 2:
@@ -65,10 +90,10 @@ if len(runs) == 2:
                     help="overlay: the second run laid over the first; difference: |first - second|, stretched "
                          "so the largest difference is white")
     link_notice(mode=mode)
-first, second = list(runs)[:2]
 if mode == "side by side":
     for col, (name, path) in zip(st.columns(len(paths)), paths.items()):
-        col.image(picture(path), caption=f"{name} · step {shown[name]}", width="stretch")
+        shown_picture = picture(path) if isinstance(path, Path) else film.picture(path, 2)
+        col.image(shown_picture, caption=f"{name} · step {shown[name]}", width="stretch")
 else:
     try:
         if mode == "overlay":
@@ -82,11 +107,6 @@ else:
                                                     f"{shown[second]}| · mean difference {mean:.1%} of full scale")
     except ValueError as exc:
         st.warning(str(exc))
-    if shown_name in [c.name for c in codes_of(runs[first].config()) if c.kind == "cat"]:
-        # not aligned here: matching values needs each run's labels (its evaluation), not its pictures
-        st.warning(f"{shown_name} is categorical: each run numbers its values its own way (one run's value 3 "
-                   "may be the other's 7), so this compares columns that need not mean the same. Side by side, "
-                   "or the confusion matrices on the Disentanglement page, match them by label.")
 
 
 def metric_row(name: str, run: Run, at: int) -> dict:

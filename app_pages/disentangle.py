@@ -3,6 +3,7 @@
 import streamlit as st
 
 from app_pages.common import job_manager, require_checkpoint, require_run, share_link
+from infogan.budget import current
 from infogan.config import ESTIMATORS
 from infogan.datasets import dsprites_stride
 from infogan.figures import (
@@ -17,7 +18,7 @@ from infogan.figures import (
 )
 from infogan.files import FileError
 from infogan.jobs import EVERY
-from infogan.judge import judge_key, load_judge
+from infogan.judge import cached_judge, judge_key
 from infogan.quality import describe
 from infogan.runs import RunError
 from infogan.summary import eval_table
@@ -51,9 +52,10 @@ try:
 except RunError as exc:
     st.error(str(exc))
     st.stop()
+judge = False
 if not busy and judge_key(cfg.dataset):
     try:
-        cached = load_judge(cfg.dataset, cfg.resolved_data_dir()) is not None
+        cached = cached_judge(cfg.dataset, cfg.resolved_data_dir(), current()) is not None
     except (FileError, RunError) as exc:  # unreadable, or too weak to score samples
         cached, why = False, str(exc)
     else:
@@ -62,8 +64,10 @@ if not busy and judge_key(cfg.dataset):
         st.caption(f"Sample quality is read in a judge classifier of {cfg.dataset}, trained once per dataset "
                    "on its first evaluation (minutes on a CPU; its own progress and time left show above the results). "
                    "The numbers that need no judge are saved and shown first." + (f" ({why})" if why else ""))
-if basic or full or every:
-    metrics = "all" if full or (every and dsprites_stride(run.config().dataset)) else "basic"
+        judge = not why and st.button(f"Train the {cfg.dataset} judge now", help="In the background, once for "
+                                      "this dataset: every later evaluation of any run on it starts from the cache")
+if basic or full or every or judge:
+    metrics = "judge" if judge else "all" if full or (every and dsprites_stride(run.config().dataset)) else "basic"
     try:  # a background job: other tabs and the Monitor keep answering while it runs
         job_manager().evaluate(run, None if every else step, metrics, scale if metrics == "all" else 1.0,
                                estimator)
@@ -90,8 +94,9 @@ def eval_progress() -> None:
         st.rerun()  # a part is saved (accuracy before a first judge trains): show it now
     if run.eval_busy(job):
         what = "every checkpoint" if job.get("step") == EVERY else f"step {job.get('step')}"
+        doing = f"Training the {cfg.dataset} judge" if job.get("metrics") == "judge" else f"Evaluating {what}"
         st.progress(min(max(float(job.get("done") or 0), 0.0), 1.0),
-                    text=f"Evaluating {what} in the background: {job.get('stage', '…')}")
+                    text=f"{doing} in the background: {job.get('stage', '…')}")
         return
     st.rerun()  # finished (or failed): draw the page again with what it left
 

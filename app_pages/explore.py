@@ -7,6 +7,7 @@ import torch
 
 from app_pages.common import (
     code_map_data,
+    encoder,
     film_player,
     inversion,
     link_notice,
@@ -26,7 +27,7 @@ from infogan.datasets import record
 from infogan.evaluate import category_labels
 from infogan.figures import code_map_figure
 from infogan.film import all_codes_png, traversal_grid
-from infogan.invert import EFFORT, edit, traversals_from
+from infogan.invert import EFFORT, edit, read_codes, traversals_from
 from infogan.judge import load_judge
 from infogan.quality import nearest_real, training_pool
 from infogan.runs import RunError
@@ -160,31 +161,36 @@ if real_tab.open:
             link_notice(fit=fit)
             refine = c2.toggle("Refine the continuous codes too", key="refine",
                                help="Fit the continuous codes with z, starting from Q's reading")
+            # the image and Q's reading (milliseconds) are drawn before the inversion (seconds) runs
+            left, right = st.columns([1, 2])
+            a, b, c = right.columns(3)
+            a.image(to_pil(image.float().div(255), big), caption="the image, as the run sees it")
+            with left:
+                st.markdown("**Q's reading**")
+                reading = read_codes(encoder(run, step), image[None])
+                st.dataframe(reading.table(m.cfg), hide_index=True, width="stretch",
+                             column_order=["code", "kind", "reading"])
+                named = category_labels(evaluation(run, step))
+                for code in (code for code in codes if code.kind == "cat" and code.name in named):
+                    k = int(reading.probs[code.index][0].argmax())
+                    st.caption(f"{code.name} = {k} is label **{named[code.name].get(k, '?')}** by this checkpoint's "
+                               "evaluation (its Hungarian matching of categories to labels)")
+                if any(code.kind == "cat" and code.name not in named for code in codes) and data.labels is not None:
+                    st.caption("A category is only a number until this checkpoint is evaluated (Disentanglement "
+                               "page): the evaluation matches each category to the label it stands for.")
             found = inversion(run, step, image, refine, *EFFORT[fit])
             key = f"{hash(image.numpy().tobytes())}-{step}-{refine}-{fit}"
             if st.session_state.get("real_for") != key:  # a new image: the knobs start at its codes
                 st.session_state["real_for"] = key
-                for c in codes:
-                    v = found.lat.cat[0, c.index] if c.kind == "cat" else found.lat.cont[0, c.index].clamp(-3, 3)
-                    st.session_state[f"real_{c.name}"] = int(v) if c.kind == "cat" else round(float(v) / 0.05) * 0.05
-            left, right = st.columns([1, 2])
+                for code in codes:
+                    v = (found.lat.cat[0, code.index] if code.kind == "cat"
+                         else found.lat.cont[0, code.index].clamp(-3, 3))
+                    st.session_state[f"real_{code.name}"] = (int(v) if code.kind == "cat"
+                                                             else round(float(v) / 0.05) * 0.05)
             with left:
-                st.markdown("**Q's reading**")
-                st.dataframe(found.reading.table(m.cfg), hide_index=True, width="stretch",
-                             column_order=["code", "kind", "reading"])
-                named = category_labels(evaluation(run, step))
-                for c in (c for c in codes if c.kind == "cat" and c.name in named):
-                    k = int(found.lat.cat[0, c.index])
-                    st.caption(f"{c.name} = {k} is label **{named[c.name].get(k, '?')}** by this checkpoint's "
-                               "evaluation (its Hungarian matching of categories to labels)")
-                if any(c.kind == "cat" and c.name not in named for c in codes) and data.labels is not None:
-                    st.caption("A category is only a number until this checkpoint is evaluated (Disentanglement "
-                               "page): the evaluation matches each category to the label it stands for.")
-                values = {c.name: knob(c, f"real_{c.name}", " (edit)") for c in codes}
+                values = {code.name: knob(code, f"real_{code.name}", " (edit)") for code in codes}
             edited = edit(m, found.latent_of(0), *latent.split_values(m.cfg, values))[0]
             with right:
-                a, b, c = st.columns(3)
-                a.image(to_pil(image.float().div(255), big), caption="the image, as the run sees it")
                 b.image(to_pil(found.recon[0], big), caption=f"reconstruction · RMS error {float(found.error[0]):.3f}")
                 c.image(to_pil(edited, big), caption="edited with the knobs")
                 c.download_button("Download the edit (PNG)", png_bytes(edited), f"{run.name}_edit_step{step}.png",

@@ -83,6 +83,32 @@ def category_labels(result: dict[str, Any] | None) -> dict[str, dict[int, int]]:
     return out
 
 
+def labels_near(run: Run, step: int) -> tuple[int | None, dict[str, dict[int, int]]]:
+    """`category_labels` of the run's evaluation nearest to `step` (the earlier on a tie), and
+    that evaluation's step; (None, {}) when the run has no readable evaluation."""
+    try:
+        by_step = (run.eval_results() or {}).get("by_step") or {}
+    except RunError:
+        return None, {}
+    evaluated = sorted(int(k) for k in by_step)
+    if not evaluated:
+        return None, {}
+    near = min(evaluated, key=lambda s: (abs(s - step), s))
+    return near, category_labels(by_step[str(near)])
+
+
+def aligned_order(a: dict[int, int], b: dict[int, int], k: int) -> list[int] | None:
+    """For run A's categories 0..k-1, the category of run B that its evaluation matched to the
+    same label (`category_labels` of each run): B's columns laid out in this order line up with
+    A's. None when either run leaves a category unlabelled or a label of A has no category in B,
+    since a partial alignment would look aligned where it is not."""
+    by_label = {y: c for c, y in b.items()}
+    if set(a) != set(range(k)) or set(b) != set(range(k)) or len(by_label) != k:
+        return None
+    order = [by_label.get(a[j]) for j in range(k)]
+    return order if None not in order else None
+
+
 def code_label_nmi(model: Model, data: ImageData, q: QOut | None = None) -> dict[str, Any]:
     """I(code; label) / H(label) for every code: continuous codes in 20 equal-width bins."""
     q = q or encode(encoder_for(model, data), data.images)

@@ -334,6 +334,9 @@ def quality_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
                     fig.add_hline(y=float(floor.dropna().iloc[-1]), line_dash="dash", line_color=colour,
                                   opacity=0.6, row=1, col=col, **label)
     fig.update_yaxes(type="log", row=1, col=1)  # FD falls by orders of magnitude early on
+    evaluated = {int(s) for df in frames.values() for s in df.index}
+    if len(evaluated) == 1:  # one checkpoint: plotly's axis would span step ± 1; show it from the start
+        fig.update_xaxes(range=[0, max(evaluated) * 1.1 + 1])
     fig.update_layout(title="Sample quality per evaluated checkpoint (judge's features; dashed: real data)", height=380,
                       margin={"l": 50, "r": 20, "t": 70, "b": 40}, legend={"orientation": "h", "y": -0.2},
                       uirevision="quality-over-training")

@@ -255,6 +255,22 @@ def difference(a: Path | Image.Image, b: Path | Image.Image) -> tuple[Image.Imag
     return Image.fromarray(np.round(stretched).astype(np.uint8)), float(d.mean() / 255.0)
 
 
+def reorder_columns(source: Path | Image.Image, order: list[int], padding: int = 2) -> Image.Image:
+    """A traversal grid (make_grid: one column per code value, `padding` pixels around each cell)
+    with its columns laid out in `order` (column j shows the source's column order[j]): one run's
+    categories put in another's order before the two are compared."""
+    image = picture(source)
+    n = len(order)
+    cell = (image.width - padding) / n - padding
+    if sorted(order) != list(range(n)) or cell != int(cell) or cell < 1:
+        raise ValueError(f"a {image.width}-pixel-wide grid does not split into {n} columns in that order")
+    step = int(cell) + padding
+    out = image.copy()
+    for j, src in enumerate(order):
+        out.paste(image.crop((src * step, 0, src * step + step + padding, image.height)), (j * step, 0))
+    return out
+
+
 def all_codes_png(model: Model, seeds: list[int], values: list[float], scale: int = 2) -> bytes:
     """Every code's traversal in one picture, one labelled block per code (the categorical ones
     over all their values, the continuous ones over `values`), for the CLI and Explore's download."""

@@ -91,7 +91,9 @@ class JobManager:
     def evaluate(self, run: Run, step: int | None, metrics: str = "basic", scale: float = 1.0,
                  estimator: str = "fast") -> Job:
         """Evaluate one checkpoint (None: every kept checkpoint not yet evaluated, for the
-        metrics-over-training chart) in a child process that writes eval.json; one at a time per run."""
+        metrics-over-training chart) in a child process that writes eval.json; one at a time per run.
+        `metrics` "judge": only train the run's dataset's judge (once per dataset), so a first
+        evaluation later finds it; its progress is the run's eval_job.json like an evaluation's."""
         with self._claim(Job(run, "eval"), f"run {run.name!r} is already being evaluated; wait for it to finish",
                          run.eval_busy) as job:
             return self._launch(job, EVERY if step is None else str(step), metrics, str(scale), estimator)
@@ -338,7 +340,11 @@ def _evaluate(run: Run, stop: threading.Event, step: int | str, metrics: str, sc
     threading.Thread(target=watch, daemon=True).start()
     progress = lambda what, done: run.set_eval_job(stage=what, done=done)
     try:
-        if step == EVERY:
+        if metrics == "judge":
+            from .judge import judge_for
+
+            judge_for(run.config(), progress=progress, budget=current())
+        elif step == EVERY:
             evaluate_steps(run, metrics, scale, estimator=estimator, progress=progress, budget=current())
         else:
             evaluate_run(run, step, metrics, scale, estimator=estimator, progress=progress, budget=current())

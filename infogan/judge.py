@@ -270,19 +270,24 @@ def check_judge(judge: Judge, budget: Budget = FULL) -> Judge:
     return judge
 
 
+def cached_judge(dataset: str, data_dir: Path | str, budget: Budget = FULL) -> Judge | None:
+    """The judge `judge_for` would use without training one, or None (errors as `load_judge`)."""
+    if budget.smoke:
+        try:
+            if (judge := load_judge(dataset, data_dir)) is not None:
+                return judge
+        except FileError:  # weak or unreadable: the full budget's to repair, not the test's
+            pass
+    return load_judge(dataset, data_dir, budget)
+
+
 def judge_for(cfg: Config, progress: Progress | None = None, budget: Budget = FULL) -> Judge:
     """The dataset's judge: the cached one, or trained now (a minute or two on 2 CPU cores).
     Processes that need it at once (a sweep's trials) train it once: the others wait on a lock
     file beside it and then load it. A test budget reads a full judge where one is cached (it
     writes nothing a full run reads), else its own."""
     root = cfg.resolved_data_dir()
-    if budget.smoke:
-        try:
-            if (judge := load_judge(cfg.dataset, root)) is not None:
-                return judge
-        except FileError:  # weak or unreadable: the full budget's to repair, not the test's
-            pass
-    judge = load_judge(cfg.dataset, root, budget)
+    judge = cached_judge(cfg.dataset, root, budget)
     if judge is not None:
         return judge
     path = judge_path(cfg.dataset, root, budget)

@@ -78,7 +78,8 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
     assert not page.get_by_label("Learning rate of G", exact=True).is_visible()
     assert page.get_by_text(re.compile(r"This run: \d[\d,]* steps")).first.is_visible()
 
-    start_job(page, url, "browser-job", {**FORM, "Checkpoint every (steps)": "100"})
+    # samples and film frames soon after the first steps: the checks below wait for them
+    start_job(page, url, "browser-job", {**FORM, "Checkpoint every (steps)": "40", "Samples every (steps)": "20"})
     shot(page, "03_train_started")
 
     # opened before the first checkpoint: the film appears with it, without a reload
@@ -105,7 +106,7 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
                "new points on the zoomed chart", poll=0.5)
     assert charts.evaluate(f"() => {chart}.__tag") == "zoomed"  # the same chart, updated in place
     assert charts.evaluate(f"() => {chart}.layout.xaxis.range") == zoomed
-    page.get_by_text(re.compile(r"^Step \d+ · the same noise")).first.wait_for(timeout=30000)  # latest samples
+    page.get_by_text(re.compile(r"^Step \d+ · the same noise")).first.wait_for(timeout=60000 * TIME_SCALE)  # samples
     film_slider = page.locator("[data-testid='stSlider']").filter(has_text="Training step")
     film_slider.wait_for(timeout=60000 * TIME_SCALE)
     film = runs / "browser-job" / "film"

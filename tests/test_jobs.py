@@ -12,7 +12,7 @@ import pytest
 from infogan.config import Config
 from infogan.jobs import JobManager
 from infogan.runs import Run, RunError
-from tests.conftest import ROOT, joined, wait_until
+from tests.conftest import ROOT, app, joined, visit, wait_until
 
 
 def _long(cfg: Config) -> Config:
@@ -136,6 +136,27 @@ def test_evaluation_runs_in_a_child_with_progress_and_one_at_a_time(tiny_runs, t
     assert again.alive and run.eval_busy()
     again.process.kill()  # what it would compute, the first one did
     joined(again.thread, 60, "the second evaluation to exit")
+
+
+def test_the_judge_alone_trains_in_a_child_with_its_stage_and_the_page_offers_it(tiny_runs, tmp_path, monkeypatch):
+    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the smoke budget's judge: 512 images, one epoch
+    monkeypatch.setenv("INFOGAN_JUDGES", str(tmp_path / "judges"))  # none cached yet
+    (tmp_path / "runs").mkdir()
+    run = Run(shutil.copytree(tiny_runs / "f", tmp_path / "runs" / "f"))
+    at = visit(app(monkeypatch, tmp_path / "runs", run="f"), "app_pages/disentangle.py")
+    assert [b for b in at.button if b.label == "Train the mnist judge now"]  # offered before any evaluation
+    job = JobManager(str(tmp_path / "runs")).evaluate(run, 20, "judge")
+    stages = set()
+    while job.alive:
+        stages.add((run.eval_job() or {}).get("stage"))
+        time.sleep(0.05)
+    joined(job.thread, 120, "the judge's child to exit")
+    assert job.error is None, job.error
+    assert run.eval_job()["state"] == "completed" and run.eval_results() is None  # a judge, no evaluation
+    assert any(s and "judge for mnist" in s for s in stages), stages  # its own stage, named
+    assert list((tmp_path / "judges").rglob("mnist.safetensors"))
+    at = visit(app(monkeypatch, tmp_path / "runs", run="f"), "app_pages/disentangle.py")
+    assert not [b for b in at.button if b.label == "Train the mnist judge now"]  # cached now
 
 
 def test_a_failed_evaluation_says_why(tiny_runs, tmp_path):

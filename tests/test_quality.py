@@ -7,12 +7,13 @@ import shutil
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
+from infogan import film, quality, scores
 from infogan import judge as judge_mod
-from infogan import quality, scores
 from infogan.budget import SMOKE
 from infogan.config import Config
-from infogan.evaluate import evaluate_steps
+from infogan.evaluate import aligned_order, evaluate_steps, labels_near
 from infogan.figures import quality_figure
 from infogan.files import FileError
 from infogan.judge import NoJudge, dataset_config, judge_for, load_judge
@@ -126,9 +127,43 @@ def test_quality_is_in_eval_json_and_on_monitor_and_compare(tiny_runs, tmp_path,
     assert {t["name"] for t in spec["data"]} == set(scores.QUALITY)
     fig = quality_figure({"f": eval_table(run)})  # what the page drew: every number at both checkpoints
     assert all(list(t.x) == [10, 20] for t in fig.data) and len(fig.layout.shapes) == 6  # and six floors
+    one = quality_figure({"f": eval_table(run).loc[[20]]})  # one checkpoint: a point on an axis from 0
+    assert all(t.mode == "lines+markers" for t in one.data) and one.layout.xaxis.range[0] == 0
     at = visit(app(monkeypatch, tmp_path), "app_pages/compare.py")  # the two runs there
     row = at.dataframe[0].value.set_index("run")
     assert row.loc["f", "fd"] == pytest.approx(q["fd"]) and np.isnan(row.loc["g", "fd"])  # g: never evaluated
+    assert any("Evaluate the runs" in w.value for w in visit(app(monkeypatch, tmp_path, picture="c1"),
+                                                             "app_pages/compare.py").warning)
+
+
+def test_compare_lines_up_a_categorical_code_by_its_labels(tiny_runs, tmp_path, monkeypatch):
+    """g's categories are f's renumbered (category perm[j] of g is f's j, by the labels the
+    evaluations matched): Compare lays g's columns out in f's order and says so."""
+    for name in ("f", "g"):
+        shutil.copytree(tiny_runs / name, tmp_path / name)
+    perm = [3, 7, 0, 9, 1, 5, 2, 8, 6, 4]
+    conf_f = (np.eye(10) * 90 + np.arange(100).reshape(10, 10) % 7).astype(int)  # f's j -> label j, one matching
+    conf_g = np.zeros_like(conf_f)
+    conf_g[perm] = conf_f
+    for name, conf in (("f", conf_f), ("g", conf_g)):
+        codes = {"c1": {"accuracy": 0.9, "confusion": conf.tolist(), "label_to_code": [0] * 10}}
+        Run(tmp_path / name).save_eval({"step": 20, "categorical": {"best_code": "c1", "accuracy": 0.9,
+                                                                    "codes": codes, "n_images": 1000}})
+    near_f, near_g = labels_near(Run(tmp_path / "f"), 10), labels_near(Run(tmp_path / "g"), 10)
+    assert near_f == (20, {"c1": {j: j for j in range(10)}})  # the nearest evaluation (20 for step 10)
+    assert aligned_order(near_f[1]["c1"], near_g[1]["c1"], 10) == perm
+    assert aligned_order(near_f[1]["c1"], {0: 1}, 10) is None  # g's values not all named: no alignment
+    source = film.frames(Run(tmp_path / "g"), "c1")[-1][1]
+    out = np.asarray(film.reorder_columns(source, perm))
+    src, cell = np.asarray(film.picture(source)), (Image.open(source).width - 2) // 10  # cell + padding
+    for j, k in enumerate(perm):
+        assert np.array_equal(out[:, j * cell:(j + 1) * cell + 2], src[:, k * cell:(k + 1) * cell + 2])
+    with pytest.raises(ValueError, match="does not split into 9 columns"):
+        film.reorder_columns(source, list(range(9)))
+    at = visit(app(monkeypatch, tmp_path, picture="c1", mode="difference"), "app_pages/compare.py")
+    said = " ".join(c.value for c in at.caption)
+    assert "c1 aligned by label" in said and "c1 = " + ", ".join(map(str, perm)) in said
+    assert not at.warning and not at.exception
 
 
 def test_nearest_real_images_find_a_copy(mnist_root, mnist_judge, monkeypatch, tiny_runs):

@@ -122,8 +122,8 @@ def metric_row(name: str, run: Run, at: int) -> dict:
 
 table = pd.DataFrame([metric_row(n, runs[n], shown[n]) for n in runs])
 for col in table.columns.drop(["run", "dataset"]):
-    table[col] = pd.to_numeric(table[col], errors="coerce")  # a number not measured is an empty cell, not "None"
-st.dataframe(table, hide_index=True,
+    table[col] = pd.to_numeric(table[col], errors="coerce")  # a number not measured: "–", not "None"
+st.dataframe(table, hide_index=True, placeholder="–",
              column_config={"accuracy": st.column_config.NumberColumn(format="percent"),
                             "fd": st.column_config.NumberColumn("FD", format="%.2f",
                                                                 help="Fréchet distance in the judge's features"),

@@ -152,7 +152,7 @@ if effects:
         + ". A good MNIST run reaches |ρ| ≥ 0.8 on both.")
 factors = results.get("factors")
 if factors:
-    st.dataframe(metric_table(factors), hide_index=True, column_config={
+    st.dataframe(metric_table(factors), hide_index=True, placeholder="–", column_config={
         "score": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f")})
     st.caption(f"Sample scale {factors.get('scale', 1.0)} of disentanglement_lib's defaults, "
                f"{factors.get('estimator', 'reference')} estimator, seed "
@@ -165,7 +165,7 @@ if results.get("quality_skipped"):
     st.warning(f"Sample quality was not measured for this checkpoint: {results['quality_skipped']}")
 if q:
     st.subheader("Sample quality")
-    st.dataframe(quality_table(q), hide_index=True, column_config={
+    st.dataframe(quality_table(q), hide_index=True, placeholder="–", column_config={
         "generated": st.column_config.NumberColumn(format="%.4g"),
         "real data": st.column_config.NumberColumn(format="%.4g")})
     st.caption(describe(q) + f". {q.get('seconds', '?')} s. The same numbers over training: Monitor.")

@@ -70,7 +70,7 @@ table = pd.DataFrame([{
 # on row 2 onto whichever run is row 2 now. Edits are then matched to runs by name.
 shown = hashlib.sha256("\n".join(r["name"] for r in rows).encode()).hexdigest()[:16]
 edited = st.data_editor(
-    table, hide_index=True, width="stretch", key=f"runs_table_{shown}", row_height=64,
+    table, hide_index=True, width="stretch", key=f"runs_table_{shown}", row_height=64, placeholder="–",
     disabled=[c for c in table.columns if c not in ("select", "note", "tags")],
     column_config={
         "select": st.column_config.CheckboxColumn("✓", help="Select to open, compare (2-4), rename or delete"),

@@ -131,7 +131,7 @@ def members() -> None:
     shown = ["member", "pick", *(["point"] if grid else []), "seed", "state", "progress", "step", "images_per_s",
              "mi", "accuracy", "fd", "centrality", "node", "attempts", "problem"]
     event = st.dataframe(
-        table[shown], hide_index=True, width="stretch", on_select="rerun", selection_mode="multi-row",
+        table[shown], hide_index=True, width="stretch", placeholder="–", on_select="rerun", selection_mode="multi-row",
         key="sweep_members",
         column_config={"progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="percent"),
                        "images_per_s": st.column_config.NumberColumn("images/s", format="%.0f"),

@@ -132,6 +132,7 @@ def test_quality_is_in_eval_json_and_on_monitor_and_compare(tiny_runs, tmp_path,
     at = visit(app(monkeypatch, tmp_path), "app_pages/compare.py")  # the two runs there
     row = at.dataframe[0].value.set_index("run")
     assert row.loc["f", "fd"] == pytest.approx(q["fd"]) and np.isnan(row.loc["g", "fd"])  # g: never evaluated
+    assert at.dataframe[0].proto.placeholder == "–"  # which the browser shows, not "None"
     assert any("Evaluate the runs" in w.value for w in visit(app(monkeypatch, tmp_path, picture="c1"),
                                                              "app_pages/compare.py").warning)
 

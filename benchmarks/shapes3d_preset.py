@@ -1,18 +1,18 @@
 """Issue #39, item 3: which `shapes3d` preset separates the most factors in 30 minutes on 2 CPU
 cores. Each candidate is a set of flags over the provisional preset; a budget is a step count,
-so runs can share a busy machine (or run one thread each, side by side) and still be judged at
-the same budget.
+so a run can share a busy machine and still be judged at the same budget. (Two 1-thread runs
+side by side ran at a quarter of one 2-thread run's speed each here: run them one at a time.)
 
-    python benchmarks/shapes3d_preset.py rate --candidate cr-nets          # 2 threads, machine quiet
-    python benchmarks/shapes3d_preset.py run --candidate cr-nets --seed 0 --steps N --threads 1
-    python benchmarks/shapes3d_preset.py report RUNS_DIR...
+    python benchmarks/shapes3d_preset.py rate --candidate cr-nets > rates.jsonl   # machine quiet
+    python benchmarks/shapes3d_preset.py run --candidate cr-nets --seed 0 --steps N
+    python benchmarks/shapes3d_preset.py report --rates rates.jsonl RUN_DIR...
 
-`rate` trains 1,000 steps (a live measurement at 500 and 1,000) and turns the time at step 500
-(in the training loop; the process's start is `wall_seconds` minus the loop's time) and the
-seconds per step after it into the step count that fills 30 minutes on this machine.
+`rate` trains to 1,000 steps past the contrastive regulariser's start (live measurements every
+500) and turns the seconds per step before and after it into the step count that fills 30
+minutes on this machine (2 threads, nothing else running).
 `run` trains one seed to a step count. `report` prints, per run, its live FactorVAE / MIG at
-each measurement, the minute of the 30-minute budget it stands for (step x 30 / budget) and
-which factors own a code (`live.own_codes`). Precision is fixed at bf16 (what `auto` chooses on
+each measurement, the minute on this machine it stands for (from its candidate's line in the
+rates file) and which factors own a code (`live.own_codes`). Precision is fixed at bf16 (what `auto` chooses on
 this machine for this preset), so a run's arithmetic does not depend on the threads it got.
 Under INFOGAN_SMOKE: 20 steps, no live scores."""
 
@@ -56,33 +56,46 @@ def records(run: Path) -> list[dict]:
 
 
 def rate(candidate: str, runs: Path) -> dict:
+    """Seconds per step before and after the contrastive regulariser starts (an H update on
+    pairs per step: 2.7x the cost of a step without it for `cheap`), and the step count that
+    fills BUDGET_MINUTES: the process's start and the steps to cr_start at the first rate, the
+    rest at the second."""
     name = f"rate-{candidate}"
+    cr = int(dict(zip(CANDIDATES[candidate][::2], CANDIDATES[candidate][1::2])).get("--cr-start", 4000))
     t0 = time.perf_counter()
-    train(candidate, 0, 1000, 2, runs, name)
+    train(candidate, 0, cr + 1000, 2, runs, name)
     wall = time.perf_counter() - t0
-    by_step = {r["step"]: r["time"] for r in records(runs / name)}
-    t500, t1000 = by_step.get(500), by_step.get(1000)
-    if t500 is None or t1000 is None:  # the smoke budget
+    at = {r["step"]: r["time"] for r in records(runs / name)}
+    if cr + 1000 not in at:  # the smoke budget
         return {"candidate": candidate, "smoke": True}
-    per_step = (t1000 - t500) / 500
-    return {"candidate": candidate, "wall_seconds": round(wall, 1),
-            "seconds_to_step_500": round(t500, 1), "seconds_per_step": round(per_step, 4),
-            "budget_steps": int(500 + (BUDGET_MINUTES * 60 - t500) / per_step), "machine": platform.node(),
+    start = wall - at[cr + 1000]  # before the training loop: imports, data, models
+    before, after = (at[cr] - at[500]) / (cr - 500), (at[cr + 1000] - at[cr + 500]) / 500
+    return {"candidate": candidate, "cr_start": cr, "start_seconds": round(start, 1),
+            "seconds_to_cr_start": round(at[cr], 1),
+            "seconds_per_step": round(before, 4), "seconds_per_step_with_cr": round(after, 4),
+            "budget_steps": int(cr + (BUDGET_MINUTES * 60 - start - at[cr]) / after), "machine": platform.node(),
             "threads": 2, "cpus": os.cpu_count()}
 
 
-def report(run: Path) -> dict:
+def minute(step: int, rates: dict) -> float:
+    """The minute at which a quiet 2-thread run reaches `step`, by its candidate's rates."""
+    cr = rates["cr_start"]
+    t = rates["seconds_to_cr_start"] * step / cr if step <= cr else (
+        rates["seconds_to_cr_start"] + (step - cr) * rates["seconds_per_step_with_cr"])
+    return (rates["start_seconds"] + t) / 60
+
+
+def report(run: Path, rates: dict[str, dict]) -> dict:
     cfg = json.loads((run / "config.json").read_text())
-    rows = [r for r in records(run) if isinstance(r.get("normalized_mi"), list)]
-    last = max((r["step"] for r in records(run)), default=0)
+    candidate = next(c for c, flags in CANDIDATES.items()
+                     if cfg["g_steps"] == int(dict(zip(flags[::2], flags[1::2])).get("--g-steps", 2)))
     out = []
-    for r in rows:
+    for r in (r for r in records(run) if isinstance(r.get("normalized_mi"), list)):
         owned = own_codes(r["normalized_mi"])
-        out.append({"step": r["step"], "minute": round(r["step"] * BUDGET_MINUTES / max(last, 1), 1),
+        out.append({"step": r["step"], "minute": round(minute(r["step"], rates[candidate]), 1),
                     "factor_vae": round(r["factor_vae"], 3), "mig": round(r["mig"], 3),
                     "own": {f: f"c{c + 1}" for f, c in zip(FACTOR_NAMES, owned, strict=True) if c is not None}})
-    return {"run": run.name, "seed": cfg["seed"], "g_steps": cfg["g_steps"], "cr_start": cfg["cr_start"],
-            "steps": last, "measurements": out}
+    return {"run": run.name, "candidate": candidate, "seed": cfg["seed"], "measurements": out}
 
 
 def main() -> None:
@@ -98,6 +111,7 @@ def main() -> None:
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--runs-dir", type=Path, default=Path("runs-bench"))
     o = sub.add_parser("report")
+    o.add_argument("--rates", type=Path, required=True, help="the rate lines of both candidates")
     o.add_argument("runs", type=Path, nargs="+")
     a = p.parse_args()
     if a.cmd == "rate":
@@ -105,8 +119,9 @@ def main() -> None:
     elif a.cmd == "run":
         train(a.candidate, a.seed, a.steps, a.threads, a.runs_dir, f"s3d-{a.candidate}-seed{a.seed}")
     else:
+        rates = {r["candidate"]: r for r in map(json.loads, a.rates.read_text().splitlines()) if r}
         for run in a.runs:
-            print(json.dumps(report(run)))
+            print(json.dumps(report(run, rates)))
 
 
 if __name__ == "__main__":

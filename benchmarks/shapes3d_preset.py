@@ -1,7 +1,7 @@
 """Issue #39, item 3: which `shapes3d` preset separates the most factors in 30 minutes on 2 CPU
-cores. Each candidate is a set of flags over the provisional preset; a budget is a step count,
-so a run can share a busy machine and still be judged at the same budget. (Two 1-thread runs
-side by side ran at a quarter of one 2-thread run's speed each here: run them one at a time.)
+cores. Each candidate is a set of flags over the shapes3d preset; a budget is a step count,
+so runs can share a machine (side by side, or with other work) and still be judged at the same
+budget.
 
     python benchmarks/shapes3d_preset.py rate --candidate cr-nets > rates.jsonl   # machine quiet
     python benchmarks/shapes3d_preset.py run --candidate cr-nets --seed 0 --steps N
@@ -37,7 +37,7 @@ BUDGET_MINUTES = 30
 CANDIDATES = {
     "cr-nets": (),
     # cheaper: one G update per step (about a third less work per step), the contrastive
-    # regulariser from step 2,000 (it is where MIG rose in the provisional run)
+    # regulariser from step 2,000 (it is where MIG rose in the first shapes3d run)
     "cheap": ("--g-steps", "1", "--cr-start", "2000"),
 }
 

@@ -73,9 +73,10 @@ def _dsprites_preset(name: str) -> dict[str, Any]:
 
 
 def _shapes3d_preset(name: str) -> dict[str, Any]:
-    """dSprites' recipe on colour: one continuous code per factor, CR from step 4,000 (about 15
-    minutes on 2 CPU cores). Provisional: the measured choice between candidates is issue #39's
-    item 3 (docs/results.md)."""
+    """dSprites' recipe on colour: one continuous code per factor, G updated twice per step, CR
+    from step 4,000 (10 minutes on 2 CPU cores; 30 minutes there are 7,000 steps). Kept over a
+    cheaper candidate (one G update, CR from step 2,000) at 30 minutes: three hues in codes of
+    their own against one (docs/results.md, "shapes3d's preset")."""
     return {**_dsprites_preset("dsprites"), "n_cont": 6, "epochs": 2, "cr_start": 4_000,
             "disent_every": 500, "log_every": 50}
 
@@ -100,7 +101,7 @@ RECORDS = (
             dark_background=True),
     Dataset("shapes3d", "shapes3d", "our drawing of 3D Shapes' layout with ground-truth factors (floor, wall and "
             "object hue, scale, shape, orientation), 64x64 RGB",
-            "3D Shapes-style, built in (InfoGAN-CR's 64x64 nets, 6 continuous codes; provisional)", 64, 3,
+            "3D Shapes-style, built in (InfoGAN-CR's 64x64 nets, 6 continuous codes)", 64, 3,
             _shapes3d_preset, factors=shapes3d.FACTOR_NAMES, factor_sizes=lambda name: shapes3d.SIZES,
             draw=lambda name, f: shapes3d.draw(f), swatch=shapes3d.swatch),
     Dataset("folder", "folder:PATH", "any folder of images (class subfolders give labels), resized to image_size",

@@ -21,7 +21,7 @@ from .budget import FULL, Budget
 from .checkpoint import Model, code_values, encode, encoder_for, load_model
 from .data import ImageData, has_test_split, load
 from .datasets import has_factors
-from .film import render_film
+from .film import nearest, render_film
 from .judge import JudgeTooWeak, Progress, judge_for, judge_key
 from .metrics import Pool, discretize, evaluate_all, factor_truth, mig
 from .models import QOut, generate
@@ -90,11 +90,8 @@ def labels_near(run: Run, step: int) -> tuple[int | None, dict[str, dict[int, in
         by_step = (run.eval_results() or {}).get("by_step") or {}
     except RunError:
         return None, {}
-    evaluated = sorted(int(k) for k in by_step)
-    if not evaluated:
-        return None, {}
-    near = min(evaluated, key=lambda s: (abs(s - step), s))
-    return near, category_labels(by_step[str(near)])
+    near = nearest([int(k) for k in by_step], step)
+    return (None, {}) if near is None else (near, category_labels(by_step[str(near)]))
 
 
 def aligned_order(a: dict[int, int], b: dict[int, int], k: int) -> list[int] | None:

@@ -110,6 +110,17 @@ def test_cores_are_resplit_as_jobs_start_and_end(tiny_mnist, manager, monkeypatc
     assert first.run.status()["state"] == second.run.status()["state"] == "stopped"
 
 
+def stages_until_done(job, run: Run, what: str) -> set:
+    """Every stage an evaluation child wrote to eval_job.json while it ran; it must end cleanly."""
+    stages = set()
+    while job.alive:
+        stages.add((run.eval_job() or {}).get("stage"))
+        time.sleep(0.05)
+    joined(job.thread, 120, what)
+    assert job.error is None, job.error
+    return stages
+
+
 def test_evaluation_runs_in_a_child_with_progress_and_one_at_a_time(tiny_runs, tmp_path, monkeypatch):
     monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the child reads the first 1,000 test images (it inherits this)
     run = Run(shutil.copytree(tiny_runs / "f", tmp_path / "ev"))
@@ -122,12 +133,7 @@ def test_evaluation_runs_in_a_child_with_progress_and_one_at_a_time(tiny_runs, t
         JobManager(str(tmp_path)).evaluate(run, 10)
     with pytest.raises(RunError, match="being evaluated; wait"):
         run.delete()
-    stages = set()
-    while job.alive:
-        stages.add((run.eval_job() or {}).get("stage"))
-        time.sleep(0.05)
-    joined(job.thread, 120, "the evaluation child to exit")
-    assert job.error is None, job.error
+    stages = stages_until_done(job, run, "the evaluation child to exit")
     ev = run.eval_job()
     assert ev["state"] == "completed" and ev["stage"] == "done" and ev["done"] == 1.0 and not run.eval_busy()
     assert "encoding the test images" in stages  # the long stage (accuracy and NMI then read its codes)
@@ -146,12 +152,7 @@ def test_the_judge_alone_trains_in_a_child_with_its_stage_and_the_page_offers_it
     at = visit(app(monkeypatch, tmp_path / "runs", run="f"), "app_pages/disentangle.py")
     assert [b for b in at.button if b.label == "Train the mnist judge now"]  # offered before any evaluation
     job = JobManager(str(tmp_path / "runs")).evaluate(run, 20, "judge")
-    stages = set()
-    while job.alive:
-        stages.add((run.eval_job() or {}).get("stage"))
-        time.sleep(0.05)
-    joined(job.thread, 120, "the judge's child to exit")
-    assert job.error is None, job.error
+    stages = stages_until_done(job, run, "the judge's child to exit")
     assert run.eval_job()["state"] == "completed" and run.eval_results() is None  # a judge, no evaluation
     assert any(s and "judge for mnist" in s for s in stages), stages  # its own stage, named
     assert list((tmp_path / "judges").rglob("mnist.safetensors"))

@@ -20,7 +20,7 @@ IMAGE_SIZES = (28, 32, 64)
 # fields added after run folders were first written, with the value that reproduces older runs
 ADDED_LATER = {"lambda_cat_jitter": 0.0, "arch": "paper", "d_batchnorm": True, "spectral_norm": False,
                "output": "tanh", "noise_prior": "normal", "lambda_cr": 0.0, "cr_start": 0, "g_steps": 1,
-               "disent_every": 0}
+               "disent_every": 0, "shared_latents": False}
 OUTPUTS = ("tanh", "sigmoid")
 NOISE_PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -76,6 +76,10 @@ class Config:
     beta1: float = 0.5
     beta2: float = 0.999
     g_steps: int = 1  # G updates per iteration (after one D/Q update)
+    # one draw of z, c and the CR pairs per iteration, fed to every update (InfoGAN-CR's code:
+    # one feed_dict for H, D/Q and both G steps); off, each G step after the first and each H
+    # or CR term draws its own
+    shared_latents: bool = False
     batch_size: int = 128
     # MNIST's budget from the seed sweep in docs/results.md (other presets keep 20)
     epochs: int = 10

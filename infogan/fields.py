@@ -67,6 +67,10 @@ FIELDS: dict[str, Field] = {
     "beta1": Field("Adam β1", "Momentum of Adam's first moment. 0.5 is usual for GANs (DCGAN)."),
     "beta2": Field("Adam β2", "Decay of Adam's second moment. Default 0.999."),
     "g_steps": Field("G updates per step", "G steps after each D/Q step. InfoGAN-CR trains G twice; the paper once."),
+    "shared_latents": Field("One draw of latents per step", "Feed the same z, c and contrastive pairs to every "
+                                                            "update of a step, as InfoGAN-CR's code does (and let "
+                                                            "H's step and the first G step share G's pass); off: "
+                                                            "fresh draws for each update."),
     "batch_size": Field("Batch size", "Images per step. Paper: 128 (InfoGAN-CR: 64)."),
     "device": Field("Device", "Where to train: auto picks a CUDA GPU when there is one, else the CPU."),
     "precision": Field("Precision", "auto times fp32 and bf16 on the first batches and keeps the faster one whose "
@@ -93,7 +97,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Objective: the information term and its weights": ("lambda_cat", "lambda_cont", "lambda_cat_jitter",
                                                          "lambda_cr", "cr_start"),
     "Networks": ("arch", "d_batchnorm", "spectral_norm", "output"),
-    "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "g_steps", "batch_size", "device", "precision"),
+    "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "g_steps", "shared_latents", "batch_size", "device",
+                     "precision"),
     "Logging, samples and checkpoints": ("log_every", "sample_every", "film_every", "ckpt_every", "keep_checkpoints",
                                          "disent_every"),
 }

@@ -6,10 +6,12 @@ One step (as in the original InfoGAN code): sample z and c, generate G(z, c); th
 So the information loss trains Q, the shared trunk and G; none of it is lost to a separate
 Q optimiser. With lambda_cat_jitter > 0 both steps add the categorical codes' NLL on a jittered
 copy of the fakes (augment.py), which keeps those codes on identity rather than pose.
-With g_steps > 1 the G step is repeated on fresh latents (InfoGAN-CR trains G twice per
-iteration). With the contrastive regulariser on (lambda_cr > 0, from step cr_start; Lin et al.
-2020) each iteration starts with an H step: H learns which code two generated images share,
-and every G step also minimises H's cross-entropy (cooperative, not adversarial).
+With g_steps > 1 the G step is repeated (InfoGAN-CR trains G twice per iteration). With the
+contrastive regulariser on (lambda_cr > 0, from step cr_start; Lin et al. 2020) each iteration
+starts with an H step: H learns which code two generated images share, and every G step also
+minimises H's cross-entropy (cooperative, not adversarial). Each G step after the first, H's
+step and each G step's H term draw latents of their own; with shared_latents one draw of z, c
+and pairs feeds them all (InfoGAN-CR's code), and H's step lends its pass of G to the first G step.
 Statistics stay on the device and are read back once per logging interval. Every file the
 loop writes goes through the run folder (runs.py)."""
 
@@ -92,12 +94,17 @@ def jitter_ce(q_jit: list[QOut], c: Latent) -> list[torch.Tensor]:
     return [sum(cat_ces(q_jit[0], c))] if q_jit else []
 
 
-def contrast_loss(nets: Nets, cfg: Config, batch: int, gen: torch.Generator, device: torch.device
+def pair_images(nets: Nets, cfg: Config, pairs: tuple[Latent, Latent, torch.Tensor]
+                ) -> tuple[torch.Tensor, torch.Tensor]:
+    """G's images of a batch of sharing pairs (latent.sharing_pairs), in one pass."""
+    a, b, _ = pairs
+    return nets.G(torch.cat([a.vector(cfg.cat_codes), b.vector(cfg.cat_codes)])).chunk(2)
+
+
+def contrast_loss(nets: Nets, images: tuple[torch.Tensor, torch.Tensor], k: torch.Tensor
                   ) -> tuple[torch.Tensor, torch.Tensor]:
-    """H's cross-entropy on a batch of fresh sharing pairs (latent.sharing_pairs), and its accuracy."""
-    a, b, k = latent.sharing_pairs(cfg, batch, device, gen)
-    xa, xb = nets.G(torch.cat([a.vector(cfg.cat_codes), b.vector(cfg.cat_codes)])).split(batch)
-    logits = nets.H(xa, xb)
+    """H's cross-entropy on a batch of pair images whose shared codes are k, and its accuracy."""
+    logits = nets.H(*images)
     return F.cross_entropy(logits, k), (logits.argmax(1) == k).float().mean()
 
 
@@ -109,12 +116,16 @@ def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, p
     b = x.shape[0]
     autocast = torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16")
     stats: dict[str, torch.Tensor] = {}
+    fresh = not cfg.shared_latents
     if nets.H is not None:
         # -- Update H: which code do two images share? (G's images as they are: no gradient to G) --
+        pairs = latent.sharing_pairs(cfg, b, x.device, gen)
         with autocast:
-            nets.G.requires_grad_(False)
-            loss_h, acc_h = contrast_loss(nets, cfg, b, gen, x.device)
+            # with one draw per step the first G step reuses these images, so G's graph is kept
+            nets.G.requires_grad_(not fresh)
+            images = pair_images(nets, cfg, pairs)
             nets.G.requires_grad_(True)
+            loss_h, acc_h = contrast_loss(nets, (images[0].detach(), images[1].detach()), pairs[2])
         nets.opt_h.zero_grad(set_to_none=True)
         loss_h.backward()
         nets.opt_h.step()
@@ -141,7 +152,7 @@ def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, p
     if nets.H is not None:
         nets.H.requires_grad_(False)
     for i in range(cfg.g_steps):
-        if i:  # a further G step on fresh latents
+        if i and fresh:  # a further G step on fresh latents
             c = latent.sample(cfg, b, x.device, gen)
         with autocast:
             if i:
@@ -154,7 +165,11 @@ def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, p
             loss_g = g_loss(fake_logit_g)
             total_g = loss_g + info_g
             if nets.H is not None:
-                total_g = total_g + cfg.lambda_cr * contrast_loss(nets, cfg, b, gen, x.device)[0]
+                if fresh:
+                    pairs = latent.sharing_pairs(cfg, b, x.device, gen)
+                if fresh or i:  # G has changed since H's step (or the pairs are new)
+                    images = pair_images(nets, cfg, pairs)
+                total_g = total_g + cfg.lambda_cr * contrast_loss(nets, images, pairs[2])[0]
         nets.opt_g.zero_grad(set_to_none=True)
         total_g.backward()
         nets.opt_g.step()

@@ -15,11 +15,12 @@ from infogan.config import Config, ConfigError, preset
 from infogan.data import load
 from infogan.figures import live_factor_heatmap, monitor_figures
 from infogan.live import LiveScores, own_code_history, own_codes
+from infogan.losses import d_loss, g_loss, info_loss
 from infogan.models import build, build_contrast
 from infogan.runs import Run
 from infogan.selection import rank_members
 from infogan.summary import metrics_frame
-from infogan.train import Nets, Trainer, adam, contrast_loss, resume, train
+from infogan.train import Nets, Trainer, adam, contrast_loss, pair_images, resume, train, train_step
 
 # (state-dict names and shapes, sha256[:16]; sum and sd of G's 8 images; sums of D's logits and
 # Q's means) for seed 0 and a fixed input, computed by models.py before the table had rows other
@@ -109,14 +110,74 @@ def test_h_learns_which_code_two_images_share_when_the_codes_are_visible():
     h = build_contrast(cfg)
     nets = Nets(Painter(cfg), None, None, None, h, adam(h.parameters(), 5e-4, cfg, torch.device("cpu")))
     gen = torch.Generator().manual_seed(0)
+
+    def pairs_loss(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        pairs = latent.sharing_pairs(cfg, batch, generator=gen)
+        return contrast_loss(nets, pair_images(nets, cfg, pairs), pairs[2])
+
     for _ in range(200):  # at lr 5e-4 it finds the bands within ~100 steps on 1 and 2 threads (2e-3 stalled on 1)
-        loss, acc = contrast_loss(nets, cfg, 32, gen, torch.device("cpu"))
+        loss, acc = pairs_loss(32)
         nets.opt_h.zero_grad()
         loss.backward()
         nets.opt_h.step()
     with torch.no_grad():
-        _, acc = contrast_loss(nets, cfg, 500, gen, torch.device("cpu"))
+        _, acc = pairs_loss(500)
     assert float(acc) > 0.5  # chance is 1 in 5
+
+
+def fresh_nets(cfg: Config) -> Nets:
+    torch.manual_seed(0)
+    g, d = build(cfg)
+    h = build_contrast(cfg)
+    cpu = torch.device("cpu")
+    return Nets(g, d, adam(d.parameters(), cfg.lr_d, cfg, cpu), adam(g.parameters(), cfg.lr_g, cfg, cpu),
+                h, adam(h.parameters(), cfg.lr_d, cfg, cpu))
+
+
+def infogan_cr_iteration(nets: Nets, cfg: Config, x: torch.Tensor, gen: torch.Generator) -> None:
+    """InfoGAN-CR's iteration as its code writes it (one feed_dict for all four updates), with
+    every G pass computed afresh."""
+    pairs = latent.sharing_pairs(cfg, len(x), generator=gen)
+    with torch.no_grad():
+        images = pair_images(nets, cfg, pairs)
+    nets.opt_h.zero_grad()
+    contrast_loss(nets, images, pairs[2])[0].backward()
+    nets.opt_h.step()
+    c = latent.sample(cfg, len(x), generator=gen)
+    (real, fake), (q,) = nets.D.parts(x, nets.G(c.vector(cfg.cat_codes)).detach(), q_from=1)
+    nets.opt_d.zero_grad()
+    (d_loss(real, fake) + info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)[0]).backward()
+    nets.opt_d.step()
+    for _ in range(2):
+        (logit,), (q,) = nets.D.parts(nets.G(c.vector(cfg.cat_codes)))
+        cr = contrast_loss(nets, pair_images(nets, cfg, pairs), pairs[2])[0]
+        nets.opt_g.zero_grad()
+        (g_loss(logit) + info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)[0] + cfg.lambda_cr * cr).backward()
+        nets.opt_g.step()
+
+
+def test_one_draw_per_step_is_infogan_crs_iteration_with_one_g_pass_fewer():
+    cfg = preset("dsprites:8").replace(shared_latents=True, precision="fp32", batch_size=8)
+    x = torch.rand(8, 1, 64, 64, generator=torch.Generator().manual_seed(3))
+    ours, theirs = fresh_nets(cfg), fresh_nets(cfg)
+    calls = []
+    ours.G.register_forward_hook(lambda *_: calls.append(1))
+    stats = train_step(ours, x, cfg, torch.Generator().manual_seed(1), "fp32")
+    infogan_cr_iteration(theirs, cfg, x, torch.Generator().manual_seed(1))
+    for net in ("G", "D", "H"):
+        a, b = getattr(ours, net).state_dict(), getattr(theirs, net).state_dict()
+        for k in (k for k in a if "running_" not in k and "num_batches" not in k):
+            # the same updates computed by two routes: equal up to float rounding (BatchNorm's
+            # running statistics count G's passes, which differ; training reads the batch's own)
+            torch.testing.assert_close(a[k], b[k], rtol=1e-4, atol=1e-5, msg=f"{net}.{k}")
+    assert len(calls) == 4 and "loss_cr" in stats  # H's step and G's first step shared one pass
+    calls.clear()
+    cfg = cfg.replace(shared_latents=False)
+    fresh = fresh_nets(cfg)
+    fresh.G.register_forward_hook(lambda *_: calls.append(1))
+    train_step(fresh, x, cfg, torch.Generator().manual_seed(1), "fp32")
+    assert len(calls) == 5  # fresh pairs for H and for each G step, fresh latents for the second
+    assert not torch.equal(fresh.G.fc[0].weight, ours.G.fc[0].weight)
 
 
 @pytest.fixture(scope="module")

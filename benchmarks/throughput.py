@@ -15,8 +15,9 @@ computed from its rate.
 With `--dataset dsprites[:S]` it times instead the dSprites preset (InfoGAN-CR's recipe: its
 nets, spectral norm, two G steps per iteration) before and after the contrastive regulariser
 switches on, against the old dSprites preset (the paper's 64x64 nets, one G step) and against a
-plain port of the same recipe (`ReferenceCRLoop`, without and with H), fp32, the same windows;
-batch 64 as the presets have it.
+plain port of the same recipe (`ReferenceCRLoop`, without and with H), and with one draw of
+latents per iteration for every update (shared_latents, InfoGAN-CR's own iteration), fp32, the
+same windows; batch 64 as the presets have it.
 
     python benchmarks/throughput.py --batch-size 128 --windows 5 --steps 20
     python benchmarks/throughput.py --dataset dsprites --windows 5 --steps 10"""
@@ -279,7 +280,8 @@ OLD_DSPRITES = {"arch": "paper", "d_batchnorm": True, "spectral_norm": False, "o
 
 
 def dsprites_rates(a: argparse.Namespace) -> None:
-    """Images/s of the dSprites preset without and with H, and of the old preset, alternating."""
+    """Images/s of the dSprites preset without and with H, with fresh or shared latents
+    (shared_latents), of a plain port of it, and of the old preset, alternating."""
     if current().smoke:
         a.steps, a.windows, a.warmup, a.dataset = 2, 1, 1, "dsprites:8"
     base = Config.from_dict({"dataset": a.dataset, "device": a.device, "precision": "fp32", "disent_every": 0})
@@ -289,7 +291,10 @@ def dsprites_rates(a: argparse.Namespace) -> None:
                  "reference_cr": ReferenceCRLoop(base, device, with_h=False),
                  "infogan_cr": ProjectLoop(base.replace(lambda_cr=0.0), device),
                  "reference_cr_with_h": ReferenceCRLoop(base, device, with_h=True),
-                 "infogan_cr_with_h": ProjectLoop(base.replace(cr_start=0), device)}
+                 "infogan_cr_with_h": ProjectLoop(base.replace(cr_start=0), device),
+                 # one draw of latents per iteration (InfoGAN-CR's code): H's step lends G's pass
+                 "infogan_cr_shared": ProjectLoop(base.replace(lambda_cr=0.0, shared_latents=True), device),
+                 "infogan_cr_with_h_shared": ProjectLoop(base.replace(cr_start=0, shared_latents=True), device)}
     except (DataError, RunError) as exc:
         raise SystemExit(f"throughput.py: {exc}") from None
     b = base.batch_size
@@ -307,6 +312,8 @@ def dsprites_rates(a: argparse.Namespace) -> None:
         "vs_old_preset": {k: round(v / med["old_preset"], 3) for k, v in med.items()},
         "vs_reference": {"infogan_cr": round(med["infogan_cr"] / med["reference_cr"], 3),
                          "infogan_cr_with_h": round(med["infogan_cr_with_h"] / med["reference_cr_with_h"], 3)},
+        "shared_vs_fresh": {"before_cr": round(med["infogan_cr_shared"] / med["infogan_cr"], 3),
+                            "with_h": round(med["infogan_cr_with_h_shared"] / med["infogan_cr_with_h"], 3)},
         "windows_images_per_s": {k: [round(x, 1) for x in v] for k, v in rates.items()}}))
 
 

@@ -41,7 +41,7 @@ class Budget:
 
 FULL = Budget("full")
 SMOKE = Budget("smoke", limits={**SMOKE_DATA, "max_steps": 4, "log_every": 2, "sample_every": 4, "ckpt_every": 4},
-               test_images=1000, judge_images=512, judge_epochs=1, metric_scale=0.01,
+               test_images=500, judge_images=512, judge_epochs=1, metric_scale=0.01,
                select={"votes": 20, "batch": 8, "n_free": 64}, invert_effort="quick", sweep_points=2)
 BUDGETS = {b.name: b for b in (FULL, SMOKE)}
 

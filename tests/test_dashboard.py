@@ -68,7 +68,7 @@ def test_every_page_renders_with_finished_runs_and_a_broken_one(monkeypatch, fin
         assert [s.label for s in at.slider][:2] == ["c2 · continuous (trained on -1..1)",
                                                    "c3 · continuous (trained on -1..1)"]
     if page == "app_pages/disentangle.py":
-        monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the job's child evaluates on the first 1,000 test images
+        monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the job's child evaluates on the first SMOKE.test_images test images
         at.button[0].click().run()
         assert not at.exception and not at.error, [e.value for e in at.error]
         done = Run(root / "done")

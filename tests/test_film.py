@@ -145,7 +145,7 @@ def test_every_checkpoint_is_evaluated_once_for_the_chart(tiny_runs, tmp_path, m
             saved_before_judge.append("categorical" in (run.eval_result(10) or {}))
         seen.append((what, done))
 
-    # the smoke budget's first 1,000 test images: the full split is test_train's
+    # the smoke budget's first test images (SMOKE.test_images): the full split is test_train's
     assert evaluate_steps(run, progress=progress, budget=SMOKE) == [10, 20]
     stages = [w for w, _ in seen]
     accuracy = stages.index("step 10 (1 of 2): categorical accuracy (Q on the test images)")
@@ -196,7 +196,7 @@ def test_monitor_shows_a_collapsed_code(monkeypatch, tiny_runs, tmp_path):
 
 
 def test_the_disentanglement_page_evaluates_every_checkpoint_in_the_background(monkeypatch, tiny_runs, tmp_path):
-    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the job's child evaluates on the first 1,000 test images
+    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the job's child evaluates on the first SMOKE.test_images test images
     shutil.copytree(tiny_runs / "g", tmp_path / "g")
     run = Run(tmp_path / "g")
     at = visit(app(monkeypatch, tmp_path, run="g"), "app_pages/disentangle.py")

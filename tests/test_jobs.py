@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from infogan.budget import SMOKE
 from infogan.config import Config
 from infogan.jobs import JobManager
 from infogan.runs import Run, RunError
@@ -122,7 +123,7 @@ def stages_until_done(job, run: Run, what: str) -> set:
 
 
 def test_evaluation_runs_in_a_child_with_progress_and_one_at_a_time(tiny_runs, tmp_path, monkeypatch):
-    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the child reads the first 1,000 test images (it inherits this)
+    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # the child inherits it: the first SMOKE.test_images test images
     run = Run(shutil.copytree(tiny_runs / "f", tmp_path / "ev"))
     manager = JobManager(str(tmp_path))
     job = manager.evaluate(run, 10)
@@ -137,7 +138,7 @@ def test_evaluation_runs_in_a_child_with_progress_and_one_at_a_time(tiny_runs, t
     ev = run.eval_job()
     assert ev["state"] == "completed" and ev["stage"] == "done" and ev["done"] == 1.0 and not run.eval_busy()
     assert "encoding the test images" in stages  # the long stage (accuracy and NMI then read its codes)
-    assert run.eval_result(10)["categorical"]["n_images"] == 1000
+    assert run.eval_result(10)["categorical"]["n_images"] == SMOKE.test_images
     again = manager.evaluate(run, 10)  # a finished evaluation does not block the next
     assert again.alive and run.eval_busy()
     again.process.kill()  # what it would compute, the first one did

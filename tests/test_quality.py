@@ -114,10 +114,10 @@ def test_quality_is_in_eval_json_and_on_monitor_and_compare(tiny_runs, tmp_path,
     for name in ("f", "g"):
         shutil.copytree(tiny_runs / name, tmp_path / name)
     run = Run(tmp_path / "f")
-    assert evaluate_steps(run, budget=SMOKE) == [10, 20]  # the first 1,000 test images
+    assert evaluate_steps(run, budget=SMOKE) == [10, 20]  # the first SMOKE.test_images test images
     q = run.eval_result(20)["quality"]
     assert set(scores.QUALITY) <= set(q) and set(q["floor"]) == set(scores.QUALITY)
-    assert q["n"] == 1000 and q["n_knn"] == 1000 and q["judge"]["accuracy"] >= 0.9
+    assert q["n"] == q["n_knn"] == SMOKE.test_images and q["judge"]["accuracy"] >= 0.9
     assert q["fd"] > 5 * q["floor"]["fd"]  # 20 steps of training are far from real digits
     assert q["floor"]["precision"] > 0.8 and q["floor"]["recall"] > 0.8  # real against real
     assert 1.0 <= q["score"] <= 10.0 and json.loads(json.dumps(q)) == q

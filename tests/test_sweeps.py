@@ -13,6 +13,7 @@ os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")  # before ray is
 
 import pytest
 
+from infogan.budget import SMOKE
 from infogan.config import ConfigError
 from infogan.ray_runner import TrialError, run_sweep, run_trial
 from infogan.runs import Run, list_runs
@@ -84,7 +85,7 @@ def test_a_2x2_sweep_on_the_embedded_ray(sweep_2x2, capsys, monkeypatch):
         steps = [rec["step"] for rec in run.metrics()[0]]
         assert steps == [2, 4]  # INFOGAN_SMOKE: 4 steps of 8 per epoch, a line every 2
         cat = run.eval_result(4)["categorical"]  # --evaluate last: the final checkpoint
-        assert cat["accuracy"] > 0.1 and cat["n_images"] == 1000  # the tiny budget's test images
+        assert cat["accuracy"] > 0.1 and cat["n_images"] == SMOKE.test_images  # the tiny budget's test images
     # the spread over seeds: per grid point and epoch, 2 seeds each, min <= median <= max
     band = spread(sweep, "loss_d")
     assert sorted(band["point"].unique()) == ["lr_g=1e-3", "lr_g=5e-4"]

@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 from infogan import quality
+from infogan.budget import SMOKE
 from infogan.checkpoint import load_model
 from infogan.data import load
 from infogan.evaluate import evaluate_run
@@ -276,13 +277,14 @@ def test_cli_train_eval_traverse_runs(capsys, monkeypatch, tiny_mnist, tmp_path)
     assert code == 2 and "only --epochs may change (got lr_g)" in err, err
     code, out, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--resume", "c", "--epochs", "2", "--quiet")
     assert code == 0 and "c: completed at step 6" in out, err
-    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # eval on the first 1,000 test images (the full split: above)
+    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # eval on the first SMOKE.test_images test images (full: above)
     code, out, err = cli_here(capsys, monkeypatch, tmp_path, "eval", "c")
     assert code == 0, err
-    assert "code c1 accuracy" in out and "on 1000 test images" in out
+    assert "code c1 accuracy" in out and f"on {SMOKE.test_images} test images" in out
     assert "c3: Spearman slant " in out and ", thickness " in out and "; effect (sd) slant " in out
     assert "width: matched continuous code c" in out
-    assert "sample quality in the judge's features (1000 images; judge test accuracy " in out and "FD " in out
+    assert f"sample quality in the judge's features ({SMOKE.test_images} images; judge test accuracy " in out
+    assert "FD " in out
     code, _, err = cli_here(capsys, monkeypatch, tmp_path, "traverse", "c", "--code", "c3", "--out", "g.png",
                             "--rows", "2", "--steps", "5")
     assert code == 0, err

@@ -69,8 +69,15 @@ def start_job(page, url: str, name: str, fields: dict[str, str]) -> None:
         box.fill(value)
         box.press("Tab")
     page.get_by_label("Run name (optional)").fill(name)
+    page.get_by_label("Run name (optional)").press("Tab")
+    idle(page)  # a click while the name's rerun redraws the form can be lost
     page.get_by_role("button", name="Start training").click()
     page.get_by_text(f"Started {name}").first.wait_for(timeout=30000)
+
+
+def idle(page, timeout: float = 30000) -> None:
+    """Wait until the app shows no rerun in progress (Streamlit's running icon is gone)."""
+    page.locator("[data-testid='stStatusWidgetRunningIcon']").wait_for(state="detached", timeout=timeout)
 
 
 LIVE_CHARTS = "iframe[title*='live_charts']"  # Monitor's charts (app_pages/live_charts), once drawn

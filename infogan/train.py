@@ -122,9 +122,8 @@ def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, p
         pairs = latent.sharing_pairs(cfg, b, x.device, gen)
         with autocast:
             # with one draw per step the first G step reuses these images, so G's graph is kept
-            nets.G.requires_grad_(not fresh)
-            images = pair_images(nets, cfg, pairs)
-            nets.G.requires_grad_(True)
+            with torch.set_grad_enabled(not fresh):
+                images = pair_images(nets, cfg, pairs)
             loss_h, acc_h = contrast_loss(nets, (images[0].detach(), images[1].detach()), pairs[2])
         nets.opt_h.zero_grad(set_to_none=True)
         loss_h.backward()

@@ -8,7 +8,8 @@ trial by name: a cluster's nodes do not share its environment) and pass the budg
 judge, quality and selection take the numbers as arguments and never decide a budget.
 
 A smoke budget never writes what a full one reads: its judge lives apart (judge.judge_path) and
-records its budget; everything else it writes belongs to the run or sweep it was asked about."""
+records its budget; a run it resumes trains a few steps and stops, its config untouched
+(train.resume's `steps`); everything else it writes belongs to the run or sweep it was asked about."""
 
 from __future__ import annotations
 

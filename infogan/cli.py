@@ -199,11 +199,11 @@ def cmd_train(args: argparse.Namespace) -> int:
         if changed or args.config_file:
             raise ConfigError({"resume": "a resumed run keeps its config; only --epochs may change "
                                          f"(got {', '.join(changed) or '--config'})"})
-        if hasattr(args, "epochs"):  # on the tiny budget, a few more steps rather than the epochs' worth
-            more = run.status().get("step", 0) + current().limits["max_steps"] if current().smoke else 0
-            run.extend(args.epochs, max_steps=more)
+        if hasattr(args, "epochs"):
+            run.extend(args.epochs)
         bar = _ProgressBar(run, args.quiet)
-        resume(run, on_log=bar.update)
+        # on the tiny budget, a few steps and a stop: nothing of it is written into the run's config
+        resume(run, on_log=bar.update, steps=current().limits["max_steps"] if current().smoke else 0)
     else:
         cfg = config_from_args(args)
         name = args.run_name or new_name(cfg)

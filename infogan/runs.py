@@ -381,19 +381,18 @@ class Run:
         if state == "completed":
             raise RunError(f"run {self.name!r} is completed; give it more epochs to train it longer")
 
-    def extend(self, epochs: int | str, max_steps: int = 0) -> Config:
+    def extend(self, epochs: int | str) -> Config:
         """Raise a finished or stopped run's budget to `epochs` and mark it resumable.
 
         Data order depends only on (seed, epoch) and nothing in the loop depends on the budget,
         so training 5 epochs and extending to 10 gives the same model as training 10 at once.
-        The new epoch count is the whole budget: a max_steps limit is lifted, or replaced by
-        `max_steps` (the CLI's tiny INFOGAN_SMOKE budget)."""
+        The new epoch count is the whole budget: a max_steps limit is lifted."""
         with self.lease("train", "a change of its epochs"):
             self.check_free("given more epochs")
             status = self.status()
             state = self.state(status)
             cfg = self.config()
-            new = Config.from_dict({**cfg.to_dict(), "epochs": epochs, "max_steps": max_steps})  # validates
+            new = Config.from_dict({**cfg.to_dict(), "epochs": epochs, "max_steps": 0})  # validates
             if new.epochs < cfg.epochs or (new.epochs == cfg.epochs and not cfg.max_steps):
                 raise RunError(f"run {self.name!r} already has epochs = {cfg.epochs}; ask for more to train it longer")
             write_json(self.path / "config.json", new.to_dict())

@@ -274,8 +274,8 @@ class Trainer:
         return self.precision
 
     # ----- the loop -----
-    def fit(self, stop: threading.Event | None = None, on_log: LogFn | None = None) -> str:
-        """Train to the end (or until `stop` is set); returns the final state.
+    def fit(self, stop: threading.Event | None = None, on_log: LogFn | None = None, stop_at: int = 0) -> str:
+        """Train to the end (or until `stop` is set, or step `stop_at` is done); returns the final state.
 
         Failures are recorded in status.json with a one-line reason and re-raised."""
         self.run.set_status("running", step=self.step_no, total_steps=self.total_steps, pid=os.getpid(),
@@ -287,14 +287,14 @@ class Trainer:
             self.start_contrast()  # on from step 0: the probe times the step with H
             if self.precision is None:  # before the clock starts: the probe is not training time
                 self.choose_precision()
-            return self._loop(stop, on_log)
+            return self._loop(stop, on_log, stop_at)
         except LeaseLost:
             raise  # the run is another process's now: write nothing
         except Exception as exc:
             self.run.set_status("failed", step=self.step_no, error=f"{type(exc).__name__}: {exc}"[:500])
             raise
 
-    def _loop(self, stop: threading.Event | None, on_log: LogFn | None) -> str:
+    def _loop(self, stop: threading.Event | None, on_log: LogFn | None, stop_at: int) -> str:
         cfg = self.cfg
         names: list[str] = []  # the statistics' names, from the first step
         totals: torch.Tensor | None = None  # their sums over the logging window, on the device
@@ -321,6 +321,9 @@ class Trainer:
                 n += 1
                 self.step_no += 1
                 s, last = self.step_no, self.step_no == self.total_steps
+                if s == stop_at and not last:
+                    stop = stop if isinstance(stop, Stop) else Stop()
+                    stop.request(f"this process's budget of steps (to step {s}) is done")
                 stopping = stop is not None and stop.is_set()
                 scores = self.live.measure(self.D) if self.live and (s % cfg.disent_every == 0 or last) else {}
                 if s % cfg.log_every == 0 or last or stopping or scores:
@@ -475,17 +478,19 @@ def train_run(run: Run, stop: threading.Event | None = None, on_log: LogFn | Non
 
 
 def resume(run: Run, stop: threading.Event | None = None, on_log: LogFn | None = None,
-           data: ImageData | None = None, by_sweep: bool = False) -> Run:
+           data: ImageData | None = None, by_sweep: bool = False, steps: int = 0) -> Run:
     """Continue a stopped or interrupted run from its newest readable checkpoint. The lease is
     taken before the check, so a second resume (CLI, dashboard or sweep) is refused, not run
-    twice. `by_sweep`: the member's own sweep trial, which its sweep's reservation allows."""
+    twice. `by_sweep`: the member's own sweep trial, which its sweep's reservation allows.
+    `steps`: at most this many steps in this process, then a stop with a checkpoint (the CLI's
+    INFOGAN_SMOKE budget); the run's config keeps its own budget for a later resume."""
     with run.lease("train") as held, _ctrl_c_stops(stop) as stop:
         run.check_resumable(by_sweep)
         run.set_status("running", pid=os.getpid(), stage="loading data")
         trainer = Trainer(run.config(), run, data)
         trainer.restore()
         trainer.lost = held.lost
-        trainer.fit(stop, on_log)
+        trainer.fit(stop, on_log, stop_at=trainer.step_no + steps if steps else 0)
     return run
 
 

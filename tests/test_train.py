@@ -277,6 +277,14 @@ def test_cli_train_eval_traverse_runs(capsys, monkeypatch, tiny_mnist, tmp_path)
     assert code == 2 and "only --epochs may change (got lr_g)" in err, err
     code, out, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--resume", "c", "--epochs", "2", "--quiet")
     assert code == 0 and "c: completed at step 6" in out, err
+    monkeypatch.setenv("INFOGAN_SMOKE", "1")  # a few steps and a stop, and the run's own budget kept
+    code, out, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--resume", "c", "--epochs", "4", "--quiet")
+    assert code == 0 and f"c: stopped at step {6 + SMOKE.limits['max_steps']}" in out, err
+    config = Run.open("c").config()
+    assert (config.epochs, config.max_steps, config.subset) == (4, 0, 96)
+    monkeypatch.delenv("INFOGAN_SMOKE")
+    code, out, err = cli_here(capsys, monkeypatch, tmp_path, "train", "--resume", "c", "--quiet")
+    assert code == 0 and "c: completed at step 12" in out, err
     monkeypatch.setenv("INFOGAN_SMOKE", "1")  # eval on the first SMOKE.test_images test images (full: above)
     code, out, err = cli_here(capsys, monkeypatch, tmp_path, "eval", "c")
     assert code == 0, err
@@ -295,7 +303,7 @@ def test_cli_train_eval_traverse_runs(capsys, monkeypatch, tiny_mnist, tmp_path)
     block = 18 + 2 * (2 * 30 + 2)  # a label strip, then 2 rows of the grid at twice the size
     assert Image.open(tmp_path / "all.png").size == (2 * (10 * 30 + 2), 4 * block)  # c1's 10 values widest
     code, out, _ = cli_here(capsys, monkeypatch, tmp_path, "runs")
-    assert code == 0 and out.splitlines()[1].split()[:4] == ["c", "mnist", "completed", "6"]
+    assert code == 0 and out.splitlines()[1].split()[:4] == ["c", "mnist", "completed", "12"]
 
 
 def test_missing_dataset_names_folder_and_files(capsys, monkeypatch, tmp_path):

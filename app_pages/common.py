@@ -25,7 +25,7 @@ from infogan.film import render_film
 from infogan.invert import Inversion, code_map, invert, reference_encoder, reference_images
 from infogan.jobs import JobManager
 from infogan.models import Discriminator
-from infogan.runs import Run, RunError, list_runs, runs_root
+from infogan.runs import Run, RunError, list_runs, newest_run, runs_root
 from infogan.summary import metrics_frame, run_summary
 
 _local = threading.local()
@@ -265,15 +265,17 @@ def sidebar() -> None:
     # take, and `link_notice` tells the user which ones a link brought
     _local.link = {k: st.query_params.get_all(k) for k in st.query_params}
     _local.shown = {}
-    names = run_names()
+    runs = list_runs()
+    names = [r.name for r in runs]
+    newest = getattr(newest_run(runs), "name", None)
     if "run" not in st.session_state:
         wanted = st.query_params.get("run")
-        st.session_state["run"] = wanted if wanted in names else (names[-1] if names else None)
+        st.session_state["run"] = wanted if wanted in names else newest
         if wanted and wanted not in names:
             st.warning(f"The link's run {wanted!r} is not in the runs folder; showing "
                        f"{st.session_state['run'] or 'no run'}.", icon=":material/link_off:")
     if st.session_state.get("run") not in names:
-        st.session_state["run"] = names[-1] if names else None
+        st.session_state["run"] = newest
     with st.sidebar:
         if names:
             st.session_state["run_picker"] = st.session_state["run"]  # before the widget exists

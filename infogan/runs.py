@@ -687,3 +687,17 @@ def list_runs(root: str | os.PathLike | None = None) -> list[Run]:
     return sorted((Run(p) for p in base.iterdir()
                    if p.is_dir() and is_name(p.name) and not (p / "sweep.json").exists()),
                   key=lambda r: r.name)
+
+
+def newest_run(runs: list[Run]) -> Run | None:
+    """The run whose status.json changed last: the one training now or the last to finish, which
+    is what someone opening the dashboard most likely came to see (names order the picker). A run
+    without a readable status.json counts as oldest."""
+    def changed(run: Run) -> float:
+        try:
+            return (run.path / "status.json").stat().st_mtime
+        except OSError:
+            return 0.0
+
+    return max(runs, key=changed, default=None)
+

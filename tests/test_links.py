@@ -2,6 +2,9 @@
 bind="query-params"), a pasted link reopens the same view, and a hostile or stale link falls back
 to defaults with a notice, never an exception."""
 
+import os
+import shutil
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -46,6 +49,16 @@ def test_a_stale_or_hostile_link_falls_back_with_a_notice(monkeypatch, tiny_runs
     at = visit(app(monkeypatch, tiny_runs, "f", tab="Settings", rows="99", range=["-2", "9"]), "app_pages/explore.py")
     said = notices(at)
     assert "tab=Settings cannot be shown here; showing tab=Generator" in said and not at.exception
+
+
+def test_without_a_link_the_run_that_changed_last_is_shown(monkeypatch, tiny_runs, tmp_path):
+    root = shutil.copytree(tiny_runs, tmp_path / "runs")
+    assert app(monkeypatch, root).selectbox(key="run_picker").value == "g"  # trained after f
+    later = (root / "g" / "status.json").stat().st_mtime + 60
+    os.utime(root / "f" / "status.json", (later, later))  # f resumed, say: first by name, newest by change
+    (root / "e").mkdir()  # a folder with no status.json counts as oldest
+    at = app(monkeypatch, root)
+    assert at.selectbox(key="run_picker").value == "f" and at.selectbox(key="run_picker").options[:2] == ["e", "f"]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -33,15 +33,17 @@ from infogan.shapes3d import FACTOR_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_MINUTES = 30
-# flags over the shapes3d preset (InfoGAN-CR's nets, 6 continuous codes, G twice per step, CR from 4,000)
+# flags over the shapes3d preset (InfoGAN-CR's nets, 6 continuous codes, G twice per step, CR from
+# 4,000, lambda_cont 0.2); each candidate names every field it changes, so `report` can tell them apart
 CANDIDATES = {
-    "cr-nets": (),
+    # the preset: 4x InfoGAN-CR's weight on the continuous codes' information term (0.05, for
+    # dSprites over 288,000 steps), so G makes its codes visible sooner; the same work per step
+    "info": (),
+    # InfoGAN-CR's weight, as on dSprites
+    "cr-nets": ("--lambda-cont", "0.05"),
     # cheaper: one G update per step (about a third less work per step), the contrastive
     # regulariser from step 2,000 (it is where MIG rose in the first shapes3d run)
-    "cheap": ("--g-steps", "1", "--cr-start", "2000"),
-    # a 4x weight on the continuous codes' information term (0.05 is InfoGAN-CR's for dSprites
-    # over 288,000 steps): pushes G to make every code visible sooner; the same work per step
-    "info": ("--lambda-cont", "0.2"),
+    "cheap": ("--lambda-cont", "0.05", "--g-steps", "1", "--cr-start", "2000"),
 }
 
 

@@ -267,15 +267,13 @@ def sidebar() -> None:
     _local.shown = {}
     runs = list_runs()
     names = [r.name for r in runs]
-    newest = getattr(newest_run(runs), "name", None)
-    if "run" not in st.session_state:
-        wanted = st.query_params.get("run")
+    if st.session_state.get("run") not in names:  # a new session, or its run is gone
+        newest = getattr(newest_run(runs), "name", None)
+        wanted = st.query_params.get("run") if "run" not in st.session_state else None
         st.session_state["run"] = wanted if wanted in names else newest
         if wanted and wanted not in names:
             st.warning(f"The link's run {wanted!r} is not in the runs folder; showing "
                        f"{st.session_state['run'] or 'no run'}.", icon=":material/link_off:")
-    if st.session_state.get("run") not in names:
-        st.session_state["run"] = newest
     with st.sidebar:
         if names:
             st.session_state["run_picker"] = st.session_state["run"]  # before the widget exists

@@ -76,7 +76,7 @@ def _shapes3d_preset(name: str) -> dict[str, Any]:
     """dSprites' recipe on colour: one continuous code per factor, G updated twice per step, CR
     from step 4,000 (10 minutes on 2 CPU cores; 30 minutes there are 7,000 steps), and 4x its
     weight on the codes' information (0.2): tied with 0.05 at 30 minutes on 3 seeds, and the three
-    hues own codes by step 1,500 instead of 2,500-4,000+ (docs/results.md, "shapes3d's preset")."""
+    hues own codes by step 1,500 instead of 2,500-5,000 (docs/results.md, "shapes3d's preset")."""
     return {**_dsprites_preset("dsprites"), "n_cont": 6, "lambda_cont": 0.2, "epochs": 2, "cr_start": 4_000,
             "disent_every": 500, "log_every": 50}
 

@@ -43,7 +43,7 @@ from safetensors.torch import load_file, save_file
 
 from . import lease, schema
 from .config import Config, ConfigError
-from .files import FileError, atomic_via_temp, atomic_write, read_json, subfolder, write_json
+from .files import FileError, atomic_via_temp, atomic_write, read_json, subfolder, version, write_json
 from .lease import Holder, pid_alive
 
 STATES = ("queued", "running", "completed", "stopped", "failed", "interrupted")
@@ -693,11 +693,10 @@ def newest_run(runs: list[Run]) -> Run | None:
     """The run whose status.json changed last: the one training now or the last to finish, which
     is what someone opening the dashboard most likely came to see (names order the picker). A run
     without a readable status.json counts as oldest."""
-    def changed(run: Run) -> float:
+    def changed(run: Run) -> int:
         try:
-            return (run.path / "status.json").stat().st_mtime
+            return version(run.path / "status.json")[0]
         except OSError:
-            return 0.0
+            return 0
 
     return max(runs, key=changed, default=None)
-

@@ -167,3 +167,13 @@ def test_auto_intervals_give_a_short_run_pictures_early_and_a_long_one_a_bounded
     assert cfg.replace(max_steps=300).total_steps(60_000) == 300
     with pytest.raises(ConfigError, match="film_every"):
         cfg.replace(film_every=-1)
+
+
+def test_a_relative_image_folder_is_stored_absolute(tmp_path, monkeypatch):
+    """The folder a user names is the one next to them: a resume from elsewhere, a dashboard job
+    or a sweep's worker on another node must not read it against its own working folder."""
+    monkeypatch.chdir(tmp_path)
+    cfg = Config.from_dict({"dataset": "folder:faces/../faces"})
+    assert cfg.dataset == f"folder:{tmp_path / 'faces'}"
+    monkeypatch.chdir("/")
+    assert Config.from_saved(cfg.to_dict()).dataset == cfg.dataset

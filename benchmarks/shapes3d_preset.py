@@ -33,7 +33,7 @@ from infogan.shapes3d import FACTOR_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_MINUTES = 30
-# flags over the shapes3d preset (InfoGAN-CR's nets, 6 continuous codes, G twice per step, CR from
+# flags over the shapes3d preset (InfoGAN-CR's nets, 5 noise dims, 6 continuous codes, G twice per step, CR from
 # 4,000, lambda_cont 0.2); each candidate names every field it changes, so `report` can tell them apart
 CANDIDATES = {
     # the preset: 4x InfoGAN-CR's weight on the continuous codes' information term (0.05, for
@@ -44,6 +44,12 @@ CANDIDATES = {
     # cheaper: one G update per step (about a third less work per step), the contrastive
     # regulariser from step 2,000 (it is where MIG rose in the first shapes3d run)
     "cheap": ("--lambda-cont", "0.05", "--g-steps", "1", "--cr-start", "2000"),
+    # no noise: six codes for six factors and nothing else, so every factor G draws (scale too)
+    # must come from a code, not from z; the same work per step
+    "no-noise": ("--noise-dim", "0"),
+    # the contrastive regulariser from step 1,000 (where the hues own codes with this weight)
+    # instead of 4,000: in the preset's runs scale, shape and orientation only rose once it was on
+    "cr-early": ("--cr-start", "1000"),
 }
 
 

@@ -50,6 +50,9 @@ CANDIDATES = {
     # the contrastive regulariser from step 1,000 (where the hues own codes with this weight)
     # instead of 4,000: in the preset's runs scale, shape and orientation only rose once it was on
     "cr-early": ("--cr-start", "1000"),
+    # cr-early with 9 codes: in two of the preset's three runs each hue took two of the six codes
+    # (a hue is a circle, which two codes may draw more easily than one), leaving none spare
+    "codes-9": ("--cr-start", "1000", "--n-cont", "9"),
 }
 
 

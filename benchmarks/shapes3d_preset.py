@@ -28,31 +28,33 @@ import time
 from pathlib import Path
 
 from infogan.budget import current
+from infogan.config import preset
 from infogan.live import own_codes
 from infogan.shapes3d import FACTOR_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_MINUTES = 30
-# flags over the shapes3d preset (InfoGAN-CR's nets, 5 noise dims, 6 continuous codes, G twice per step, CR from
-# 4,000, lambda_cont 0.2); each candidate names every field it changes, so `report` can tell them apart
+# flags over the shapes3d preset (InfoGAN-CR's nets, 5 noise dims, 6 continuous codes, G twice per
+# step, lambda_cont 0.2, CR from 1,000); each candidate names every field it changes, so `report`
+# can tell them apart
 CANDIDATES = {
-    # the preset: 4x InfoGAN-CR's weight on the continuous codes' information term (0.05, for
-    # dSprites over 288,000 steps), so G makes its codes visible sooner; the same work per step
-    "info": (),
+    # the preset: the contrastive regulariser from step 1,000 (where the hues own codes with this
+    # weight): in `info`'s runs scale, shape and orientation only rose once it was on
+    "cr-early": (),
+    # CR from 4,000, and 4x InfoGAN-CR's weight on the continuous codes' information term (0.05,
+    # for dSprites over 288,000 steps), so G makes its codes visible sooner
+    "info": ("--cr-start", "4000"),
     # InfoGAN-CR's weight, as on dSprites
-    "cr-nets": ("--lambda-cont", "0.05"),
+    "cr-nets": ("--lambda-cont", "0.05", "--cr-start", "4000"),
     # cheaper: one G update per step (about a third less work per step), the contrastive
     # regulariser from step 2,000 (it is where MIG rose in the first shapes3d run)
     "cheap": ("--lambda-cont", "0.05", "--g-steps", "1", "--cr-start", "2000"),
     # no noise: six codes for six factors and nothing else, so every factor G draws (scale too)
     # must come from a code, not from z; the same work per step
-    "no-noise": ("--noise-dim", "0"),
-    # the contrastive regulariser from step 1,000 (where the hues own codes with this weight)
-    # instead of 4,000: in the preset's runs scale, shape and orientation only rose once it was on
-    "cr-early": ("--cr-start", "1000"),
-    # cr-early with 9 codes: in two of the preset's three runs each hue took two of the six codes
-    # (a hue is a circle, which two codes may draw more easily than one), leaving none spare
-    "codes-9": ("--cr-start", "1000", "--n-cont", "9"),
+    "no-noise": ("--noise-dim", "0", "--cr-start", "4000"),
+    # 9 codes: in two of `info`'s three runs each hue took two of the six codes (a hue is a
+    # circle, which two codes may draw more easily than one), leaving none spare
+    "codes-9": ("--n-cont", "9"),
 }
 
 
@@ -81,7 +83,7 @@ def rate(candidate: str, runs: Path) -> dict:
     fills BUDGET_MINUTES: the process's start and the steps to cr_start at the first rate, the
     rest at the second."""
     name = f"rate-{candidate}"
-    cr = int(flags(candidate).get("cr_start", 4000))
+    cr = int(flags(candidate).get("cr_start", preset("shapes3d").cr_start))
     t0 = time.perf_counter()
     train(candidate, 0, cr + 1000, 2, runs, name)
     wall = time.perf_counter() - t0
@@ -107,7 +109,7 @@ def minute(step: int, rates: dict) -> float:
 
 def report(run: Path, rates: dict[str, dict]) -> dict:
     cfg = json.loads((run / "config.json").read_text())
-    # the candidate with the most flags that all hold in the run's config (cr-nets has none)
+    # the candidate with the most flags that all hold in the run's config (the preset has none)
     candidate = max((c for c in CANDIDATES if all(str(cfg[k]) == v for k, v in flags(c).items())),
                     key=lambda c: len(flags(c)))
     out = []

@@ -1,6 +1,5 @@
 """Leases: one owner per run on any machine sharing the runs folder (lease.py, runs.py)."""
 
-import json
 import multiprocessing
 import os
 import shutil
@@ -14,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from infogan import lease
+from infogan.files import write_json
 from infogan.runs import Run, RunBusy, RunError
 from infogan.sweeps import Sweep
 from tests.conftest import ROOT, tiny_config, wait_until
@@ -22,11 +22,12 @@ ROUNDS, CLAIMANTS = 30, 4
 
 
 def _record(folder: Path, gen: int, kind: str = "train", **fields) -> None:
-    """A lease record as a holder writes it (by default this process, heartbeat now)."""
+    """A lease record as a holder writes it (by default this process, heartbeat now), atomically
+    as `Lease.renew` does: a reader that caught a half-written record would take it as damaged."""
     (folder / "lease").mkdir(parents=True, exist_ok=True)
     rec = {"host": lease.host(), "pid": os.getpid(), "started": lease.process_started(os.getpid()),
            "heartbeat": time.time(), "what": {"train": "training", "eval": "evaluation"}[kind], **fields}
-    (folder / "lease" / f"{kind}.{gen:08d}.json").write_text(json.dumps(rec))
+    write_json(folder / "lease" / f"{kind}.{gen:08d}.json", rec)
 
 
 def _claimant(base: str, barrier, results) -> None:

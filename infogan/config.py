@@ -127,10 +127,10 @@ class Config:
                 except ValueError as exc:
                     errors[f.name] = str(exc)
         ds = merged["dataset"]
-        if isinstance(ds, str) and ds.startswith("folder:") and len(ds) > 7:
+        if isinstance(ds, str) and getattr(record(ds), "name", None) == "folder":
             # anchored where it was given: a resume from another folder, a job child or a sweep's
             # worker reads the same images
-            merged["dataset"] = "folder:" + os.path.abspath(os.path.expanduser(ds[7:]))
+            merged["dataset"] = "folder:" + os.path.abspath(os.path.expanduser(ds.removeprefix("folder:")))
         cfg = cls(**merged)  # fields that failed to convert keep the base value here
         errors = {**cfg.problems(), **errors}
         if errors:

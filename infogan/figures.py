@@ -82,7 +82,9 @@ def monitor_figures(frames: dict[str, pd.DataFrame], cfg: dict[str, Any], smooth
         figs["contrast"] = line_figure(frames, ["loss_cr", "acc_cr"], "Contrastive regulariser: H's loss and "
                                        f"accuracy (chance {1 / max(len(mi), 1):.2f})", "", smoothing)
     if "factor_vae" in cols or "mig" in cols:
-        figs["disentanglement"] = live_disentanglement_figure(frames)
+        from .datasets import dsprites_stride
+        figs["disentanglement"] = live_disentanglement_figure(
+            frames, reference=bool(dsprites_stride(str(cfg.get("dataset", "")))))
     return figs
 
 
@@ -90,12 +92,14 @@ def _reference_bands(fig: go.Figure, col: str, label: str, colour: str) -> None:
     """The published dSprites scores of `col` as labelled bands (mean ± sd) in the series' colour."""
     for name, mean, sd in REFERENCE_DSPRITES.get(col, []):
         fig.add_hrect(y0=mean - max(sd, 0.003), y1=mean + max(sd, 0.003), line_width=0,
-                      fillcolor=_rgba(colour, 0.2), annotation_text=f"{name} {label} {mean:.2f}",
+                      fillcolor=_rgba(colour, 0.2), annotation_text=f"{name} {label} {mean:.2f} (dSprites)",
                       annotation_position="top left", annotation_font_size=10)
 
 
-def live_disentanglement_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
-    """FactorVAE and MIG measured while training (live.py), per run, with the published bands."""
+def live_disentanglement_figure(frames: dict[str, pd.DataFrame], reference: bool = False) -> go.Figure:
+    """FactorVAE and MIG measured while training (live.py), per run; with `reference` (a dSprites
+    run) the published dSprites scores as bands. Another dataset's run gets none: dSprites'
+    numbers are no yardstick for it."""
     fig = go.Figure()
     dashes = {"factor_vae": "solid", "mig": "dash"}
     for ri, (name, df) in enumerate(frames.items()):
@@ -105,9 +109,10 @@ def live_disentanglement_figure(frames: dict[str, pd.DataFrame]) -> go.Figure:
             label = LABELS[col] if len(frames) == 1 else f"{name} · {LABELS[col]}"
             fig.add_trace(go.Scatter(x=y.index, y=y, mode="lines+markers", name=label,
                                      line={"color": colour, "dash": dashes[col]}))
-            if ri == 0:
+            if ri == 0 and reference:
                 _reference_bands(fig, col, LABELS[col], colour)
-    fig.update_layout(title="FactorVAE and MIG while training (bands: published)",
+    title = "FactorVAE and MIG while training" + (" (bands: published on dSprites)" if reference else "")
+    fig.update_layout(title=title,
                       xaxis_title="step", yaxis_title="score", yaxis_range=[0, 1.02], height=360,
                       margin={"l": 50, "r": 20, "t": 50, "b": 40}, legend={"orientation": "h", "y": -0.25},
                       uirevision="live-disentanglement")

@@ -215,7 +215,8 @@ def test_a_resumed_cr_run_equals_an_uninterrupted_one_and_h_is_in_the_checkpoint
     figs = monitor_figures({"full": metrics_frame(full)}, cfg.to_dict())  # what Monitor and Compare draw
     live = figs["disentanglement"]
     assert [list(t.x) for t in live.data] == [[8, 12], [8, 12]]
-    assert {a.text for a in live.layout.annotations} >= {"InfoGAN-CR FactorVAE 0.88", "InfoGAN-CR MIG 0.37"}
+    assert {a.text for a in live.layout.annotations} >= {"InfoGAN-CR FactorVAE 0.88 (dSprites)",
+                                                         "InfoGAN-CR MIG 0.37 (dSprites)"}
     assert [t.name for t in figs["contrast"].data] == ["loss_cr", "acc_cr"]
     ranked = rank_members([full, part], votes=10, batch=8, n_free=32, budget=SMOKE)  # all continuous: no partition
     assert ranked["by"] == "centrality" and set(ranked["criteria"]) <= {"centrality", "fd"} and ranked["pick"]

@@ -163,7 +163,7 @@ def test_every_checkpoint_is_evaluated_once_for_the_chart(tiny_runs, tmp_path, m
     assert [t.name for t in fig.data] == ["accuracy (Hungarian)", "slant |ρ|", "width |ρ|"] and not fig.layout.shapes
     ds = eval_figure(df.assign(mig=[0.1, 0.2], factor_vae=[0.5, 0.7]), reference=True)
     labels = [a.text for a in ds.layout.annotations]
-    assert "InfoGAN-CR FactorVAE 0.88" in labels and "InfoGAN (modified) MIG 0.22" in labels
+    assert "InfoGAN-CR FactorVAE 0.88 (dSprites)" in labels and "InfoGAN (modified) MIG 0.22 (dSprites)" in labels
     assert len(ds.layout.shapes) == 4
 
 

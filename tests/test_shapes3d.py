@@ -13,8 +13,9 @@ from infogan.config import preset
 from infogan.data import Rendered, load
 from infogan.datasets import record
 from infogan.evaluate import evaluate_run
-from infogan.figures import code_map_figure, code_map_frame, live_factor_heatmap
+from infogan.figures import code_map_figure, code_map_frame, live_factor_heatmap, monitor_figures
 from infogan.live import LiveScores, own_codes
+from infogan.summary import metrics_frame
 from infogan.train import train
 from tests.conftest import app, visit
 
@@ -109,6 +110,8 @@ def test_shapes3d_trains_measures_evaluates_and_shows_on_the_pages(tmp_path, mon
                                      ckpt_every=4, sample_every=4, disent_every=4, precision="fp32")
     root = tmp_path / "runs"
     run = train(cfg, "s3", root)
+    live = monitor_figures({"s3": metrics_frame(run)}, cfg.to_dict())["disentanglement"]
+    assert len(live.data) == 2 and not live.layout.shapes  # dSprites' published scores are no yardstick here
     fig, best = live_factor_heatmap(run)
     assert np.asarray(fig.data[0].z).shape == (6, 6) and list(fig.data[0].x) == list(shapes3d.FACTOR_NAMES)
     assert best.startswith("Each factor's best code at step 4: floor_hue → **c")

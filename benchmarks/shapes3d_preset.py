@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from infogan.budget import current
-from infogan.config import preset
+from infogan.config import Config, preset
 from infogan.live import own_codes
 from infogan.shapes3d import FACTOR_NAMES
 
@@ -52,6 +52,13 @@ CANDIDATES = {
     # no noise: six codes for six factors and nothing else, so every factor G draws (scale too)
     # must come from a code, not from z; the same work per step
     "no-noise": ("--noise-dim", "0", "--cr-start", "4000"),
+    # no noise over the preset (CR from 1,000): `no-noise` was the best single run with CR from
+    # 4,000, and the earlier regulariser gave every seed cleaner hue codes
+    "no-noise-early": ("--noise-dim", "0"),
+    # a categorical code of 10 per hue (each hue factor takes 10 values) and 3 continuous codes:
+    # a hue's twin code cannot add to a category that already names it, so the continuous codes
+    # are left to the geometry
+    "cat-hues": ("--cat-codes", "10,10,10", "--n-cont", "3"),
     # 9 codes: in two of `info`'s three runs each hue took two of the six codes (a hue is a
     # circle, which two codes may draw more easily than one), leaving none spare
     "codes-9": ("--n-cont", "9"),
@@ -108,9 +115,9 @@ def minute(step: int, rates: dict) -> float:
 
 
 def report(run: Path, rates: dict[str, dict]) -> dict:
-    cfg = json.loads((run / "config.json").read_text())
+    cfg = Config.from_dict(json.loads((run / "config.json").read_text()))
     # the candidate with the most flags that all hold in the run's config (the preset has none)
-    candidate = max((c for c in CANDIDATES if all(str(cfg[k]) == v for k, v in flags(c).items())),
+    candidate = max((c for c in CANDIDATES if Config.from_dict(flags(c), base=cfg) == cfg),
                     key=lambda c: len(flags(c)))
     out = []
     for r in (r for r in records(run) if isinstance(r.get("normalized_mi"), list)):
@@ -118,7 +125,7 @@ def report(run: Path, rates: dict[str, dict]) -> dict:
         out.append({"step": r["step"], "minute": round(minute(r["step"], rates[candidate]), 1),
                     "factor_vae": round(r["factor_vae"], 3), "mig": round(r["mig"], 3),
                     "own": {f: f"c{c + 1}" for f, c in zip(FACTOR_NAMES, owned, strict=True) if c is not None}})
-    return {"run": run.name, "candidate": candidate, "seed": cfg["seed"], "measurements": out}
+    return {"run": run.name, "candidate": candidate, "seed": cfg.seed, "measurements": out}
 
 
 def main() -> None:

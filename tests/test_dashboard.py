@@ -34,7 +34,8 @@ def test_every_page_renders_with_no_runs(monkeypatch, tmp_path, page):
     text = " ".join(m.value for m in at.markdown) + " ".join(i.value for i in at.info)
     if page == "app_pages/runs.py":
         assert "No runs yet" in text and at.button[0].label.startswith("Start a quick demo run on")
-        assert at.button[1].label.startswith("Start a quick demo run on shapes3d (colour")
+        assert at.button[1].label == "Start a quick demo run on shapes3d"
+        assert "floor, wall and object hue" in " ".join(c.value for c in at.caption)
     elif page in ("app_pages/monitor.py", "app_pages/explore.py", "app_pages/disentangle.py"):
         assert "No run selected" in text
     elif page == "app_pages/compare.py":

@@ -141,7 +141,7 @@ def main() -> None:
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--runs-dir", type=Path, default=Path("runs-bench"))
     o = sub.add_parser("report")
-    o.add_argument("--rates", type=Path, required=True, help="the rate lines of both candidates")
+    o.add_argument("--rates", type=Path, required=True, help="the rate lines of the runs' candidates")
     o.add_argument("runs", type=Path, nargs="+")
     a = p.parse_args()
     if a.cmd == "rate":

@@ -59,6 +59,9 @@ CANDIDATES = {
     # a hue's twin code cannot add to a category that already names it, so the continuous codes
     # are left to the geometry
     "cat-hues": ("--cat-codes", "10,10,10", "--n-cont", "3"),
+    # cat-hues with the continuous codes' information weighed as the categories' (1.0 instead of
+    # 0.2): in cat-hues' run G left its continuous codes unused
+    "cat-hues-cont": ("--cat-codes", "10,10,10", "--n-cont", "3", "--lambda-cont", "1.0"),
     # 9 codes: in two of `info`'s three runs each hue took two of the six codes (a hue is a
     # circle, which two codes may draw more easily than one), leaving none spare
     "codes-9": ("--n-cont", "9"),

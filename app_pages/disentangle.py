@@ -13,6 +13,7 @@ from infogan.figures import (
     heatmap,
     live_factor_heatmap,
     metric_table,
+    published_applies,
     published_line,
     quality_table,
 )
@@ -109,7 +110,7 @@ if not busy and job.get("state") == "failed" and job.get("step") in (step, EVERY
              f"failed: {job.get('error')}")
 over = eval_table(run)
 if len(over) >= 2:
-    st.plotly_chart(eval_figure(over, reference=bool(dsprites_stride(run.config().dataset))), width="stretch",
+    st.plotly_chart(eval_figure(over, reference=published_applies(run.config().dataset)), width="stretch",
                     key="over_training")
 live = live_factor_heatmap(run) if results is None or "factors" not in results else None
 if live:  # measured while training (disent_every): shown until this checkpoint's own evaluation exists
@@ -154,10 +155,10 @@ factors = results.get("factors")
 if factors:
     st.dataframe(metric_table(factors), hide_index=True, placeholder="–", column_config={
         "score": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0, format="%.3f")})
+    reference = (f" Reference (original dSprites, InfoGAN-CR paper, Table 1): {published_line()}."
+                 if published_applies(run.config().dataset) else "")
     st.caption(f"Sample scale {factors.get('scale', 1.0)} of disentanglement_lib's defaults, "
-               f"{factors.get('estimator', 'reference')} estimator, seed "
-               f"{factors.get('seed', 0)}. Reference (original dSprites, InfoGAN-CR paper, Table 1): "
-               f"{published_line()}.")
+               f"{factors.get('estimator', 'reference')} estimator, seed {factors.get('seed', 0)}.{reference}")
     for key, fig in factor_figures(factors).items():
         st.plotly_chart(fig, width="stretch", key=f"factor_{key}")
 q = results.get("quality")

@@ -32,6 +32,8 @@ MARGIN = 1.05
 # fp32's within ATOL + RTOL * |fp32|: bf16 autocast differed by at most 0.004 on the MNIST and
 # dSprites presets (3 seeds each, every statistic), so this leaves a 5x margin
 ATOL, RTOL = 0.02, 0.02
+# a candidate whose round takes this many times fp32's is stopped: it cannot be the faster
+SLOWER = 2.0
 # the probe may cost at most this share of the run's steps; a shorter run keeps fp32
 MAX_SHARE = 0.05
 
@@ -118,25 +120,40 @@ def _sync(device: torch.device) -> None:
 def measure(step: Step, nets: object, batches: list[torch.Tensor], cfg: object, gen: torch.Generator,
             names: list[str]) -> list[Trial]:
     """Time each candidate (alternating, best round) on copies of `nets` and `gen`; check each
-    candidate's first step against fp32's. `nets` and `gen` are left untouched."""
+    candidate's first step against fp32's. `nets` and `gen` are left untouched.
+
+    A candidate still running when SLOWER x fp32's round has passed cannot win: it is stopped
+    there, its speed is what it did so far, and it sits out the later rounds. Without this, bf16
+    on a CPU without native bf16 (AVX2 only: 50x slower than fp32 on the shapes3d preset) made the
+    probe itself cost minutes of a run's start."""
+    assert names[0] == "fp32", "fp32 runs first: its round times the others'"
     device = batches[0].device
     rates: dict[str, list[float]] = {n: [] for n in names}
     first: dict[str, dict[str, float]] = {}
+    stopped: set[str] = set()
     for _ in range(ROUNDS):
-        for name in names:
+        allowed = math.inf  # the seconds a candidate's round may take: SLOWER x fp32's
+        for name in [n for n in names if n not in stopped]:
             trial_nets, trial_gen = copy.deepcopy(nets), torch.Generator(device)
             trial_gen.set_state(gen.get_state())
-            stats = step(trial_nets, batches[0], cfg, trial_gen, name)
-            first.setdefault(name, {k: float(v) for k, v in stats.items()})
-            for i in range(1, WARMUP):
-                step(trial_nets, batches[i % len(batches)], cfg, trial_gen, name)
-            _sync(device)
-            t0 = time.perf_counter()
-            for i in range(WARMUP, WARMUP + TIMED):
+            start = t0 = time.perf_counter()
+            for i in range(WARMUP + TIMED):
+                if i == WARMUP:
+                    _sync(device)
+                    t0 = time.perf_counter()
                 stats = step(trial_nets, batches[i % len(batches)], cfg, trial_gen, name)
+                if i == 0:
+                    first.setdefault(name, {k: float(v) for k, v in stats.items()})
+                if time.perf_counter() - start > allowed and i + 1 < WARMUP + TIMED:
+                    stopped.add(name)
+                    break
             torch.stack(list(stats.values())).tolist()  # what the loop's logging waits for
             _sync(device)
-            rates[name].append(TIMED * len(batches[0]) / (time.perf_counter() - t0))
+            end = time.perf_counter()
+            done = i + 1 if name in stopped else TIMED
+            rates[name].append(done * len(batches[0]) / (end - (start if name in stopped else t0)))
+            if name == "fp32":
+                allowed = SLOWER * (end - start)
     return [Trial(n, max(rates[n]), disagreement(first["fp32"], first[n]) if n != "fp32" else "") for n in names]
 
 

@@ -3,6 +3,7 @@ choice recorded in status.json and kept by a resumed run."""
 
 import math
 import threading
+import time
 
 import pytest
 import torch
@@ -37,6 +38,26 @@ def test_a_candidate_whose_losses_differ_is_refused_with_its_reason():
     fast_but_wrong = Trial("bf16", 2000.0, refused=why)
     name, reason = choose([Trial("fp32", 500.0), fast_but_wrong])
     assert name == "fp32" and "bf16 refused: loss_g = 0.95" in reason
+
+
+def test_a_candidate_far_slower_than_fp32_is_stopped_early():
+    """A candidate 20x slower than fp32 (bf16 on a CPU without native bf16 is 50x) is stopped once
+    it has taken SLOWER x fp32's round, and sits out the second round; its first step is still
+    checked against fp32's."""
+    calls = {"fp32": 0, "bf16": 0}
+
+    def step(nets, x, cfg, gen, name):
+        calls[name] += 1
+        time.sleep(0.002 if name == "fp32" else 0.04)
+        return {k: torch.tensor(v) for k, v in STATS.items()}
+
+    trials = precision.measure(step, {}, [torch.zeros(4, 1, 2, 2)], None, torch.Generator(), ["fp32", "bf16"])
+    per_round = precision.WARMUP + precision.TIMED
+    assert calls["fp32"] == precision.ROUNDS * per_round
+    assert 1 <= calls["bf16"] < per_round  # a round of fp32 (~16 ms) allows 32 ms: the first step, not all 8
+    fp32, bf16 = trials
+    assert bf16.refused == "" and bf16.images_per_s < fp32.images_per_s / 5
+    assert choose(trials)[0] == "fp32"
 
 
 def small_images(n=256):
@@ -82,7 +103,9 @@ def test_the_choice_is_recorded_and_kept_on_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(precision, "MAX_SHARE", 100.0)
     monkeypatch.setattr(precision, "measure", lambda *a: [Trial("fp32", 100.0), Trial("bf16", 300.0)])
     stop = threading.Event()
-    run = train(small_config(), "r", tmp_path, stop=stop, on_log=lambda rec: stop.set(), data=small_images())
+    # batch 8: bf16 steps on a CPU without native bf16 are slow, and this test trains with bf16
+    run = train(small_config(batch_size=8), "r", tmp_path, stop=stop, on_log=lambda rec: stop.set(),
+                data=small_images())
     st = run.status()
     assert st["state"] == "stopped" and st["step"] == 3
     assert st["precision"] == "bf16" and st["precision_probe"]["images_per_s"] == {"fp32": 100.0, "bf16": 300.0}

@@ -256,7 +256,7 @@ class Trainer:
         names = precision.candidates(self.device)
         t0 = time.perf_counter()
         if len(names) == 1:
-            self.precision, reason, trials = "fp32", f"fp32: the only precision on {self.device.type}", []
+            self.precision, reason, trials = "fp32", precision.sole_reason(self.device), []
         elif precision.probe_steps(len(names)) > precision.MAX_SHARE * self.total_steps:
             self.precision, trials = "fp32", []
             reason = f"fp32: {self.total_steps} steps are too few to pay for a probe"

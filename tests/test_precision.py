@@ -69,7 +69,8 @@ def small_config(**kw):
                              "sample_every": 6, **kw})
 
 
-def test_a_short_run_keeps_fp32_without_probing(tmp_path, capsys):
+def test_a_short_run_keeps_fp32_without_probing(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(precision, "candidates", lambda device: ["fp32", "bf16"])  # whatever this CPU has
     run = train(small_config(), "short", tmp_path, data=small_images())
     probe = run.status()["precision_probe"]
     assert run.status()["precision"] == "fp32" and probe["images_per_s"] == {}
@@ -81,6 +82,7 @@ def test_the_real_probe_leaves_the_run_as_if_started_with_its_choice(tmp_path, m
     """Both candidates really run (on copies); the run then trains exactly like one started with
     the chosen precision: the same metrics at every logged step, to rounding."""
     monkeypatch.setattr(precision, "MAX_SHARE", 100.0)  # let a 6-step run pay for a probe
+    monkeypatch.setattr(precision, "candidates", lambda device: ["fp32", "bf16"])  # even without bf16 kernels
     auto = train(small_config(), "auto", tmp_path, data=small_images())
     st = auto.status()
     probe = st["precision_probe"]
@@ -101,6 +103,7 @@ def test_the_real_probe_leaves_the_run_as_if_started_with_its_choice(tmp_path, m
 
 def test_the_choice_is_recorded_and_kept_on_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(precision, "MAX_SHARE", 100.0)
+    monkeypatch.setattr(precision, "candidates", lambda device: ["fp32", "bf16"])
     monkeypatch.setattr(precision, "measure", lambda *a: [Trial("fp32", 100.0), Trial("bf16", 300.0)])
     stop = threading.Event()
     # batch 8: bf16 steps on a CPU without native bf16 are slow, and this test trains with bf16
@@ -120,6 +123,20 @@ def test_the_choice_is_recorded_and_kept_on_resume(tmp_path, monkeypatch):
     assert run.load_checkpoint(6)[2]["precision"] == "bf16"
 
 
+@pytest.mark.parametrize("kernels", [True, False])
 @pytest.mark.parametrize("device", ["cpu", "cuda", "mps"])
-def test_candidates_follow_what_autocast_supports(device):
-    assert precision.candidates(torch.device(device)) == (["fp32"] if device == "mps" else ["fp32", "bf16"])
+def test_candidates_follow_what_autocast_runs_fast(device, kernels, monkeypatch):
+    """bf16 is tried on CUDA, and on a CPU where oneDNN has bf16 kernels; never on MPS."""
+    monkeypatch.setattr(precision, "cpu_has_bf16_kernels", lambda: kernels)
+    two = device == "cuda" or (device == "cpu" and kernels)
+    assert precision.candidates(torch.device(device)) == (["fp32", "bf16"] if two else ["fp32"])
+
+
+def test_a_cpu_without_bf16_kernels_trains_fp32_and_says_why(tmp_path, monkeypatch):
+    monkeypatch.setattr(precision, "cpu_has_bf16_kernels", lambda: False)
+    monkeypatch.setattr(precision, "MAX_SHARE", 100.0)  # long enough for a probe, were there two candidates
+    monkeypatch.setattr(precision, "measure", lambda *a: pytest.fail("one candidate needs no probe"))
+    st = train(small_config(), "avx2", tmp_path, data=small_images()).status()
+    assert st["precision"] == "fp32"
+    assert st["precision_probe"]["reason"] == ("fp32: this CPU has no bf16 kernels (oneDNN's need AVX512), "
+                                               "so bf16 is not tried")

@@ -3,9 +3,11 @@ first batches, check it against fp32, and keep the fastest that agrees.
 
 Why measure rather than look the CPU up: bf16 autocast ran at 0.65x fp32 on one 2-core EPYC and
 1.67x on another with `avx512_bf16` (docs/results.md), so only a timing on the user's machine
-says which pays. Every candidate runs on a copy of the run's freshly built nets, optimisers and
-random generator, so the run itself starts from the same state whatever is chosen: a run with
-"auto" that picks bf16 trains exactly like one started with "bf16".
+says which pays. The one lookup is where it cannot pay: a CPU without oneDNN's bf16 kernels
+(AVX2 only) ran it at 1/14 to 1/28 of fp32, and is not probed. Every candidate runs on a copy
+of the run's freshly built nets, optimisers and random generator, so the run itself starts from
+the same state whatever is chosen: a run with "auto" that picks bf16 trains exactly like one
+started with "bf16".
 
 torch.compile is not a candidate: `benchmarks/throughput.py` measured it on the 2-core CPU (G and
 D's stacked pass compiled, the same first-step losses as eager to 1e-6), and after a 23 s compile
@@ -69,9 +71,8 @@ def resolve_device(name: str) -> torch.device:
 
 def cpu_has_bf16_kernels() -> bool:
     """Whether oneDNN has bf16 kernels on this CPU (AVX512 or AMX). Without them (an AVX2-only
-    CPU, as most laptops) autocast runs bf16 on reference kernels: 14x (shapes3d) to 28x (MNIST)
-    slower than fp32 on a 2-core AVX2 EPYC, so it is not worth a probe. Where torch cannot say,
-    the probe decides."""
+    CPU, as many laptops) autocast runs bf16 on reference kernels, 14x to 28x slower than fp32
+    (docs/results.md), so it is not worth a probe. Where torch cannot say, the probe decides."""
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -143,9 +144,8 @@ def measure(step: Step, nets: object, batches: list[torch.Tensor], cfg: object, 
     candidate's first step against fp32's. `nets` and `gen` are left untouched.
 
     A candidate still running when SLOWER x fp32's round has passed cannot win: it is stopped
-    there, its speed is what it did so far, and it sits out the later rounds. Without this, bf16
-    on a CPU without native bf16 (AVX2 only: 50x slower than fp32 on the shapes3d preset) made the
-    probe itself cost minutes of a run's start."""
+    there, its speed is what it did so far, and it sits out the later rounds, so a candidate far
+    slower than fp32 costs the probe about one step, not two rounds."""
     assert names[0] == "fp32", "fp32 runs first: its round times the others'"
     device = batches[0].device
     rates: dict[str, list[float]] = {n: [] for n in names}

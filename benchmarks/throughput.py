@@ -38,6 +38,9 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from infogan.budget import SMOKE_DATA, current
+
+# the smoke budget's batch: bf16 on a CPU without bf16 kernels runs ~13 images/s (docs/results.md)
+SMOKE_BATCH = 8
 from infogan.config import Config
 from infogan.data import DataError, load
 from infogan.models import build, build_contrast
@@ -228,7 +231,7 @@ def main() -> None:
     if a.dataset != "mnist":
         return dsprites_rates(a)
     if current().smoke:  # one short window per loop on small batches of a few images: it runs, it measures nothing
-        a.steps, a.windows, a.warmup, a.batch_size = 2, 1, 1, SMOKE_DATA["batch_size"]
+        a.steps, a.windows, a.warmup, a.batch_size = 2, 1, 1, SMOKE_BATCH
     defaults = Config.from_dict({"dataset": "mnist", "batch_size": a.batch_size, "device": a.device,
                                  "subset": SMOKE_DATA["subset"] if current().smoke else 0})
     cfg = defaults.replace(lambda_cat_jitter=0.0)
@@ -284,7 +287,8 @@ def dsprites_rates(a: argparse.Namespace) -> None:
     (shared_latents), of a plain port of it, and of the old preset, alternating."""
     if current().smoke:
         a.steps, a.windows, a.warmup, a.dataset = 2, 1, 1, "dsprites:8"
-    base = Config.from_dict({"dataset": a.dataset, "device": a.device, "precision": "fp32", "disent_every": 0})
+    base = Config.from_dict({"dataset": a.dataset, "device": a.device, "precision": "fp32", "disent_every": 0,
+                             **({"batch_size": SMOKE_BATCH} if current().smoke else {})})
     try:
         device = resolve_device(base.device)
         loops = {"old_preset": ProjectLoop(base.replace(**OLD_DSPRITES), device),

@@ -20,7 +20,7 @@ import torch
 
 from . import latent
 from .config import Config
-from .data import ImageData, to_float
+from .data import ImageData, inference_batch, to_float
 from .models import Discriminator, Generator, QOut, build, generate
 from .precision import resolve_device
 from .runs import Run, RunError, load_weights
@@ -74,9 +74,10 @@ def real_data_encoder(d: Discriminator, reference: torch.Tensor, batch_size: int
 
 
 @torch.no_grad()
-def encode(q_net: Discriminator, images: torch.Tensor, batch_size: int = 500) -> QOut:
+def encode(q_net: Discriminator, images: torch.Tensor) -> QOut:
     """Q's posterior parameters for real uint8 images (q_net from `real_data_encoder`)."""
     dev = next(q_net.parameters()).device
+    batch_size = inference_batch(images.shape[-1])
     outs = [q_net(to_float(images[i:i + batch_size].to(dev)))[1] for i in range(0, len(images), batch_size)]
     return QOut([torch.cat([o.logits[j] for o in outs]).cpu() for j in range(len(outs[0].logits))],
                 torch.cat([o.mu for o in outs]).cpu(), torch.cat([o.logvar for o in outs]).cpu())

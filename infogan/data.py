@@ -112,6 +112,18 @@ def to_float(images: torch.Tensor) -> torch.Tensor:
     return images.float().div_(127.5).sub_(1.0)
 
 
+PIXELS_PER_PASS = 2**17  # image pixels per forward pass that keeps no gradients
+
+
+def inference_batch(size: int) -> int:
+    """Images per forward pass of a net that only reads images (the judge, Q, G drawing for a
+    metric), sized by pixels: the widest activation (32-64 channels near full size) stays at
+    ~16-32 MB at any image size, where a fixed 1,000 images of 64x64 made ~0.5 GB activations.
+    Small blocks bound the peak and are reused by the allocator instead of being mapped and
+    faulted in afresh each pass (docs/results.md, "Inference in blocks of pixels")."""
+    return max(1, PIXELS_PER_PASS // (size * size))
+
+
 def make_grid(images: torch.Tensor, nrow: int = 8, padding: int = 2, pad_value: float = 0.0) -> torch.Tensor:
     """torchvision.utils.make_grid's layout: a batch (B, C, H, W) as one (3, H', W') picture,
     `nrow` images per row, one-channel images as three equal channels; a single (C, H, W) image

@@ -47,7 +47,7 @@ from torch import nn
 
 from .budget import FULL, Budget
 from .config import Config, preset
-from .data import ImageData, load, to_float
+from .data import ImageData, inference_batch, load, to_float
 from .datasets import has_factors, record
 from .files import FileError, atomic_via_temp, version
 from .runs import RunError
@@ -131,10 +131,11 @@ class Judge:
         return float(self.info["accuracy"][0])
 
     @torch.no_grad()
-    def run(self, images: torch.Tensor, batch_size: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+    def run(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """uint8 images -> (features (N, 128) float32, first head's class probabilities)."""
         self.net.eval()
         feats, probs = [], []
+        batch_size = inference_batch(images.shape[-1])
         for i in range(0, len(images), batch_size):
             f, logits = self.net(to_float(images[i:i + batch_size]))
             feats.append(f)
@@ -211,8 +212,9 @@ def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: 
     say(f"judge for {cfg.dataset}: testing on {len(test)} held-out images", 0.9)
     net.eval()
     with torch.no_grad():
-        preds = [torch.cat([lg.argmax(1) for lg in net(to_float(test.images[i:i + 1000]))[1]])
-                 .view(len(heads), -1).T for i in range(0, len(test), 1000)]
+        b = inference_batch(test.images.shape[-1])
+        preds = [torch.cat([lg.argmax(1) for lg in net(to_float(test.images[i:i + b]))[1]])
+                 .view(len(heads), -1).T for i in range(0, len(test), b)]
     acc = (torch.cat(preds) == y_test).double().mean(0).tolist()
     info = {"format": FORMAT, "dataset": cfg.dataset, "heads": list(heads),
             "head_names": list(test.factor_names) or ["class"], "accuracy": acc,

@@ -20,6 +20,7 @@ from torch.nn.utils.parametrizations import spectral_norm
 
 from .archs import ARCHS, Arch
 from .config import Config
+from .data import inference_batch
 from .latent import Latent
 
 
@@ -215,9 +216,11 @@ def generate(g: nn.Module, cfg: Config, lat: Latent) -> torch.Tensor:
         g.train(was_training)
 
 
-def generate_uint8(g: nn.Module, cfg: Config, lat: Latent, chunk: int = 1000) -> torch.Tensor:
-    """`generate` in chunks, quantised to uint8 as real images are stored: what a judge or an
-    encoder reads from generated images goes through the same path as from real ones."""
+def generate_uint8(g: nn.Module, cfg: Config, lat: Latent) -> torch.Tensor:
+    """`generate` in chunks (data.inference_batch), quantised to uint8 as real images are stored:
+    what a judge or an encoder reads from generated images goes through the same path as from
+    real ones."""
+    chunk = inference_batch(cfg.image_size)
     parts = [Latent(lat.z[k:k + chunk], lat.cat[k:k + chunk], lat.cont[k:k + chunk])
              for k in range(0, len(lat.z), chunk)]
     return torch.cat([(generate(g, cfg, p) * 255).round().to(torch.uint8) for p in parts])

@@ -78,30 +78,34 @@ def test_code_effects_tell_a_strong_code_from_a_slight_one():
 
 
 class _LabelReader(torch.nn.Module):
-    """A stand-in D whose Q reads the label written into each image's pixels and answers code
-    value perm[label] (or, for `wrong` labels, the next value): a known confusion matrix."""
+    """A stand-in D whose Q reads the label written into each image's first pixel and answers
+    code value perm[label], or the next value where the image's second pixel is lit and it was
+    told to err there: a known confusion matrix, whatever batches the images come in."""
 
-    def __init__(self, perm, wrong=()):
+    def __init__(self, perm, err=False):
         super().__init__()
-        self.perm, self.wrong = torch.tensor(perm), set(wrong)
+        self.perm, self.err = torch.tensor(perm), err
         self.unused = torch.nn.Parameter(torch.zeros(1))  # for the device lookup
 
     def forward(self, x):
         label = torch.round((x[:, 0, 0, 0] + 1) * 127.5 / 20).long()
         code = self.perm[label]
-        code = (code + torch.tensor([i in self.wrong for i in range(len(x))]).long()) % 10  # one batch of all
+        code = (code + (self.err * (x[:, 0, 0, 1] > 0)).long()) % 10
         logits = torch.nn.functional.one_hot(code, 10).float() * 5
         return torch.zeros(len(x)), QOut([logits], torch.zeros(len(x), 0), torch.zeros(len(x), 0))
 
 
 def test_categorical_accuracy_knows_the_answer():
     labels = torch.arange(200) % 10
-    data = ImageData((labels * 20).to(torch.uint8)[:, None, None, None].expand(200, 1, 28, 28).contiguous(), labels)
+    images = (labels * 20).to(torch.uint8)[:, None, None, None].expand(200, 1, 28, 28).contiguous()
+    images[:, 0, 0, 1] = 0
+    images[::4, 0, 0, 1] = 255  # marks one image in four
+    data = ImageData(images, labels)
     cfg = Config.from_dict({"noise_dim": 4, "n_cont": 0})
     perm = [3, 7, 0, 9, 1, 5, 2, 8, 6, 4]  # code values name the digits in another order
     exact = categorical_accuracy(Model(cfg, 0, None, _LabelReader(perm)), data)
     assert exact["accuracy"] == 1.0 and exact["codes"]["c1"]["label_to_code"] == perm
-    off = categorical_accuracy(Model(cfg, 0, None, _LabelReader(perm, wrong=range(0, 200, 4))), data)
+    off = categorical_accuracy(Model(cfg, 0, None, _LabelReader(perm, err=True)), data)
     assert off["accuracy"] == pytest.approx(0.75)  # one image in four moved to a wrong code value
     conf = np.asarray(off["codes"]["c1"]["confusion"])
     assert conf.sum() == 200 and conf[perm, range(10)].sum() == 150

@@ -1,5 +1,6 @@
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -102,3 +103,37 @@ def test_traversal_latents_pin_the_code_per_column():
     assert values == list(range(10)) and lat.cat[:, 0].tolist() == list(range(10))
     with pytest.raises(ValueError, match="no code named 'c9'"):
         latent.traversal(cfg, "c9", seeds=[0])
+
+
+@pytest.mark.parametrize("size,channels", [(28, 1), (64, 3)])
+def test_reading_and_drawing_in_blocks_of_pixels_equals_one_pass(size, channels):
+    """encode, generate_uint8 and a judge go through images in blocks of data.inference_batch
+    (167 MNIST images, 32 of 64x64); what they return is what one pass over all gives, to
+    float tolerance (other block sizes may take other kernels)."""
+    from infogan.checkpoint import encode
+    from infogan.data import inference_batch, to_float
+    from infogan.judge import Judge, JudgeNet
+    from infogan.models import generate, generate_uint8
+
+    assert (inference_batch(28), inference_batch(32), inference_batch(64)) == (167, 128, 32)
+    torch.manual_seed(0)
+    cfg = Config.from_dict({"dataset": "folder:x", "image_size": size, "channels": channels, "noise_dim": 7})
+    g, d = build(cfg)
+    g.eval(), d.eval()
+    n = 2 * inference_batch(size) + 5  # three blocks, the last one short
+    lat = latent.sample(cfg, n)
+    images = generate_uint8(g, cfg, lat)
+    whole = (generate(g, cfg, lat) * 255).round().to(torch.uint8)
+    assert images.shape == (n, channels, size, size)
+    assert (images.int() - whole.int()).abs().max() <= 1  # a value on a rounding edge may land either side
+    with torch.no_grad():
+        q = d(to_float(images))[1]
+    blocks = encode(d, images)
+    torch.testing.assert_close(blocks.logits[0], q.logits[0], rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(blocks.mu, q.mu, rtol=1e-4, atol=1e-4)
+    judge = Judge("x", JudgeNet(channels, (10,)).eval(), {}, None)
+    feats, probs = judge.run(images)
+    with torch.no_grad():
+        f, logits = judge.net(to_float(images))
+    np.testing.assert_allclose(feats, f.numpy(), rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(probs, logits[0].softmax(1).numpy(), rtol=1e-4, atol=1e-4)

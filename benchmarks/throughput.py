@@ -38,9 +38,6 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from infogan.budget import SMOKE_DATA, current
-
-# the smoke budget's batch: bf16 on a CPU without bf16 kernels runs ~13 images/s (docs/results.md)
-SMOKE_BATCH = 8
 from infogan.config import Config
 from infogan.data import DataError, load
 from infogan.models import build, build_contrast
@@ -48,6 +45,8 @@ from infogan.precision import resolve_device
 from infogan.runs import Run, RunError
 from infogan.train import Trainer, epoch_permutation
 
+# the smoke budget's batch: bf16 on a CPU without bf16 kernels runs ~13 images/s (docs/results.md)
+SMOKE_BATCH = 8
 _SCRATCH = tempfile.TemporaryDirectory(prefix="throughput-")  # the trainers' run folders, removed at exit
 
 def forever(loader: DataLoader) -> Iterator[torch.Tensor]:

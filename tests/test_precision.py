@@ -83,12 +83,12 @@ def test_the_real_probe_leaves_the_run_as_if_started_with_its_choice(tmp_path, m
     the chosen precision: the same metrics at every logged step, to rounding."""
     monkeypatch.setattr(precision, "MAX_SHARE", 100.0)  # let a 6-step run pay for a probe
     monkeypatch.setattr(precision, "candidates", lambda device: ["fp32", "bf16"])  # even without bf16 kernels
-    auto = train(small_config(), "auto", tmp_path, data=small_images())
+    auto = train(small_config(batch_size=8), "auto", tmp_path, data=small_images())  # bf16 is slow without its kernels
     st = auto.status()
     probe = st["precision_probe"]
     assert set(probe["images_per_s"]) == {"fp32", "bf16"} and probe["refused"] == {}  # bf16 agrees on CPU
     assert st["precision"] == probe["chosen"] and probe["seconds"] > 0
-    explicit = train(small_config(precision=st["precision"]), "explicit", tmp_path, data=small_images())
+    explicit = train(small_config(batch_size=8, precision=st["precision"]), "explicit", tmp_path, data=small_images())
     a, b = auto.metrics()[0], explicit.metrics()[0]
     assert a and [r["step"] for r in a] == [r["step"] for r in b]
     for ra, rb in zip(a, b):

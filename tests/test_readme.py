@@ -32,7 +32,7 @@ LINKED = [".venv", ".streamlit", "Makefile", "dashboard.py", "pages", "infogan",
           "requirements-dev.txt", "pyproject.toml"]
 # commands that a test of their own runs for real, with more than the tiny budget would check
 NOT_RUN_HERE = {"make test": "the suite this check is part of", "make run": "test_make_run_answers_its_health_check",
-                ".venv/bin/python benchmarks/soak.py": "tests/test_soak.py (run_soak: 2 jobs, 2 browsers, 12 s)",
+                ".venv/bin/python benchmarks/soak.py": "tests/test_soak.py (run_soak: 2 jobs, 2 browsers, 6 s)",
                 # on the suite's trained fixture run instead of a 4-step one it would train first
                 ".venv/bin/python benchmarks/invert_speed.py":
                     "tests/test_invert.py::test_the_inversion_benchmark_reports_time_error_and_reading"}

@@ -49,6 +49,7 @@ from infogan.train import Trainer, epoch_permutation
 SMOKE_BATCH = 8
 _SCRATCH = tempfile.TemporaryDirectory(prefix="throughput-")  # the trainers' run folders, removed at exit
 
+
 def forever(loader: DataLoader) -> Iterator[torch.Tensor]:
     """The loader's image batches (the first tensor of each), epoch after epoch."""
     while True:

@@ -77,7 +77,7 @@ def real_data_encoder(d: Discriminator, reference: torch.Tensor, batch_size: int
 def encode(q_net: Discriminator, images: torch.Tensor) -> QOut:
     """Q's posterior parameters for real uint8 images (q_net from `real_data_encoder`)."""
     dev = next(q_net.parameters()).device
-    batch_size = inference_batch(images.shape[-1])
+    batch_size = inference_batch(images.shape[-1], dev)
     outs = [q_net(to_float(images[i:i + batch_size].to(dev)))[1] for i in range(0, len(images), batch_size)]
     return QOut([torch.cat([o.logits[j] for o in outs]).cpu() for j in range(len(outs[0].logits))],
                 torch.cat([o.mu for o in outs]).cpu(), torch.cat([o.logvar for o in outs]).cpu())

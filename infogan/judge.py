@@ -135,7 +135,7 @@ class Judge:
         """uint8 images -> (features (N, 128) float32, first head's class probabilities)."""
         self.net.eval()
         feats, probs = [], []
-        batch_size = inference_batch(images.shape[-1])
+        batch_size = inference_batch(images.shape[-1])  # the judge runs on the CPU
         for i in range(0, len(images), batch_size):
             f, logits = self.net(to_float(images[i:i + batch_size]))
             feats.append(f)

@@ -220,7 +220,7 @@ def generate_uint8(g: nn.Module, cfg: Config, lat: Latent) -> torch.Tensor:
     """`generate` in chunks (data.inference_batch), quantised to uint8 as real images are stored:
     what a judge or an encoder reads from generated images goes through the same path as from
     real ones."""
-    chunk = inference_batch(cfg.image_size)
+    chunk = inference_batch(cfg.image_size, lat.z.device)  # the latents sit where G does
     parts = [Latent(lat.z[k:k + chunk], lat.cat[k:k + chunk], lat.cont[k:k + chunk])
              for k in range(0, len(lat.z), chunk)]
     return torch.cat([(generate(g, cfg, p) * 255).round().to(torch.uint8) for p in parts])

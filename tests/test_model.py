@@ -116,6 +116,7 @@ def test_reading_and_drawing_in_blocks_of_pixels_equals_one_pass(size, channels)
     from infogan.models import generate, generate_uint8
 
     assert (inference_batch(28), inference_batch(32), inference_batch(64)) == (167, 128, 32)
+    assert inference_batch(64, "cuda") == inference_batch(64, torch.device("cuda:0")) == 1024  # a GPU: larger passes
     torch.manual_seed(0)
     cfg = Config.from_dict({"dataset": "folder:x", "image_size": size, "channels": channels, "noise_dim": 7})
     g, d = build(cfg)

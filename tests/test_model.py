@@ -112,7 +112,7 @@ def test_reading_and_drawing_in_blocks_of_pixels_equals_one_pass(size, channels)
     float tolerance (other block sizes may take other kernels)."""
     from infogan.checkpoint import encode
     from infogan.data import inference_batch, to_float
-    from infogan.judge import Judge, JudgeNet
+    from infogan.judge import Judge, JudgeNet, trunk_for
     from infogan.models import generate, generate_uint8
 
     assert (inference_batch(28), inference_batch(32), inference_batch(64)) == (167, 128, 32)
@@ -132,7 +132,7 @@ def test_reading_and_drawing_in_blocks_of_pixels_equals_one_pass(size, channels)
     blocks = encode(d, images)
     torch.testing.assert_close(blocks.logits[0], q.logits[0], rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(blocks.mu, q.mu, rtol=1e-4, atol=1e-4)
-    judge = Judge("x", JudgeNet(channels, (10,)).eval(), {}, None)
+    judge = Judge("x", JudgeNet(channels, (10,), trunk_for(size)).eval(), {}, None)
     feats, probs = judge.run(images)
     with torch.no_grad():
         f, logits = judge.net(to_float(images))

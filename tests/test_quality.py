@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
 
 from infogan import film, quality, scores
 from infogan import judge as judge_mod
@@ -93,6 +94,18 @@ def test_the_judge_is_trained_once_and_reused(mnist_root, mnist_judge, monkeypat
     (tmp_path / "mnist.safetensors").write_bytes(b"not a judge")
     with pytest.raises(FileError, match=r"judge .*mnist.safetensors is unreadable .*; delete it to train a new one"):
         load_judge("mnist", mnist_root)
+    # the trunk a file names is read, and checked: a file from before trunks were named is `small`
+    assert mnist_judge.info["trunk"] == judge_mod.trunk_for(28) == "small" and judge_mod.trunk_for(64) == "conv4"
+    weights = load_file(str(mnist_judge.path))
+    for trunk, problem in ((None, None), ("conv4", "RuntimeError"), ("../x", "unknown judge trunk '../x'")):
+        info = {k: v for k, v in mnist_judge.info.items() if k != "trunk"} | ({"trunk": trunk} if trunk else {})
+        save_file(weights, tmp_path / "mnist.safetensors", metadata={"info": json.dumps(info)})
+        judge_mod._CACHE.clear()
+        if problem is None:
+            assert np.allclose(load_judge("mnist", mnist_root).run(x)[0], mnist_judge.run(x)[0], atol=1e-5)
+        else:
+            with pytest.raises(FileError, match=rf"mnist.safetensors is unreadable \(.*{problem}"):
+                load_judge("mnist", mnist_root)
 
 
 def test_fd_grows_with_noise_and_with_a_missing_class(mnist_root, mnist_judge):

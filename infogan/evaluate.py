@@ -242,7 +242,7 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
                 model, data, metrics, scale=scale, estimator=estimator,
                 on_metric=lambda name, i, n: say(f"{name} ({i + 1} of {n})", 0.1 + 0.8 * i / n))
         if sample_quality and judge_key(cfg.dataset):
-            run.save_eval(out)  # what needs no judge is read at once; a first judge trains for minutes
+            run.save_eval(_with_saved(run, out))  # read at once: a first judge trains for minutes
             try:
                 judge = judge_for(cfg, progress=lambda what, done: say(what, 0.8 + 0.1 * done), budget=budget)
             except JudgeTooWeak as exc:  # no number is read through it; the rest stands
@@ -252,9 +252,26 @@ def evaluate_run(run: Run, step: int | None = None, metrics: str = "basic", scal
                 labelled = has_test_split(cfg) or test_data is not None
                 n = budget.cap(min(quality.N_FD, len(data)) if labelled else quality.N_FD)
                 out["quality"] = quality.sample_quality(model.G, cfg, quality.reference(judge, cfg, n))
-        run.save_eval(out)
+        run.save_eval(_with_saved(run, out))
         say("done", 1.0)
         return out
+
+
+def _with_saved(run: Run, out: dict[str, Any]) -> dict[str, Any]:
+    """`out` as saved: what an earlier evaluation of the same checkpoint computed and this one did
+    not stays (the weights are the same), so `eval --no-quality` keeps the sample quality and a
+    basic evaluation keeps every metric of an `all` one (whose MIG and matrix it would repeat)."""
+    try:
+        saved = run.eval_result(out["step"]) or {}
+    except RunError:
+        return out  # a damaged eval.json is replaced
+    kept = dict(out)
+    if not {"quality", "quality_skipped"} & set(out):
+        kept.update({k: saved[k] for k in ("quality", "quality_skipped") if k in saved})
+    basic, every = "factors" in out and "factor_vae" not in out["factors"], saved.get("factors")
+    if basic and isinstance(every, dict) and "factor_vae" in every:
+        kept["factors"] = every  # the all-metrics set holds MIG and the matrix too
+    return kept
 
 
 def needs_eval(run: Run, step: int, metrics: str = "basic", quality: bool = True) -> bool:

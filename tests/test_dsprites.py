@@ -101,6 +101,7 @@ def test_tiny_dsprites_run_reports_mig_and_then_every_metric(tmp_path):
     assert load_judge("dsprites:8", tmp_path, SMOKE).info["head_names"] == list(FACTOR_NAMES)
     out = evaluate_run(run, scale=0.05, sample_quality=False)  # eval --no-quality: the factors only
     assert "quality" not in out and out["factors"]["mig"] == pytest.approx(f["mig"], abs=1e-6)
+    assert run.eval_result(6)["quality"]["n"] == 144  # the saved quality of these weights stays
     stages = []
     out = evaluate_run(run, metrics="all", scale=0.01, progress=lambda what, done: stages.append((what, done)),
                        budget=SMOKE)
@@ -115,6 +116,10 @@ def test_tiny_dsprites_run_reports_mig_and_then_every_metric(tmp_path):
     assert f["estimator"] == "fast"
     assert [d for _, d in stages] == sorted(d for _, d in stages) and stages[-1] == ("done", 1.0)
     assert run.eval_result(6)["factors"]["factor_vae"] == f["factor_vae"]  # saved by step
+    out = evaluate_run(run, scale=0.05, sample_quality=False)  # a basic one after: every metric stays saved
+    saved = run.eval_result(6)["factors"]
+    assert "factor_vae" not in out["factors"] and (saved["factor_vae"], saved["scale"]) == (f["factor_vae"], 0.01)
+    assert run.eval_result(6)["quality"]["n"] == 144
 
 
 def test_a_full_dsprites_training_process_holds_a_batch_not_the_set(tmp_path):

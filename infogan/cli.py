@@ -312,7 +312,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
     i = judge.info
     heads = ", ".join(f"{n} {a:.2%}" for n, a in zip(i["head_names"], i["accuracy"]))
     print(f"judge for {cfg.dataset}: test accuracy {heads} on {i['n_test']} held-out images; trained on "
-          f"{i['n_train']} images for {i['epochs']} epoch(s) in {i['seconds']} s ({i['threads']} threads); "
+          f"{i['n_train']} images for {i['epochs']} epoch(s), trunk {i.get('trunk', 'small')}, in {i['seconds']} s "
+          f"({i['threads']} threads); "
           f"{judge.path}")
     if not budget.smoke and judge.accuracy < FLOOR:
         print(f"warning: below the {FLOOR:.0%} a judge needs to score samples; evaluations will refuse it",

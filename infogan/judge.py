@@ -109,7 +109,7 @@ class JudgeNet(nn.Module):
     encoder (Locatello et al. 2019, `architectures.conv_encoder`: four 4x4 stride-2 convolutions,
     32, 32, 64, 64 channels, ReLU) with BatchNorm after each and FC 128 in place of its 256. On
     dSprites `small` left shape at 45-65% held out after 780-2,340 steps, averaging 16x16 maps
-    whose cells see 11 pixels; `conv4` reaches 94-95% in 3,120 steps, each a tenth of `small`'s
+    whose cells see 9x9 pixels; `conv4` reaches 94-95% in 3,120 steps, each a tenth of `small`'s
     time; without BatchNorm 91%, and 40% on dsprites:8's 400 steps (docs/results.md, "The
     dSprites judge: a 64x64 trunk")."""
 

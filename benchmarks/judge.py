@@ -19,6 +19,7 @@ import time
 import torch
 
 from infogan.budget import current
+from infogan.config import Config
 from infogan.datasets import BUILTIN
 from infogan.judge import dataset_config, judge_key, train_judge
 
@@ -26,15 +27,15 @@ from infogan.judge import dataset_config, judge_key, train_judge
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", default="mnist", choices=[d for d in BUILTIN if judge_key(d)])
-    p.add_argument("--data-dir", default=os.environ.get("INFOGAN_DATA", "data"))
+    p.add_argument("--data-dir", default=None, help="default: INFOGAN_DATA, else ./data (as the CLI)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None, help="epochs instead of the dataset's default")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         os.environ["INFOGAN_JUDGES"] = folder
         t0 = time.perf_counter()
-        judge = train_judge(dataset_config(args.dataset, args.data_dir), epochs=args.epochs, seed=args.seed,
-                            budget=current())
+        cfg = dataset_config(args.dataset, args.data_dir or Config().resolved_data_dir())
+        judge = train_judge(cfg, epochs=args.epochs, seed=args.seed, budget=current())
         wall = time.perf_counter() - t0
     info = judge.info
     print(json.dumps({"dataset": args.dataset, "machine": platform.processor() or platform.machine(),

@@ -244,8 +244,8 @@ def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: 
     info = {"format": FORMAT, "dataset": cfg.dataset, "heads": list(heads),
             "head_names": list(test.factor_names) or ["class"], "accuracy": acc, "trunk": trunk,
             "epochs": epochs, "steps": step, "n_train": len(train), "n_test": len(test), "seed": seed,
-            "budget": budget.name,
-            "seconds": round(seconds, 1), "threads": torch.get_num_threads(), "trained": time.time()}
+            "budget": budget.name, "seconds": round(seconds, 1), "threads": torch.get_num_threads(),
+            "trained": time.time()}
     path = judge_path(cfg.dataset, cfg.resolved_data_dir(), budget)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_via_temp(path, lambda tmp: save_file(net.state_dict(), tmp, metadata={"info": json.dumps(info)}))

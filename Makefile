@@ -13,9 +13,12 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 run: $(VENV)/.installed
 	$(VENV)/bin/streamlit run dashboard.py --server.address localhost
 
+# Two pytest workers with one OpenMP thread each (tests/conftest.py gives the Ray, Streamlit and
+# browser tests one worker, the other files the other): the CPUs idle a third of a serial run,
+# and two workers of two threads each on two cores ran no faster than one (docs/results.md).
 test: $(VENV)/.installed
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q --durations=15
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -n 2 --durations=15
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

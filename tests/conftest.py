@@ -35,6 +35,28 @@ def pytest_configure(config):
         return
 
 
+# Test files that start a Streamlit server, a browser or a Ray cluster (the README's commands
+# include Ray sweeps and servers): with `pytest -n 2` (`make test`) they run one after another
+# on one worker, beside the other files on the other, as they ran when the suite was serial.
+SERVERS = {"test_browser.py", "test_soak.py", "test_sweeps.py", "test_sweeps_page.py", "test_cluster.py",
+           "test_readme.py"}
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """With `pytest -n N`: one unit of work per test file (its module fixtures and its order are
+    kept, as `--dist loadscope` would), and one for all of SERVERS. A scheduler rather than
+    xdist_group marks: pytest-xdist 3.8 renames a marked test through an attribute that pytest
+    9.2 no longer reads, so `--dist loadgroup` groups nothing there."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            file = nodeid.split("::", 1)[0]
+            return "servers" if Path(file).name in SERVERS else file
+
+    return ByFile(config, log)
+
+
 def pytest_unconfigure(config):
     if getattr(config, "_infogan_shm", None):  # it holds memory, not disk: never left behind
         shutil.rmtree(config._infogan_shm, ignore_errors=True)
@@ -228,3 +250,4 @@ def live_charts(at) -> dict:
         args = json.loads(el.proto.json_args)
         out |= {k: json.loads(f) for k, f in zip(args["keys"], args["figures"])}
     return out
+

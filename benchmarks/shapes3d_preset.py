@@ -12,8 +12,10 @@ budget.
 minutes on this machine (2 threads, nothing else running).
 `run` trains one seed to a step count. `report` prints, per run, its live FactorVAE / MIG at
 each measurement, the minute on this machine it stands for (from its candidate's line in the
-rates file) and which factors own a code (`live.own_codes`). Precision is fixed at bf16 (what `auto` chooses on
-this machine for this preset), so a run's arithmetic does not depend on the threads it got.
+rates file) and which factors own a code (`live.own_codes`). Precision is fixed, so that a run's
+arithmetic does not depend on the threads it got: bf16 by default (what `auto` chose for this
+preset on the CPU of the first rounds, which has bf16 kernels), `--precision fp32` on a CPU without
+them (bf16 runs 14x slower there); candidates are compared at one precision.
 Under INFOGAN_SMOKE: 20 steps, no live scores."""
 
 from __future__ import annotations
@@ -62,6 +64,13 @@ CANDIDATES = {
     # cat-hues with the continuous codes' information weighed as the categories' (1.0 instead of
     # 0.2): in cat-hues' run G left its continuous codes unused
     "cat-hues-cont": ("--cat-codes", "10,10,10", "--n-cont", "3", "--lambda-cont", "1.0"),
+    # twice the contrastive regulariser's weight (4 instead of 2): a second code that turns a hue
+    # already owned (every earlier candidate's spare codes) is what it penalises, as H cannot tell
+    # which of the two codes a pair of images shares; the same work per step
+    "cr-double": ("--lambda-cr", "4.0"),
+    # half its weight (1): once it is on, D pulls ahead (D(x) ~0.73 against D(G(z)) ~0.27) and the
+    # samples stay rough, which may hide the object's size; the same work per step
+    "cr-half": ("--lambda-cr", "1.0"),
     # 9 codes: in two of `info`'s three runs each hue took two of the six codes (a hue is a
     # circle, which two codes may draw more easily than one), leaving none spare
     "codes-9": ("--n-cont", "9"),
@@ -74,10 +83,10 @@ def flags(candidate: str) -> dict[str, str]:
     return {k.removeprefix("--").replace("-", "_"): v for k, v in zip(f[::2], f[1::2], strict=True)}
 
 
-def train(candidate: str, seed: int, steps: int, threads: int, runs: Path, name: str) -> None:
+def train(candidate: str, seed: int, steps: int, threads: int, runs: Path, name: str, precision: str = "bf16") -> None:
     smoke = current().smoke
     args = ["--runs-dir", str(runs), "train", "--run-name", name, "--dataset", "shapes3d", "--seed", str(seed),
-            "--max-steps", str(20 if smoke else steps), "--precision", "bf16", "--quiet",
+            "--max-steps", str(20 if smoke else steps), "--precision", precision, "--quiet",
             "--disent-every", "0" if smoke else "500", *CANDIDATES[candidate]]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     subprocess.run([sys.executable, "-m", "infogan", *args], cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
@@ -87,7 +96,7 @@ def records(run: Path) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
 
 
-def rate(candidate: str, runs: Path) -> dict:
+def rate(candidate: str, runs: Path, precision: str = "bf16") -> dict:
     """Seconds per step before and after the contrastive regulariser starts (an H update on
     pairs per step: 2.7x the cost of a step without it for `cheap`), and the step count that
     fills BUDGET_MINUTES: the process's start and the steps to cr_start at the first rate, the
@@ -95,7 +104,7 @@ def rate(candidate: str, runs: Path) -> dict:
     name = f"rate-{candidate}"
     cr = int(flags(candidate).get("cr_start", preset("shapes3d").cr_start))
     t0 = time.perf_counter()
-    train(candidate, 0, cr + 1000, 2, runs, name)
+    train(candidate, 0, cr + 1000, 2, runs, name, precision)
     wall = time.perf_counter() - t0
     at = {r["step"]: r["time"] for r in records(runs / name)}
     if cr + 1000 not in at:  # the smoke budget
@@ -106,7 +115,7 @@ def rate(candidate: str, runs: Path) -> dict:
             "seconds_to_cr_start": round(at[cr], 1),
             "seconds_per_step": round(before, 4), "seconds_per_step_with_cr": round(after, 4),
             "budget_steps": int(cr + (BUDGET_MINUTES * 60 - start - at[cr]) / after), "machine": platform.node(),
-            "threads": 2, "cpus": os.cpu_count()}
+            "threads": 2, "cpus": os.cpu_count(), "precision": precision}
 
 
 def minute(step: int, rates: dict) -> float:
@@ -137,20 +146,23 @@ def main() -> None:
     r = sub.add_parser("rate")
     r.add_argument("--candidate", choices=CANDIDATES, required=True)
     r.add_argument("--runs-dir", type=Path, default=Path("runs-bench"))
+    r.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     t = sub.add_parser("run")
     t.add_argument("--candidate", choices=CANDIDATES, required=True)
     t.add_argument("--seed", type=int, required=True)
     t.add_argument("--steps", type=int, required=True)
     t.add_argument("--threads", type=int, default=2)
+    t.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
     t.add_argument("--runs-dir", type=Path, default=Path("runs-bench"))
     o = sub.add_parser("report")
     o.add_argument("--rates", type=Path, required=True, help="the rate lines of the runs' candidates")
     o.add_argument("runs", type=Path, nargs="+")
     a = p.parse_args()
     if a.cmd == "rate":
-        print(json.dumps(rate(a.candidate, a.runs_dir)))
+        print(json.dumps(rate(a.candidate, a.runs_dir, a.precision)))
     elif a.cmd == "run":
-        train(a.candidate, a.seed, a.steps, a.threads, a.runs_dir, f"s3d-{a.candidate}-seed{a.seed}")
+        name = f"s3d-{a.candidate}-seed{a.seed}" + ("-fp32" if a.precision == "fp32" else "")
+        train(a.candidate, a.seed, a.steps, a.threads, a.runs_dir, name, a.precision)
     else:
         rates = {r["candidate"]: r for r in map(json.loads, a.rates.read_text().splitlines()) if r}
         for run in a.runs:

@@ -119,8 +119,10 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
 
     # the slider moves on to the newest frame once a second one exists: to the one that was
     # newest when it appeared, or past it (training goes on writing frames, so the newest of
-    # any one moment is a target that can move on again before the page's next refresh)
-    wait_until(lambda: len(frames()) >= 2, 60, "a second film frame")
+    # any one moment is a target that can move on again before the page's next refresh). A
+    # frame comes with each checkpoint, every 40 steps: at the ~1 step/s of a job beside the
+    # other test worker, the second can come more than a minute after the first.
+    wait_until(lambda: len(frames()) >= 2, 180, "a second film frame")
     target = frames()[-1]
     shown = lambda: int(film_slider.locator("[data-testid='stSliderThumbValue']").inner_text())
     wait_until(lambda: shown() >= target, 60, "Monitor's film to move to its newest frame", poll=1)

@@ -42,6 +42,7 @@ SERVERS = {"test_browser.py", "test_soak.py", "test_sweeps.py", "test_sweeps_pag
            "test_readme.py"}
 
 
+@pytest.hookimpl(optionalhook=True)  # pytest without pytest-xdist (or `-p no:xdist`) runs serially
 def pytest_xdist_make_scheduler(config, log):
     """With `pytest -n N`: one unit of work per test file (its module fixtures and its order are
     kept, as `--dist loadscope` would), and one for all of SERVERS. A scheduler rather than

@@ -36,6 +36,7 @@ from infogan.shapes3d import FACTOR_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_MINUTES = 30
+PRECISIONS = ("bf16", "fp32")
 # flags over the shapes3d preset (InfoGAN-CR's nets, 5 noise dims, 6 continuous codes, G twice per
 # step, lambda_cont 0.2, CR from 1,000); each candidate names every field it changes, so `report`
 # can tell them apart
@@ -146,13 +147,13 @@ def main() -> None:
     r = sub.add_parser("rate")
     r.add_argument("--candidate", choices=CANDIDATES, required=True)
     r.add_argument("--runs-dir", type=Path, default=Path("runs-bench"))
-    r.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    r.add_argument("--precision", choices=PRECISIONS, default="bf16")
     t = sub.add_parser("run")
     t.add_argument("--candidate", choices=CANDIDATES, required=True)
     t.add_argument("--seed", type=int, required=True)
     t.add_argument("--steps", type=int, required=True)
     t.add_argument("--threads", type=int, default=2)
-    t.add_argument("--precision", choices=("bf16", "fp32"), default="bf16")
+    t.add_argument("--precision", choices=PRECISIONS, default="bf16")
     t.add_argument("--runs-dir", type=Path, default=Path("runs-bench"))
     o = sub.add_parser("report")
     o.add_argument("--rates", type=Path, required=True, help="the rate lines of the runs' candidates")

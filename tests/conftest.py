@@ -251,4 +251,3 @@ def live_charts(at) -> dict:
         args = json.loads(el.proto.json_args)
         out |= {k: json.loads(f) for k, f in zip(args["keys"], args["figures"])}
     return out
-

@@ -21,6 +21,8 @@ from benchmarks.dashboard_driver import (
     start_server,
     stop_server,
 )
+from infogan import film
+from infogan.runs import Run
 from tests.conftest import TIME_SCALE, wait_until
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
@@ -112,10 +114,8 @@ def test_train_monitor_stop_explore_in_a_real_browser(browser, server):
     page.get_by_text(re.compile(r"^Step \d+ · the same noise")).first.wait_for(timeout=60000 * TIME_SCALE)  # samples
     film_slider = page.locator("[data-testid='stSlider']").filter(has_text="Training step")
     film_slider.wait_for(timeout=60000 * TIME_SCALE)
-    film = runs / "browser-job" / "film"
-
-    def frames() -> list[int]:
-        return sorted(int(p.name.split("_")[1]) for p in film.glob("step_*"))
+    job_run = Run(runs / "browser-job")
+    frames = lambda: film.steps(job_run)  # the complete frames, as the page lists them
 
     # the slider moves on to the newest frame once a second one exists: to the one that was
     # newest when it appeared, or past it (training goes on writing frames, so the newest of

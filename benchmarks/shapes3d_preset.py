@@ -72,6 +72,10 @@ CANDIDATES = {
     # half its weight (1): once it is on, D pulls ahead (D(x) ~0.73 against D(G(z)) ~0.27) and the
     # samples stay rough, which may hide the object's size; the same work per step
     "cr-half": ("--lambda-cr", "1.0"),
+    # InfoGAN-CR's pairs for its 3D teapots: the unshared continuous codes at least 1.9 apart, so in
+    # each pair every code but the shared one swings across its range; a code that turns the
+    # object's size then shows H a change as large as a hue code's does; the same work per step
+    "cr-gap": ("--cr-gap", "1.9"),
     # 9 codes: in two of `info`'s three runs each hue took two of the six codes (a hue is a
     # circle, which two codes may draw more easily than one), leaving none spare
     "codes-9": ("--n-cont", "9"),

@@ -62,6 +62,10 @@ FIELDS: dict[str, Field] = {
                                                                  "dSprites: 2."),
     "cr_start": Field("Contrastive regulariser from step", "The step at which H and its term switch on (InfoGAN-CR: "
                                                            "after 25 of 28 epochs on dSprites)."),
+    "cr_gap": Field("Contrastive pairs' least gap", "How far apart a pair's unshared continuous codes are drawn, at "
+                                                    "least (0 to 2): near 2 they swing across their range, so H "
+                                                    "sees each code's effect in full. InfoGAN-CR: 1.9 on 3D "
+                                                    "teapots, 0 on dSprites."),
     "lr_d": Field("Learning rate of D (and Q)", "Adam's step size for D's trunk, D's head and Q's head. Paper: 2e-4."),
     "lr_g": Field("Learning rate of G", "Adam's step size for G. Paper: 1e-3."),
     "beta1": Field("Adam β1", "Momentum of Adam's first moment. 0.5 is usual for GANs (DCGAN)."),
@@ -95,7 +99,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Data": ("dataset", "data_dir", "download", "subset", "image_size", "channels"),
     "Latent codes": ("cat_codes", "n_cont", "noise_dim", "noise_prior", "fixed_sigma"),
     "Objective: the information term and its weights": ("lambda_cat", "lambda_cont", "lambda_cat_jitter",
-                                                         "lambda_cr", "cr_start"),
+                                                         "lambda_cr", "cr_start", "cr_gap"),
     "Networks": ("arch", "d_batchnorm", "spectral_norm", "output"),
     "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "g_steps", "shared_latents", "batch_size", "device",
                      "precision"),

@@ -64,13 +64,19 @@ def sample(cfg: Config, batch: int, device: torch.device | str = "cpu",
 def sharing_pairs(cfg: Config, batch: int, device: torch.device | str = "cpu",
                   generator: torch.Generator | None = None) -> tuple[Latent, Latent, torch.Tensor]:
     """InfoGAN-CR's pairs: for each row a code k (uniform over all codes, in code order), and two
-    latents with the same z and the same value of code k, every other code drawn independently.
-    -> (first, second, k)."""
+    latents with the same z and the same value of code k, every other code drawn independently;
+    its continuous ones at least `cfg.cr_gap` apart (InfoGAN-CR's `sample_different`: both drawn
+    from U(-1 + gap/2, 1 - gap/2), then pushed gap/2 apart each; with gap 0 they are the plain
+    draws). -> (first, second, k)."""
     a, b = sample(cfg, batch, device, generator), sample(cfg, batch, device, generator)
     n_cat = len(cfg.cat_codes)
     k = torch.randint(n_cat + cfg.n_cont, (batch,), device=device, generator=generator)
     shared = torch.nn.functional.one_hot(k, n_cat + cfg.n_cont).bool()
-    b = Latent(a.z, torch.where(shared[:, :n_cat], a.cat, b.cat), torch.where(shared[:, n_cat:], a.cont, b.cont))
+    half = cfg.cr_gap / 2
+    u, v = a.cont * (1 - half), b.cont * (1 - half)
+    push = torch.where(u > v, half, -half)
+    a = Latent(a.z, a.cat, torch.where(shared[:, n_cat:], a.cont, u + push))
+    b = Latent(a.z, torch.where(shared[:, :n_cat], a.cat, b.cat), torch.where(shared[:, n_cat:], a.cont, v - push))
     return a, b, k
 
 

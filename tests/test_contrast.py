@@ -91,6 +91,21 @@ def test_sharing_pairs_share_exactly_the_chosen_code_and_z():
     assert torch.bincount(k, minlength=5).min() > 300  # every code is the shared one about 1 in 5
 
 
+def test_a_gap_draws_the_unshared_continuous_codes_that_far_apart_and_none_keeps_the_plain_draws():
+    cfg = Config.from_dict({"dataset": "mnist", "cat_codes": "10", "n_cont": 3})
+    plain = latent.sample(cfg, 500, generator=torch.Generator().manual_seed(1))
+    a, b, k = latent.sharing_pairs(cfg, 500, generator=torch.Generator().manual_seed(1))
+    assert torch.equal(a.cont, plain.cont)  # gap 0: the prior's draws, untouched
+    a, b, k = latent.sharing_pairs(cfg.replace(cr_gap=1.5), 500, generator=torch.Generator().manual_seed(1))
+    unshared = torch.ones(500, 3, dtype=torch.bool)
+    unshared[k > 0, k[k > 0] - 1] = False
+    gap = (a.cont - b.cont).abs()
+    assert gap[unshared].min() >= 1.5 - 1e-6 and torch.equal(a.cont[~unshared], b.cont[~unshared])
+    assert a.cont.abs().max() <= 1 and b.cont.abs().max() <= 1
+    with pytest.raises(ConfigError, match="cr_gap: must be in \\[0, 2\\)"):
+        cfg.replace(cr_gap=2.0)
+
+
 class Painter(nn.Module):
     """A fixed generator whose codes are visible: code j sets the brightness of band j."""
 

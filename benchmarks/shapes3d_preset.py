@@ -38,47 +38,49 @@ ROOT = Path(__file__).resolve().parents[1]
 BUDGET_MINUTES = 30
 PRECISIONS = ("bf16", "fp32")
 # flags over the shapes3d preset (InfoGAN-CR's nets, 5 noise dims, 6 continuous codes, G twice per
-# step, lambda_cont 0.2, CR from 1,000); each candidate names every field it changes, so `report`
-# can tell them apart
+# step, lambda_cont 0.2, CR from 1,000 on pairs whose unshared codes are at least 1.9 apart); each
+# candidate names every field it changes, so `report` can tell them apart. Every candidate but
+# the preset was run before the gap came, so each names its gap of 0.
+NO_GAP = ("--cr-gap", "0")
 CANDIDATES = {
-    # the preset: the contrastive regulariser from step 1,000 (where the hues own codes with this
-    # weight): in `info`'s runs scale, shape and orientation only rose once it was on
-    "cr-early": (),
+    # the preset: InfoGAN-CR's pairs for its 3D teapots, the unshared continuous codes at least
+    # 1.9 apart, so in each pair every code but the shared one swings across its range; a code
+    # that turns the object's size then shows H a change as large as a hue code's does
+    "cr-gap": (),
+    # the contrastive regulariser from step 1,000 (where the hues own codes with this weight), on
+    # plain pairs: in `info`'s runs scale, shape and orientation only rose once it was on
+    "cr-early": NO_GAP,
     # CR from 4,000, and 4x InfoGAN-CR's weight on the continuous codes' information term (0.05,
     # for dSprites over 288,000 steps), so G makes its codes visible sooner
-    "info": ("--cr-start", "4000"),
+    "info": (*NO_GAP, "--cr-start", "4000"),
     # InfoGAN-CR's weight, as on dSprites
-    "cr-nets": ("--lambda-cont", "0.05", "--cr-start", "4000"),
+    "cr-nets": (*NO_GAP, "--lambda-cont", "0.05", "--cr-start", "4000"),
     # cheaper: one G update per step (about a third less work per step), the contrastive
     # regulariser from step 2,000 (it is where MIG rose in the first shapes3d run)
-    "cheap": ("--lambda-cont", "0.05", "--g-steps", "1", "--cr-start", "2000"),
+    "cheap": (*NO_GAP, "--lambda-cont", "0.05", "--g-steps", "1", "--cr-start", "2000"),
     # no noise: six codes for six factors and nothing else, so every factor G draws (scale too)
     # must come from a code, not from z; the same work per step
-    "no-noise": ("--noise-dim", "0", "--cr-start", "4000"),
-    # no noise over the preset (CR from 1,000): `no-noise` was the best single run with CR from
-    # 4,000, and the earlier regulariser gave every seed cleaner hue codes
-    "no-noise-early": ("--noise-dim", "0"),
+    "no-noise": (*NO_GAP, "--noise-dim", "0", "--cr-start", "4000"),
+    # no noise with CR from 1,000: `no-noise` was the best single run with CR from 4,000, and the
+    # earlier regulariser gave every seed cleaner hue codes
+    "no-noise-early": (*NO_GAP, "--noise-dim", "0"),
     # a categorical code of 10 per hue (each hue factor takes 10 values) and 3 continuous codes:
     # a hue's twin code cannot add to a category that already names it, so the continuous codes
     # are left to the geometry
-    "cat-hues": ("--cat-codes", "10,10,10", "--n-cont", "3"),
+    "cat-hues": (*NO_GAP, "--cat-codes", "10,10,10", "--n-cont", "3"),
     # cat-hues with the continuous codes' information weighed as the categories' (1.0 instead of
     # 0.2): in cat-hues' run G left its continuous codes unused
-    "cat-hues-cont": ("--cat-codes", "10,10,10", "--n-cont", "3", "--lambda-cont", "1.0"),
+    "cat-hues-cont": (*NO_GAP, "--cat-codes", "10,10,10", "--n-cont", "3", "--lambda-cont", "1.0"),
     # twice the contrastive regulariser's weight (4 instead of 2): a second code that turns a hue
     # already owned (every earlier candidate's spare codes) is what it penalises, as H cannot tell
     # which of the two codes a pair of images shares; the same work per step
-    "cr-double": ("--lambda-cr", "4.0"),
+    "cr-double": (*NO_GAP, "--lambda-cr", "4.0"),
     # half its weight (1): once it is on, D pulls ahead (D(x) ~0.73 against D(G(z)) ~0.27) and the
     # samples stay rough, which may hide the object's size; the same work per step
-    "cr-half": ("--lambda-cr", "1.0"),
-    # InfoGAN-CR's pairs for its 3D teapots: the unshared continuous codes at least 1.9 apart, so in
-    # each pair every code but the shared one swings across its range; a code that turns the
-    # object's size then shows H a change as large as a hue code's does; the same work per step
-    "cr-gap": ("--cr-gap", "1.9"),
+    "cr-half": (*NO_GAP, "--lambda-cr", "1.0"),
     # 9 codes: in two of `info`'s three runs each hue took two of the six codes (a hue is a
     # circle, which two codes may draw more easily than one), leaving none spare
-    "codes-9": ("--n-cont", "9"),
+    "codes-9": (*NO_GAP, "--n-cont", "9"),
 }
 
 
@@ -132,7 +134,7 @@ def minute(step: int, rates: dict) -> float:
 
 
 def report(run: Path, rates: dict[str, dict]) -> dict:
-    cfg = Config.from_dict(json.loads((run / "config.json").read_text()))
+    cfg = Config.from_saved(json.loads((run / "config.json").read_text()))
     # the candidate with the most flags that all hold in the run's config (the preset has none)
     candidate = max((c for c in CANDIDATES if Config.from_dict(flags(c), base=cfg) == cfg),
                     key=lambda c: len(flags(c)))

@@ -385,8 +385,8 @@ def demo_config(data_dir: str, colour: bool = False) -> Config:
     """A quick demo that shows something within minutes on a CPU: MNIST when its files are
     present, otherwise the built-in generated dSprites-style data (no download needed); with
     `colour`, the built-in `shapes3d` (its factors' live scores every 250 steps) for 2,000 steps:
-    the three hues get codes of their own before the regulariser starts at 1,000, and its
-    first 1,000 steps show MIG rise, in about 9 minutes on 2 CPU cores with bf16 kernels (19 in
+    the three hues get codes of their own within it (the regulariser is on for its second
+    half), in about 9 minutes on 2 CPU cores with bf16 kernels (19 in
     fp32 on an AVX2-only CPU: docs/results.md)."""
     from .data import available
 

@@ -104,6 +104,8 @@ def test_a_gap_draws_the_unshared_continuous_codes_that_far_apart_and_none_keeps
     assert a.cont.abs().max() <= 1 and b.cont.abs().max() <= 1
     with pytest.raises(ConfigError, match="cr_gap: must be in \\[0, 2\\)"):
         cfg.replace(cr_gap=2.0)
+    # the shapes3d preset draws its pairs 1.9 apart; a run folder from before the field resumes without
+    assert (preset("shapes3d").cr_gap, Config.from_saved({"dataset": "shapes3d"}).cr_gap) == (1.9, 0.0)
 
 
 class Painter(nn.Module):

@@ -47,6 +47,8 @@ CANDIDATES = {
     # 1.9 apart, so in each pair every code but the shared one swings across its range; a code
     # that turns the object's size then shows H a change as large as a hue code's does
     "cr-gap": (),
+    # InfoGAN-CR's 3D-teapot recipe in full: the gap and its regulariser's weight there (3, not 2)
+    "teapot": ("--lambda-cr", "3.0"),
     # the contrastive regulariser from step 1,000 (where the hues own codes with this weight), on
     # plain pairs: in `info`'s runs scale, shape and orientation only rose once it was on
     "cr-early": NO_GAP,

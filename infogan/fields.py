@@ -63,9 +63,9 @@ FIELDS: dict[str, Field] = {
     "cr_start": Field("Contrastive regulariser from step", "The step at which H and its term switch on (InfoGAN-CR: "
                                                            "after 25 of 28 epochs on dSprites)."),
     "cr_gap": Field("Contrastive pairs' least gap", "How far apart a pair's unshared continuous codes are drawn, at "
-                                                    "least (0 to 2): near 2 they swing across their range, so H "
-                                                    "sees each code's effect in full. InfoGAN-CR: 1.9 on 3D "
-                                                    "teapots, 0 on dSprites."),
+                                                    "least (from 0 up to, not including, 2): near 2 they swing "
+                                                    "across their range, so H sees each code's effect in full. "
+                                                    "InfoGAN-CR: 1.9 on 3D teapots, 0 on dSprites."),
     "lr_d": Field("Learning rate of D (and Q)", "Adam's step size for D's trunk, D's head and Q's head. Paper: 2e-4."),
     "lr_g": Field("Learning rate of G", "Adam's step size for G. Paper: 1e-3."),
     "beta1": Field("Adam β1", "Momentum of Adam's first moment. 0.5 is usual for GANs (DCGAN)."),

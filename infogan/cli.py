@@ -20,6 +20,7 @@ from typing import Any
 from .budget import current
 from .config import DATASET_HELP, ESTIMATORS, Config, ConfigError, preset_changes
 from .data import DataError
+from .datasets import JUDGED
 from .files import FileError, read_json
 from .runs import Run, RunError, list_runs, new_name, runs_root
 from .scores import TRUTH_SCORES
@@ -134,7 +135,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     j = sub.add_parser("judge", help="train (or show) a dataset's judge classifier, in whose features sample "
                                      "quality is measured")
-    j.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, svhn or dsprites[:S]")
+    j.add_argument("--dataset", default="mnist", help=JUDGED)
     j.add_argument("--data-dir", default="", help="default: INFOGAN_DATA, else ./data")
     j.add_argument("--retrain", action="store_true", help="train a new one even if one is cached")
 

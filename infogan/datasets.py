@@ -112,6 +112,7 @@ RECORDS = (
             lambda name: {**PAPER, "noise_dim": 128, "cat_codes": (10,) * 10, "n_cont": 0}, resized=True),
 )
 REGISTRY = {d.name: d for d in RECORDS}
+JUDGED = ", ".join(d.usage for d in RECORDS if d.judged)  # the datasets a judge can be trained on, as typed
 BUILTIN = tuple(d.name for d in RECORDS if d.name != "folder")  # named by their name alone
 
 

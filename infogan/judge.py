@@ -48,7 +48,7 @@ from torch import nn
 from .budget import FULL, Budget
 from .config import Config, preset
 from .data import ImageData, inference_batch, load, to_float
-from .datasets import has_factors, record
+from .datasets import JUDGED, has_factors, record
 from .files import FileError, atomic_via_temp, version
 from .runs import RunError
 
@@ -76,8 +76,8 @@ def judge_key(dataset: str) -> str | None:
 def require_key(dataset: str) -> str:
     key = judge_key(dataset)
     if key is None:
-        raise NoJudge(f"no judge exists for {dataset!r}: quality numbers need a labelled dataset "
-                      "(MNIST, Fashion-MNIST, SVHN) or dSprites' factors")
+        raise NoJudge(f"no judge exists for {dataset!r}: quality numbers need a labelled dataset or "
+                      f"ground-truth factors ({JUDGED})")
     return key
 
 

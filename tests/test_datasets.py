@@ -5,7 +5,7 @@ import pytest
 
 from infogan.config import BUILTIN_DATASETS, DATASET_HELP, IMAGE_SIZES, Config, preset
 from infogan.data import LOADERS
-from infogan.datasets import RECORDS, record
+from infogan.datasets import JUDGED, RECORDS, record
 from infogan.judge import judge_key
 
 EXAMPLE = {"dsprites": "dsprites:4", "folder": "folder:/data/images"}  # a name of each pattern
@@ -28,3 +28,4 @@ def test_every_command_lists_the_same_datasets():
     presets in tests/test_dashboard.py, the sweep form's datasets in tests/test_sweeps_page.py."""
     assert list(DATASET_HELP) == [d.usage for d in RECORDS]  # `train --help` and --dataset's help
     assert list(BUILTIN_DATASETS) == [d.name for d in RECORDS if d.name != "folder"]
+    assert JUDGED == "mnist, fashion-mnist, svhn, dsprites[:S], shapes3d"  # `judge --help`, NoJudge's reason

@@ -83,13 +83,25 @@ CANDIDATES = {
     # 9 codes: in two of `info`'s three runs each hue took two of the six codes (a hue is a
     # circle, which two codes may draw more easily than one), leaving none spare
     "codes-9": (*NO_GAP, "--n-cont", "9"),
+    # Q learns each code's sigma: with sigma fixed to 1 a code Q reads perfectly lowers the
+    # information term by at most 1/6 nat (the variance of U(-1, 1) over 2), so a fourth code is
+    # worth at most 0.03 of G's loss at lambda_cont 0.2; read to sigma 0.1, it is worth 2.3 nats
+    "sigma": ("--no-fixed-sigma",),
+    # the same push by weight alone: lambda_cont 1.0, five times the preset's
+    "info-1": ("--lambda-cont", "1.0"),
 }
 
 
 def flags(candidate: str) -> dict[str, str]:
     """A candidate's flags as {config field: value}."""
-    f = CANDIDATES[candidate]
-    return {k.removeprefix("--").replace("-", "_"): v for k, v in zip(f[::2], f[1::2], strict=True)}
+    out, rest = {}, list(CANDIDATES[candidate])
+    while rest:
+        flag = rest.pop(0).removeprefix("--").replace("-", "_")
+        if flag.startswith("no_"):  # a switch turned off ("--no-fixed-sigma")
+            out[flag.removeprefix("no_")] = "false"
+        else:
+            out[flag] = rest.pop(0)
+    return out
 
 
 def train(candidate: str, seed: int, steps: int, threads: int, runs: Path, name: str, precision: str = "bf16") -> None:

@@ -6,13 +6,16 @@ budget.
     python benchmarks/shapes3d_preset.py rate --candidate cr-nets > rates.jsonl   # machine quiet
     python benchmarks/shapes3d_preset.py run --candidate cr-nets --seed 0 --steps N
     python benchmarks/shapes3d_preset.py report --rates rates.jsonl RUN_DIR...
+    python benchmarks/shapes3d_preset.py probe RUN_DIR...   # after: python -m infogan judge --dataset shapes3d
 
 `rate` trains to 1,000 steps past the contrastive regulariser's start (live measurements every
 500) and turns the seconds per step before and after it into the step count that fills 30
 minutes on this machine (2 threads, nothing else running).
 `run` trains one seed to a step count. `report` prints, per run, its live FactorVAE / MIG at
 each measurement, the minute on this machine it stands for (from its candidate's line in the
-rates file) and which factors own a code (`live.own_codes`). Precision is fixed, so that a run's
+rates file) and which factors own a code (`live.own_codes`). `probe` reads a run's newest
+checkpoint from G's side: which factors its samples cover and which input turns each (the
+shapes3d judge reads the factors of 10,000 samples). Precision is fixed, so that a run's
 arithmetic does not depend on the threads it got: bf16 by default (what `auto` chose for this
 preset on the CPU of the first rounds, which has bf16 kernels), `--precision fp32` on a CPU without
 them (bf16 runs 14x slower there); candidates are compared at one precision.
@@ -29,10 +32,21 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+import torch
+from sklearn.ensemble import RandomForestClassifier
+
 from infogan.budget import current
+from infogan.checkpoint import load_model
 from infogan.config import Config, preset
+from infogan.data import to_float
+from infogan.judge import Judge, load_judge
+from infogan.latent import sample
 from infogan.live import own_codes
-from infogan.shapes3d import FACTOR_NAMES
+from infogan.metrics import discretize, factor_entropy, mutual_info_matrix
+from infogan.models import generate_uint8
+from infogan.runs import Run
+from infogan.shapes3d import FACTOR_NAMES, SIZES
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_MINUTES = 30
@@ -85,7 +99,8 @@ CANDIDATES = {
     "codes-9": (*NO_GAP, "--n-cont", "9"),
     # Q learns each code's sigma: with sigma fixed to 1 a code Q reads perfectly lowers the
     # information term by at most 1/6 nat (the variance of U(-1, 1) over 2), so a fourth code is
-    # worth at most 0.03 of G's loss at lambda_cont 0.2; read to sigma 0.1, it is worth 2.3 nats
+    # worth at most 0.03 of G's loss at lambda_cont 0.2; with sigma learned, a code read to sigma
+    # 0.1 is worth ln(0.577 / 0.1) = 1.75 nats over one Q cannot read (sigma 0.577, the prior's)
     "sigma": ("--no-fixed-sigma",),
     # the same push by weight alone: lambda_cont 1.0, five times the preset's
     "info-1": ("--lambda-cont", "1.0"),
@@ -161,6 +176,43 @@ def report(run: Path, rates: dict[str, dict]) -> dict:
     return {"run": run.name, "candidate": candidate, "seed": cfg.seed, "measurements": out}
 
 
+@torch.no_grad()
+def probe(run: Path, judge: Judge, n: int = 10_000, seed: int = 0) -> dict:
+    """Which input of G turns each factor in G's own samples, as the judge reads them: for each
+    factor, how much of its range G's samples cover (the entropy of its judged values over the log
+    of its size: 1 when every value is drawn equally often) and its best code and best noise
+    dimension by the share of that entropy they hold (MIG's normalised MI, 20 equal bins per
+    input); then how well all inputs together tell it (a random forest's held-out accuracy against
+    the share of the commonest value): high there and low for every single input is a factor G
+    draws from several inputs at once. The live scores read real images through Q; this asks
+    whether G draws a factor at all, and from which of its inputs."""
+    model = load_model(Run(run))
+    torch.manual_seed(seed)
+    lat = sample(model.cfg, n)
+    images = generate_uint8(model.G, model.cfg, lat)
+    heads = [torch.cat(h) for h in zip(*(judge.net(to_float(images[i:i + 500]))[1]
+                                          for i in range(0, n, 500)), strict=True)]
+    judged = np.stack([h.argmax(1).numpy() for h in heads], 1)  # (n, factors)
+    inputs = discretize(torch.cat([lat.cont, lat.z], 1).numpy())
+    entropy = factor_entropy(judged)
+    mi = mutual_info_matrix(inputs, judged) / np.maximum(entropy, 1e-12)  # inputs x factors
+    names = [f"c{i + 1}" for i in range(model.cfg.n_cont)] + [f"z{i + 1}" for i in range(model.cfg.noise_dim)]
+    x, half = torch.cat([lat.cont, lat.z], 1).numpy(), n // 2
+    out = {}
+    for j, factor in enumerate(FACTOR_NAMES):
+        code, z = mi[:model.cfg.n_cont, j], mi[model.cfg.n_cont:, j]
+        # all inputs together: a forest's held-out accuracy against the commonest value's share
+        forest = RandomForestClassifier(100, min_samples_leaf=5, random_state=0).fit(x[:half], judged[:half, j])
+        out[factor] = {"covered": round(float(entropy[j] / np.log(SIZES[j])), 2),
+                       "from_all_inputs": round(forest.score(x[half:], judged[half:, j]), 2),
+                       "commonest": round(float(np.bincount(judged[half:, j]).max() / (n - half)), 2),
+                       "forest_uses": {names[i]: round(float(forest.feature_importances_[i]), 2)
+                                       for i in np.argsort(-forest.feature_importances_)[:3]},
+                       "best_code": f"{names[int(code.argmax())]} {code.max():.2f}",
+                       "best_noise": f"{names[model.cfg.n_cont + int(z.argmax())]} {z.max():.2f}" if len(z) else None}
+    return {"run": run.name, "step": model.step, "samples": n, "factors": out}
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -178,12 +230,22 @@ def main() -> None:
     o = sub.add_parser("report")
     o.add_argument("--rates", type=Path, required=True, help="the rate lines of the runs' candidates")
     o.add_argument("runs", type=Path, nargs="+")
+    b = sub.add_parser("probe", help=probe.__doc__.splitlines()[0])
+    b.add_argument("--data-dir", type=Path, default=Path(os.environ.get("INFOGAN_DATA", "data")),
+                   help="where the shapes3d judge is cached (python -m infogan judge --dataset shapes3d)")
+    b.add_argument("runs", type=Path, nargs="+")
     a = p.parse_args()
     if a.cmd == "rate":
         print(json.dumps(rate(a.candidate, a.runs_dir, a.precision)))
     elif a.cmd == "run":
         name = f"s3d-{a.candidate}-seed{a.seed}" + ("-fp32" if a.precision == "fp32" else "")
         train(a.candidate, a.seed, a.steps, a.threads, a.runs_dir, name, a.precision)
+    elif a.cmd == "probe":
+        judge = load_judge("shapes3d", a.data_dir)
+        if judge is None:
+            sys.exit(f"no shapes3d judge in {a.data_dir}: train it with python -m infogan judge --dataset shapes3d")
+        for run in a.runs:
+            print(json.dumps(probe(run, judge)))
     else:
         rates = {r["candidate"]: r for r in map(json.loads, a.rates.read_text().splitlines()) if r}
         for run in a.runs:

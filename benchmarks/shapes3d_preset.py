@@ -39,8 +39,7 @@ from sklearn.ensemble import RandomForestClassifier
 from infogan.budget import current
 from infogan.checkpoint import load_model
 from infogan.config import Config, preset
-from infogan.data import to_float
-from infogan.judge import Judge, load_judge
+from infogan.judge import Judge, load_judge, predict_heads
 from infogan.latent import sample
 from infogan.live import own_codes
 from infogan.metrics import discretize, factor_entropy, mutual_info_matrix
@@ -190,14 +189,11 @@ def probe(run: Path, judge: Judge, n: int = 10_000, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     lat = sample(model.cfg, n)
     images = generate_uint8(model.G, model.cfg, lat)
-    heads = [torch.cat(h) for h in zip(*(judge.net(to_float(images[i:i + 500]))[1]
-                                          for i in range(0, n, 500)), strict=True)]
-    judged = np.stack([h.argmax(1).numpy() for h in heads], 1)  # (n, factors)
-    inputs = discretize(torch.cat([lat.cont, lat.z], 1).numpy())
-    entropy = factor_entropy(judged)
-    mi = mutual_info_matrix(inputs, judged) / np.maximum(entropy, 1e-12)  # inputs x factors
-    names = [f"c{i + 1}" for i in range(model.cfg.n_cont)] + [f"z{i + 1}" for i in range(model.cfg.noise_dim)]
+    judged = predict_heads(judge.net, images).numpy()  # (n, factors)
     x, half = torch.cat([lat.cont, lat.z], 1).numpy(), n // 2
+    entropy = factor_entropy(judged)
+    mi = mutual_info_matrix(discretize(x), judged) / np.maximum(entropy, 1e-12)  # inputs x factors
+    names = [f"c{i + 1}" for i in range(model.cfg.n_cont)] + [f"z{i + 1}" for i in range(model.cfg.noise_dim)]
     out = {}
     for j, factor in enumerate(FACTOR_NAMES):
         code, z = mi[:model.cfg.n_cont, j], mi[model.cfg.n_cont:, j]

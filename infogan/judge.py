@@ -166,6 +166,15 @@ class Judge:
         return torch.cat(feats).numpy(), torch.cat(probs).numpy()
 
 
+@torch.no_grad()
+def predict_heads(net: JudgeNet, images: torch.Tensor) -> torch.Tensor:
+    """uint8 images -> (N, heads) each head's most likely class: the class, or every factor's
+    value (how a judge is tested, and how a benchmark reads the factors of G's samples)."""
+    b = inference_batch(images.shape[-1])
+    return torch.cat([torch.stack([lg.argmax(1) for lg in net(to_float(images[i:i + b]))[1]], 1)
+                      for i in range(0, len(images), b)])
+
+
 def _labels(data: ImageData) -> torch.Tensor:
     """(N, heads) integer targets: the class, or every ground-truth factor."""
     return data.labels[:, None] if data.labels is not None else data.factors
@@ -235,12 +244,7 @@ def train_judge(cfg: Config, epochs: int | None = None, n_train: int = 0, seed: 
                     f"{steps:,}, loss {loss.item():.3f}, about {left:.0f} min left", 0.9 * step / steps)
     seconds = time.perf_counter() - t0
     say(f"judge for {cfg.dataset}: testing on {len(test)} held-out images", 0.9)
-    net.eval()
-    with torch.no_grad():
-        b = inference_batch(test.images.shape[-1])
-        preds = [torch.cat([lg.argmax(1) for lg in net(to_float(test.images[i:i + b]))[1]])
-                 .view(len(heads), -1).T for i in range(0, len(test), b)]
-    acc = (torch.cat(preds) == y_test).double().mean(0).tolist()
+    acc = (predict_heads(net.eval(), test.images) == y_test).double().mean(0).tolist()
     info = {"format": FORMAT, "dataset": cfg.dataset, "heads": list(heads),
             "head_names": list(test.factor_names) or ["class"], "accuracy": acc, "trunk": trunk,
             "epochs": epochs, "steps": step, "n_train": len(train), "n_test": len(test), "seed": seed,

@@ -20,7 +20,7 @@ IMAGE_SIZES = (28, 32, 64)
 # fields added after run folders were first written, with the value that reproduces older runs
 ADDED_LATER = {"lambda_cat_jitter": 0.0, "arch": "paper", "d_batchnorm": True, "spectral_norm": False,
                "output": "tanh", "noise_prior": "normal", "lambda_cr": 0.0, "cr_start": 0, "g_steps": 1,
-               "disent_every": 0, "shared_latents": False, "cr_gap": 0.0}
+               "disent_every": 0, "shared_latents": False, "cr_gap": 0.0, "lambda_hessian": 0.0}
 OUTPUTS = ("tanh", "sigmoid")
 NOISE_PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -73,6 +73,9 @@ class Config:
     # the least difference between a pair's unshared continuous codes (InfoGAN-CR's "gap": 1.9 on
     # its 3D teapots, 0 on dSprites): near 2, every code but the shared one swings across its range
     cr_gap: float = 0.0
+    # the Hessian penalty on G's continuous inputs (Peebles et al. 2020; losses.hessian_penalty):
+    # inputs that interact in a pixel cost G, so each factor is drawn from one of them (0 = off)
+    lambda_hessian: float = 0.0
     # optimisation (Adam): D's optimiser also trains the shared trunk and Q's head
     lr_d: float = 2e-4
     lr_g: float = 1e-3
@@ -178,11 +181,14 @@ class Config:
         check("n_cont", self.n_cont >= 0, "must be >= 0")
         check("n_cont", len(self.cat_codes) + self.n_cont >= 1, "need at least one latent code")
         check("noise_dim", self.noise_dim + sum(self.cat_codes) + self.n_cont >= 1, "input is empty")
-        for name in ("lambda_cat", "lambda_cont", "lambda_cat_jitter", "lambda_cr"):
+        for name in ("lambda_cat", "lambda_cont", "lambda_cat_jitter", "lambda_cr", "lambda_hessian"):
             v = getattr(self, name)
             check(name, math.isfinite(v) and v >= 0, "must be a finite number >= 0")
         check("lambda_cr", self.lambda_cr == 0 or len(self.cat_codes) + self.n_cont >= 2,
               "the contrastive regulariser needs at least two codes")
+        check("lambda_hessian", self.lambda_hessian == 0 or self.noise_dim + self.n_cont >= 2,
+              "the Hessian penalty needs at least two continuous inputs (noise or codes: it charges "
+              "how they interact)")
         check("cr_start", self.cr_start >= 0, "must be >= 0 (the step the regulariser switches on)")
         check("cr_gap", math.isfinite(self.cr_gap) and 0 <= self.cr_gap < 2,
               "must be in [0, 2) (continuous codes are drawn from U(-1, 1))")

@@ -66,6 +66,10 @@ FIELDS: dict[str, Field] = {
                                                     "least (from 0 up to, not including, 2): near 2 they swing "
                                                     "across their range, so H sees each code's effect in full. "
                                                     "InfoGAN-CR: 1.9 on 3D teapots, 0 on dSprites."),
+    "lambda_hessian": Field("Weight of the Hessian penalty", "Peebles et al. 2020: G pays when two of its "
+                                                            "continuous inputs (noise or codes) interact in a "
+                                                            "pixel, so each factor comes from one input. 0 = off. "
+                                                            "Five fp32 passes of G on 16 samples per step."),
     "lr_d": Field("Learning rate of D (and Q)", "Adam's step size for D's trunk, D's head and Q's head. Paper: 2e-4."),
     "lr_g": Field("Learning rate of G", "Adam's step size for G. Paper: 1e-3."),
     "beta1": Field("Adam β1", "Momentum of Adam's first moment. 0.5 is usual for GANs (DCGAN)."),
@@ -99,7 +103,7 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "Data": ("dataset", "data_dir", "download", "subset", "image_size", "channels"),
     "Latent codes": ("cat_codes", "n_cont", "noise_dim", "noise_prior", "fixed_sigma"),
     "Objective: the information term and its weights": ("lambda_cat", "lambda_cont", "lambda_cat_jitter",
-                                                         "lambda_cr", "cr_start", "cr_gap"),
+                                                         "lambda_cr", "cr_start", "cr_gap", "lambda_hessian"),
     "Networks": ("arch", "d_batchnorm", "spectral_norm", "output"),
     "Optimisation": ("lr_d", "lr_g", "beta1", "beta2", "g_steps", "shared_latents", "batch_size", "device",
                      "precision"),

@@ -62,7 +62,8 @@ def mi_ceilings(cfg: dict[str, Any]) -> dict[str, tuple[float, str]]:
 
 def monitor_figures(frames: dict[str, pd.DataFrame], cfg: dict[str, Any], smoothing: float = 0.0,
                     log_y: bool = False) -> dict[str, go.Figure]:
-    """The Monitor page's charts: losses, MI bounds (with ln K), D outputs, predicted sigma."""
+    """The Monitor page's charts: losses, MI bounds (with ln K), D outputs, predicted sigma, and
+    the regularisers' terms where a run has them."""
     cols = sorted({c for df in frames.values() for c in df.columns})
     mi = [c for c in cols if c.startswith("mi_")]
     sigma = [c for c in cols if c.startswith("sigma_")]
@@ -81,6 +82,9 @@ def monitor_figures(frames: dict[str, pd.DataFrame], cfg: dict[str, Any], smooth
     if "loss_cr" in cols:  # InfoGAN-CR's H: chance accuracy is 1 / number of codes
         figs["contrast"] = line_figure(frames, ["loss_cr", "acc_cr"], "Contrastive regulariser: H's loss and "
                                        f"accuracy (chance {1 / max(len(mi), 1):.2f})", "", smoothing)
+    if "hessian" in cols:  # losses.hessian_penalty: 0 when no two codes interact in any pixel
+        figs["hessian"] = line_figure(frames, ["hessian"], "Hessian penalty: how much G's inputs interact", "",
+                                      smoothing, log_y)
     if "factor_vae" in cols or "mig" in cols:
         figs["disentanglement"] = live_disentanglement_figure(frames, reference=published_applies(cfg.get("dataset")))
     return figs

@@ -42,6 +42,13 @@ class Latent:
         return torch.cat([self.z, *onehots, self.cont], dim=1)
 
 
+def smooth_inputs(cfg: Config) -> torch.Tensor:
+    """Which entries of G's input vector take continuous values: z and the continuous codes, not
+    the categorical codes' one-hots (a bool mask over `Latent.vector`)."""
+    return torch.cat([torch.ones(cfg.noise_dim, dtype=torch.bool), torch.zeros(sum(cfg.cat_codes), dtype=torch.bool),
+                      torch.ones(cfg.n_cont, dtype=torch.bool)])
+
+
 def noise(cfg: Config, batch: int, device: torch.device | str = "cpu",
           generator: torch.Generator | None = None) -> torch.Tensor:
     """z from the run's noise prior: N(0, I), or U(-1, 1) per dimension."""

@@ -1,4 +1,5 @@
-"""The GAN loss and the variational information term L_I (Chen et al. 2016, eq. 5).
+"""The GAN loss, the variational information term L_I (Chen et al. 2016, eq. 5) and the Hessian
+penalty on G's continuous codes (Peebles et al. 2020).
 
 For a code c with prior entropy H(c), L_I = E[log Q(c | G(z, c))] + H(c) <= I(c; G(z, c)).
 We minimise the negative log-likelihood -log Q and report the bound H(c) - NLL per code:
@@ -55,3 +56,30 @@ def cat_ces(q: QOut, c: Latent) -> list[torch.Tensor]:
 def mi_bounds(ce: list[float], nll: list[float], cat_sizes: tuple[int, ...]) -> list[float]:
     """Lower bounds on I(c; G(z, c)) in nats, in code order."""
     return [math.log(k) - v for k, v in zip(cat_sizes, ce)] + [LN2 - v for v in nll]
+
+
+def hessian_penalty(G: torch.nn.Module, v: torch.Tensor, smooth: torch.Tensor, gen: torch.Generator,
+                    k: int = 2, eps: float = 0.1, samples: int = 16) -> torch.Tensor:
+    """The Hessian penalty (Peebles et al. 2020, eq. 5, their defaults: k = 2 Rademacher
+    directions, eps = 0.1, the max over G's output elements) over the entries of G's inputs `v`
+    that `smooth` marks (latent.smooth_inputs: z and the continuous codes): the variance across
+    directions d of the second directional derivative d'Hd, which is zero exactly when no two
+    inputs interact in any pixel. So a factor G draws from several inputs together (an object's
+    size from its hue codes, say) costs G, and one turned by a single input does not. The noise is
+    charged too, as in the paper: a penalty on the codes alone is paid by moving what they draw
+    into z, whose interactions would then be free.
+
+    The second derivative is a central difference (G(v + eps d) - 2 G(v) + G(v - eps d)) / eps^2,
+    taken in fp32 whatever the run's precision (in bf16 its rounding error would be about as large
+    as the derivative), in one stacked pass of G so that BatchNorm sees one batch, on the first
+    `samples` inputs only: the max it takes is over every element of them, and each input adds
+    2k + 1 fp32 passes of G."""
+    v = v[:samples].float()
+    b = v.shape[0]
+    signs = torch.randint(2, (k, b, v.shape[1]), device=v.device, generator=gen) * 2.0 - 1.0
+    d = signs * smooth.to(v.device)
+    with torch.autocast(v.device.type, enabled=False):
+        out = G(torch.cat([v, *(v + eps * d), *(v - eps * d)]))
+    base, plus, minus = out[:b], out[b:b * (k + 1)], out[b * (k + 1):]
+    second = (plus + minus).unflatten(0, (k, b)) - 2 * base  # (k, B, ...) over eps^2
+    return second.div(eps ** 2).var(dim=0).max()

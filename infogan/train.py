@@ -12,6 +12,8 @@ starts with an H step: H learns which code two generated images share, and every
 minimises H's cross-entropy (cooperative, not adversarial). Each G step after the first, H's
 step and each G step's H term draw latents of their own; with shared_latents one draw of z, c
 and pairs feeds them all (InfoGAN-CR's code), and H's step lends its pass of G to the first G step.
+With lambda_hessian > 0 the first G step also pays the Hessian penalty on z and the continuous
+codes (losses.hessian_penalty), so a factor drawn from several inputs together costs G.
 Statistics stay on the device and are read back once per logging interval. Every file the
 loop writes goes through the run folder (runs.py)."""
 
@@ -36,7 +38,7 @@ from .augment import jitter
 from .config import Config
 from .data import DataError, ImageData, load, png_bytes
 from .latent import Latent
-from .losses import cat_ces, d_loss, g_loss, info_loss, mi_bounds
+from .losses import cat_ces, d_loss, g_loss, hessian_penalty, info_loss, mi_bounds
 from .models import QOut, build, build_contrast, generate
 from .precision import resolve_device
 from .runs import Run, RunBusy, RunError
@@ -169,6 +171,10 @@ def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, p
                 if fresh or i:  # G has changed since H's step (or the pairs are new)
                     images = pair_images(nets, cfg, pairs)
                 total_g = total_g + cfg.lambda_cr * contrast_loss(nets, images, pairs[2])[0]
+        if cfg.lambda_hessian and not i:  # once per iteration, as D's update
+            hessian = hessian_penalty(nets.G, c.vector(cfg.cat_codes), latent.smooth_inputs(cfg), gen)
+            total_g = total_g + cfg.lambda_hessian * hessian
+            stats["hessian"] = hessian
         nets.opt_g.zero_grad(set_to_none=True)
         total_g.backward()
         nets.opt_g.step()

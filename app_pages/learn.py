@@ -12,7 +12,7 @@ import torch
 from app_pages.common import frame, job_manager, select_run, selected_run, share_link
 from infogan import toy
 from infogan.config import Config
-from infogan.explain import layers, objective
+from infogan.explain import layers, objective, objective_table
 from infogan.figures import toy_figure
 from infogan.runs import RunError
 from infogan.summary import recent_rate
@@ -81,9 +81,7 @@ df = frame(run)
 last = df.iloc[-1].to_dict() if not df.empty else {}
 st.markdown(f"**The objective's terms now** (step {int(df.index[-1]) if not df.empty else 0}; λ = "
             f"{cfg.lambda_cat} for categorical codes, {cfg.lambda_cont} for continuous ones)")
-st.dataframe(pd.DataFrame([{"term": f"${t.symbol}$", "what it is": t.meaning, "now": t.value}
-                           for t in objective(cfg, last)]),
-             hide_index=True, width="stretch", column_config={"now": st.column_config.NumberColumn(format="%.3f")})
+st.markdown(objective_table(objective(cfg, last)))
 st.markdown(
     "**Reading the Monitor's charts.** *Mutual information lower bound per code*: how much of each code the image "
     "gives away; a categorical code that reaches its dotted ceiling ln K is read back perfectly. *D(x) vs D(G(z))*: "

@@ -72,8 +72,9 @@ class Term:
 
 
 def objective(cfg: Config, last: dict[str, Any]) -> list[Term]:
-    """The InfoGAN objective's terms (Chen et al. 2016, eq. 5: min_{G,Q} max_D V(D, G) - λ L_I(G, Q))
-    with the run's latest logged values: `last` is metrics.jsonl's last record (or {})."""
+    """The InfoGAN objective's terms (Chen et al. 2016, eq. 5: min_{G,Q} max_D V(D, G) - λ L_I(G, Q)),
+    and the regularisers a run adds, with the run's latest logged values: `last` is
+    metrics.jsonl's last record (or {})."""
     def get(key: str) -> float | None:
         v = last.get(key)
         return float(v) if isinstance(v, (int, float)) and math.isfinite(v) else None
@@ -93,4 +94,25 @@ def objective(cfg: Config, last: dict[str, Any]) -> list[Term]:
                           f"the lower bound on how much the image says about {code.name} "
                           f"({'categorical, ' + str(code.k) + ' values' if code.kind == 'cat' else 'continuous'}; "
                           f"{ceiling})", get(f"mi_{code.name}")))
+    if cfg.lambda_cr:
+        terms.append(Term(r"L_{CR}", f"InfoGAN-CR's contrastive term (weight {cfg.lambda_cr:g}, from step "
+                          f"{cfg.cr_start:,}): H's cross-entropy guessing which code two images share, which G "
+                          f"helps lower (chance ln {len(cfg.code_names)} = {math.log(len(cfg.code_names)):.3f})",
+                          get("loss_cr")))
+    if cfg.lambda_hessian:
+        terms.append(Term(r"\max \operatorname{Var}_d\, d^\top \nabla^2 G\, d", "the Hessian penalty (weight "
+                          f"{cfg.lambda_hessian:g}; Peebles et al. 2020): how much two of G's continuous inputs "
+                          "interact in its worst pixel, 0 when each pixel follows its inputs one at a time",
+                          get("hessian")))
     return terms
+
+
+def objective_table(terms: list[Term]) -> str:
+    """The terms as a Markdown table, which Streamlit renders with each symbol's LaTeX and the
+    meanings wrapped (a dataframe cell shows LaTeX as its source and cuts long text)."""
+    rows = ["| term | what it is | now |", "|---|---|---|"]
+    for t in terms:
+        now = "—" if t.value is None else f"{t.value:.3f}"
+        meaning = t.meaning.replace("|", r"\|")  # a bar would end the cell
+        rows.append(f"| ${t.symbol}$ | {meaning} | {now} |")
+    return "\n".join(rows)

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from infogan.config import Config, preset
-from infogan.explain import layers, objective
+from infogan.explain import layers, objective, objective_table
 from infogan.fields import BASIC, FIELDS, GROUPS
 from infogan.models import build
 from infogan.toy import MODES, train_toy
@@ -54,6 +54,14 @@ def test_the_objective_has_a_term_per_code_with_its_latest_value():
     assert [t.value for t in terms[:2]] == [1.2, None]
     assert len(terms) == 3 + len(cfg.code_names)
     assert terms[3].value == 2.0 and "ln 10" in terms[3].meaning and terms[4].value is None
+    cfg = preset("shapes3d").replace(lambda_hessian=0.001)  # the regularisers' terms, where a run has them
+    extra = objective(cfg, {"loss_cr": 1.5, "hessian": 80.0})[3 + len(cfg.code_names):]
+    assert [t.value for t in extra] == [1.5, 80.0]
+    assert "from step 1,000" in extra[0].meaning and "ln 6 = 1.792" in extra[0].meaning
+    assert "weight 0.001" in extra[1].meaning
+    table = objective_table(terms).splitlines()  # what Learn shows: one row per term, LaTeX in $
+    assert len(table) == 2 + len(terms) and table[2].startswith(r"| $V(D, G) \text{ for } D$ |")
+    assert table[2].endswith("| 1.200 |") and table[3].endswith("| — |")
 
 
 def test_every_config_field_has_a_label_and_help_and_one_place_on_the_form():

@@ -7,10 +7,14 @@ budget.
     python benchmarks/shapes3d_preset.py run --candidate cr-nets --seed 0 --steps N
     python benchmarks/shapes3d_preset.py report --rates rates.jsonl RUN_DIR...
     python benchmarks/shapes3d_preset.py probe RUN_DIR...   # after: python -m infogan judge --dataset shapes3d
+    python benchmarks/shapes3d_preset.py cost --candidate hessian   # machine quiet
 
 `rate` trains to 1,000 steps past the contrastive regulariser's start (live measurements every
 500) and turns the seconds per step before and after it into the step count that fills 30
 minutes on this machine (2 threads, nothing else running).
+`cost` times a candidate's step against the preset's, before and with the regulariser, in
+alternating windows in one process: for a candidate that changes the work per step, a ratio to
+scale a measured rate line by (a `rate` run takes 15 minutes or more of a quiet machine).
 `run` trains one seed to a step count. `report` prints, per run, its live FactorVAE / MIG at
 each measurement, the minute on this machine it stands for (from its candidate's line in the
 rates file) and which factors own a code (`live.own_codes`). `probe` reads a run's newest
@@ -36,6 +40,7 @@ import numpy as np
 import torch
 from sklearn.ensemble import RandomForestClassifier
 
+from benchmarks.throughput import ProjectLoop, timed
 from infogan.budget import current
 from infogan.checkpoint import load_model
 from infogan.config import Config, preset
@@ -103,6 +108,13 @@ CANDIDATES = {
     "sigma": ("--no-fixed-sigma",),
     # the same push by weight alone: lambda_cont 1.0, five times the preset's
     "info-1": ("--lambda-cont", "1.0"),
+    # the Hessian penalty (Peebles et al. 2020) on z and the continuous codes: the probe found G
+    # draws the object's size from the three hue codes together, an interaction between inputs,
+    # which is what the penalty charges G for. It adds five fp32 passes of G on a quarter batch
+    # per step (`cost`)
+    "hessian": ("--lambda-hessian", "0.001"),
+    # a tenth of that weight
+    "hessian-small": ("--lambda-hessian", "0.0001"),
 }
 
 
@@ -151,6 +163,31 @@ def rate(candidate: str, runs: Path, precision: str = "bf16") -> dict:
             "seconds_per_step": round(before, 4), "seconds_per_step_with_cr": round(after, 4),
             "budget_steps": int(cr + (BUDGET_MINUTES * 60 - start - at[cr]) / after), "machine": platform.node(),
             "threads": 2, "cpus": os.cpu_count(), "precision": precision}
+
+
+def cost(candidate: str, windows: int = 4, steps: int = 10, precision: str = "bf16") -> dict:
+    """Seconds per step of `candidate` over the preset's, before and with the contrastive
+    regulariser: the project's Trainer on shapes3d batches at 2 threads, windows alternating
+    after 3 warm-up steps each, medians of the windows."""
+    torch.set_num_threads(2)
+    if current().smoke:
+        windows, steps = 1, 1
+    ratios = {}
+    for phase, cr_start in (("before_cr", 10**9), ("with_cr", 0)):
+        loops = {name: ProjectLoop(Config.from_dict({**flags(name), "cr_start": cr_start}, base=preset("shapes3d")
+                                                    ).replace(precision=precision), torch.device("cpu"))
+                 for name in ("cr-gap", candidate)}
+        for loop in loops.values():
+            timed(loop, 3, 1, torch.device("cpu"))
+        seconds: dict[str, list[float]] = {name: [] for name in loops}
+        for _ in range(windows):
+            for name, loop in loops.items():
+                seconds[name].append(1 / timed(loop, steps, 1, torch.device("cpu")))
+        per_step = {name: float(np.median(v)) for name, v in seconds.items()}
+        ratios[phase] = {"seconds_per_step": {k: round(v, 4) for k, v in per_step.items()},
+                         "ratio": round(per_step[candidate] / per_step["cr-gap"], 3)}
+    return {"candidate": candidate, "against": "cr-gap", **ratios, "windows": windows, "steps": steps,
+            "machine": platform.node(), "threads": 2, "cpus": os.cpu_count(), "precision": precision}
 
 
 def minute(step: int, rates: dict) -> float:
@@ -223,6 +260,9 @@ def main() -> None:
     t.add_argument("--threads", type=int, default=2)
     t.add_argument("--precision", choices=PRECISIONS, default="bf16")
     t.add_argument("--runs-dir", type=Path, default=Path("runs-bench"))
+    c = sub.add_parser("cost")
+    c.add_argument("--candidate", choices=CANDIDATES, required=True)
+    c.add_argument("--precision", choices=PRECISIONS, default="bf16")
     o = sub.add_parser("report")
     o.add_argument("--rates", type=Path, required=True, help="the rate lines of the runs' candidates")
     o.add_argument("runs", type=Path, nargs="+")
@@ -233,6 +273,8 @@ def main() -> None:
     a = p.parse_args()
     if a.cmd == "rate":
         print(json.dumps(rate(a.candidate, a.runs_dir, a.precision)))
+    elif a.cmd == "cost":
+        print(json.dumps(cost(a.candidate, precision=a.precision)))
     elif a.cmd == "run":
         name = f"s3d-{a.candidate}-seed{a.seed}" + ("-fp32" if a.precision == "fp32" else "")
         train(a.candidate, a.seed, a.steps, a.threads, a.runs_dir, name, a.precision)

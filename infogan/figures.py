@@ -82,7 +82,7 @@ def monitor_figures(frames: dict[str, pd.DataFrame], cfg: dict[str, Any], smooth
     if "loss_cr" in cols:  # InfoGAN-CR's H: chance accuracy is 1 / number of codes
         figs["contrast"] = line_figure(frames, ["loss_cr", "acc_cr"], "Contrastive regulariser: H's loss and "
                                        f"accuracy (chance {1 / max(len(mi), 1):.2f})", "", smoothing)
-    if "hessian" in cols:  # losses.hessian_penalty: 0 when no two codes interact in any pixel
+    if "hessian" in cols:  # losses.hessian_penalty: 0 when no two inputs interact in any pixel
         figs["hessian"] = line_figure(frames, ["hessian"], "Hessian penalty: how much G's inputs interact", "",
                                       smoothing, log_y)
     if "factor_vae" in cols or "mig" in cols:

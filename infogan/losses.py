@@ -1,5 +1,5 @@
 """The GAN loss, the variational information term L_I (Chen et al. 2016, eq. 5) and the Hessian
-penalty on G's continuous codes (Peebles et al. 2020).
+penalty on G's continuous inputs (Peebles et al. 2020).
 
 For a code c with prior entropy H(c), L_I = E[log Q(c | G(z, c))] + H(c) <= I(c; G(z, c)).
 We minimise the negative log-likelihood -log Q and report the bound H(c) - NLL per code:

@@ -56,17 +56,20 @@ ROOT = Path(__file__).resolve().parents[1]
 BUDGET_MINUTES = 30
 PRECISIONS = ("bf16", "fp32")
 # flags over the shapes3d preset (InfoGAN-CR's nets, 5 noise dims, 6 continuous codes, G twice per
-# step, lambda_cont 0.2, CR from 1,000 on pairs whose unshared codes are at least 1.9 apart); each
-# candidate names every field it changes, so `report` can tell them apart. Every candidate but
-# the preset was run before the gap came, so each names its gap of 0.
-NO_GAP = ("--cr-gap", "0")
+# step, lambda_cont 0.2, CR from 1,000 on pairs whose unshared codes are at least 1.9 apart,
+# batches of 32); each candidate names every field it changes, so `report` can tell them apart.
+# Every candidate but the preset was run on batches of 64, and all but it and `cr-gap` before the
+# gap came, so each names those.
+B64 = ("--batch-size", "64")
+NO_GAP = (*B64, "--cr-gap", "0")
+PRESET = "batch-32"
 CANDIDATES = {
-    # the preset: InfoGAN-CR's pairs for its 3D teapots, the unshared continuous codes at least
-    # 1.9 apart, so in each pair every code but the shared one swings across its range; a code
-    # that turns the object's size then shows H a change as large as a hue code's does
-    "cr-gap": (),
+    # InfoGAN-CR's pairs for its 3D teapots, the unshared continuous codes at least 1.9 apart, so
+    # in each pair every code but the shared one swings across its range; a code that turns the
+    # object's size then shows H a change as large as a hue code's does
+    "cr-gap": B64,
     # InfoGAN-CR's 3D-teapot recipe in full: the gap and its regulariser's weight there (3, not 2)
-    "teapot": ("--lambda-cr", "3.0"),
+    "teapot": (*B64, "--lambda-cr", "3.0"),
     # the contrastive regulariser from step 1,000 (where the hues own codes with this weight), on
     # plain pairs: in `info`'s runs scale, shape and orientation only rose once it was on
     "cr-early": NO_GAP,
@@ -105,22 +108,23 @@ CANDIDATES = {
     # information term by at most 1/6 nat (the variance of U(-1, 1) over 2), so a fourth code is
     # worth at most 0.03 of G's loss at lambda_cont 0.2; with sigma learned, a code read to sigma
     # 0.1 is worth ln(0.577 / 0.1) = 1.75 nats over one Q cannot read (sigma 0.577, the prior's)
-    "sigma": ("--no-fixed-sigma",),
+    "sigma": (*B64, "--no-fixed-sigma"),
     # the same push by weight alone: lambda_cont 1.0, five times the preset's
-    "info-1": ("--lambda-cont", "1.0"),
+    "info-1": (*B64, "--lambda-cont", "1.0"),
     # the Hessian penalty (Peebles et al. 2020) on z and the continuous codes: the probe found G
     # draws the object's size from the three hue codes together, an interaction between inputs,
     # which is what the penalty charges G for. It adds five fp32 passes of G on a quarter batch
     # per step (`cost`)
-    "hessian": ("--lambda-hessian", "0.001"),
+    "hessian": (*B64, "--lambda-hessian", "0.001"),
     # a tenth of that weight
-    "hessian-small": ("--lambda-hessian", "0.0001"),
-    # half the batch: twice the updates in the budget for about the same images; the one run that
-    # gave scale a code (`cr-early`, 8,000 steps) got it after step 7,000, past this budget's 5,196
-    "batch-32": ("--batch-size", "32"),
+    "hessian-small": (*B64, "--lambda-hessian", "0.0001"),
+    # the preset: `cr-gap` on half the batch, 0.58x the seconds per step, so the budget buys 8,513
+    # steps instead of 5,196; the one run that gave scale a code (`cr-early`, 8,000 steps) got it
+    # after step 7,000
+    "batch-32": (),
     # InfoGAN-CR's iteration: one draw of latents and pairs per step, so H's pass of G on the pairs
     # serves the first G step too (1.12x the images/s with the regulariser on dSprites)
-    "shared": ("--shared-latents",),
+    "shared": (*B64, "--shared-latents"),
 }
 
 
@@ -173,8 +177,8 @@ def rate(candidate: str, runs: Path, precision: str = "bf16") -> dict:
             "threads": 2, "cpus": os.cpu_count(), "precision": precision}
 
 
-def cost(candidate: str, windows: int = 4, steps: int = 10, precision: str = "bf16") -> dict:
-    """Seconds per step of `candidate` over the preset's, before and with the contrastive
+def cost(candidate: str, against: str = PRESET, windows: int = 4, steps: int = 10, precision: str = "bf16") -> dict:
+    """Seconds per step of `candidate` over `against`'s (the preset's), before and with the contrastive
     regulariser: the project's Trainer on shapes3d batches at 2 threads, windows alternating
     after 3 warm-up steps each, medians of the windows."""
     torch.set_num_threads(2)
@@ -184,7 +188,7 @@ def cost(candidate: str, windows: int = 4, steps: int = 10, precision: str = "bf
     for phase, cr_start in (("before_cr", 10**9), ("with_cr", 0)):
         loops = {name: ProjectLoop(Config.from_dict({**flags(name), "cr_start": cr_start}, base=preset("shapes3d")
                                                     ).replace(precision=precision), torch.device("cpu"))
-                 for name in ("cr-gap", candidate)}
+                 for name in (against, candidate)}
         for loop in loops.values():
             timed(loop, 3, 1, torch.device("cpu"))
         seconds: dict[str, list[float]] = {name: [] for name in loops}
@@ -193,8 +197,8 @@ def cost(candidate: str, windows: int = 4, steps: int = 10, precision: str = "bf
                 seconds[name].append(1 / timed(loop, steps, 1, torch.device("cpu")))
         per_step = {name: float(np.median(v)) for name, v in seconds.items()}
         ratios[phase] = {"seconds_per_step": {k: round(v, 4) for k, v in per_step.items()},
-                         "ratio": round(per_step[candidate] / per_step["cr-gap"], 3)}
-    return {"candidate": candidate, "against": "cr-gap", **ratios, "windows": windows, "steps": steps,
+                         "ratio": round(per_step[candidate] / per_step[against], 3)}
+    return {"candidate": candidate, "against": against, **ratios, "windows": windows, "steps": steps,
             "machine": platform.node(), "threads": 2, "cpus": os.cpu_count(), "precision": precision}
 
 
@@ -270,6 +274,7 @@ def main() -> None:
     t.add_argument("--runs-dir", type=Path, default=Path("runs-bench"))
     c = sub.add_parser("cost")
     c.add_argument("--candidate", choices=CANDIDATES, required=True)
+    c.add_argument("--against", choices=CANDIDATES, default=PRESET)
     c.add_argument("--precision", choices=PRECISIONS, default="bf16")
     o = sub.add_parser("report")
     o.add_argument("--rates", type=Path, required=True, help="the rate lines of the runs' candidates")
@@ -282,7 +287,7 @@ def main() -> None:
     if a.cmd == "rate":
         print(json.dumps(rate(a.candidate, a.runs_dir, a.precision)))
     elif a.cmd == "cost":
-        print(json.dumps(cost(a.candidate, precision=a.precision)))
+        print(json.dumps(cost(a.candidate, a.against, precision=a.precision)))
     elif a.cmd == "run":
         name = f"s3d-{a.candidate}-seed{a.seed}" + ("-fp32" if a.precision == "fp32" else "")
         train(a.candidate, a.seed, a.steps, a.threads, a.runs_dir, name, a.precision)

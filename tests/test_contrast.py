@@ -106,6 +106,7 @@ def test_a_gap_draws_the_unshared_continuous_codes_that_far_apart_and_none_keeps
         cfg.replace(cr_gap=2.0)
     # the shapes3d preset draws its pairs 1.9 apart; a run folder from before the field resumes without
     assert (preset("shapes3d").cr_gap, Config.from_saved({"dataset": "shapes3d"}).cr_gap) == (1.9, 0.0)
+    assert preset("shapes3d").batch_size == 32  # 30 minutes buy 8,500 steps of it (docs/results.md)
 
 
 class Painter(nn.Module):

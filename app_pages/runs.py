@@ -18,9 +18,9 @@ DEMO_SHOWS = {
              "A few minutes on a CPU.",
     "dsprites": "White shapes with ground-truth factors (MNIST's files are not in the data folder): live "
                 "FactorVAE and MIG while it trains. A few minutes on a CPU.",
-    "shapes3d": "Colour scenes with ground-truth factors: floor, wall and object hue each turned by a code of its "
-                "own, live on the Monitor page. About 9 minutes on 2 CPU cores with bf16 kernels (AVX512), "
-                "19 on AVX2 alone.",
+    "shapes3d": "Colour scenes with ground-truth factors: on most runs floor, wall and object hue each turned by "
+                "a code of its own (some runs draw a hue from two codes), live on the Monitor page. About 8 "
+                "minutes on 2 CPU cores with bf16 kernels (AVX512), about twice that on AVX2 alone.",
 }
 
 st.title("Runs")

@@ -384,14 +384,13 @@ def _sweep_child(kind: str, sweep: Sweep, stop: threading.Event, address: str = 
 def demo_config(data_dir: str, colour: bool = False) -> Config:
     """A quick demo that shows something within minutes on a CPU: MNIST when its files are
     present, otherwise the built-in generated dSprites-style data (no download needed); with
-    `colour`, the built-in `shapes3d` (its factors' live scores every 250 steps) for 2,000 steps:
-    the three hues get codes of their own within it (the regulariser is on for its second
-    half), in about 9 minutes on 2 CPU cores with bf16 kernels (19 in
-    fp32 on an AVX2-only CPU: docs/results.md)."""
+    `colour`, the built-in `shapes3d` (its factors' live scores every 250 steps) for 4,000 steps
+    of its preset: on most runs the three hues get codes of their own within it (the regulariser
+    is on from step 1,000), in about 8 minutes on 2 CPU cores with bf16 kernels (docs/results.md)."""
     from .data import available
 
     if colour:
-        return Config.from_dict({"dataset": "shapes3d", "max_steps": 2000, "log_every": 25, "disent_every": 250,
+        return Config.from_dict({"dataset": "shapes3d", "max_steps": 4000, "log_every": 25, "disent_every": 250,
                                  "sample_every": 250, "ckpt_every": 500, "data_dir": data_dir})
     quick = {"epochs": 2, "log_every": 10, "sample_every": 50, "ckpt_every": 100, "data_dir": data_dir}
     if available("mnist", Path(data_dir)):

@@ -56,6 +56,9 @@ def knob(c: latent.Code, key: str, label: str = "") -> float | int:
     if c.kind == "cat":
         return st.select_slider(f"{c.name} · categorical, K={c.k}{label}", list(range(c.k)), key=key,
                                 bind="query-params" if key == c.name else None)
+    if c.circular:  # once round: -1 and 1 are the same angle
+        return st.slider(f"{c.name} · circular (-1 and 1 meet){label}", -1.0, 1.0, step=0.05, key=key,
+                         bind="query-params" if key == c.name else None)
     return st.slider(f"{c.name} · continuous (trained on -1..1){label}", -3.0, 3.0, step=0.05, key=key,
                      bind="query-params" if key == c.name else None)
 
@@ -184,6 +187,7 @@ if real_tab.open:
                 st.session_state["real_for"] = key
                 for code in codes:
                     v = (found.lat.cat[0, code.index] if code.kind == "cat"
+                         else latent.wrap(found.lat.cont[0, code.index]) if code.circular
                          else found.lat.cont[0, code.index].clamp(-3, 3))
                     st.session_state[f"real_{code.name}"] = (int(v) if code.kind == "cat"
                                                              else round(float(v) / 0.05) * 0.05)
@@ -253,7 +257,8 @@ if trav_tab.open:
                            f"{run.name}_codes_step{m.step}.png", "image/png", on_click="ignore", key="dl_all")
         for c in codes:
             grid, vals = traversal_grid(m.G, m.cfg, c.name, list(range(rows)), values, base_cat=held)
-            what = f"categorical, K={c.k}" if c.kind == "cat" else f"continuous, {lo:g} → {hi:g}"
+            what = (f"categorical, K={c.k}" if c.kind == "cat" else
+                    f"{'circular (once round is 2)' if c.circular else 'continuous'}, {lo:g} → {hi:g}")
             st.markdown(f"**{c.name}** · {what} · rows = seeds 0-{rows - 1}, columns = "
                         + ", ".join(f"{v:g}" for v in vals))
             st.image(to_pil(grid, scale))

@@ -91,7 +91,9 @@ st.markdown(
     "G stopped using.")
 
 st.markdown(f"**The networks of {run.name}**, read from the modules (G's input: {cfg.noise_dim} noise + "
-            f"{sum(cfg.cat_codes)} one-hot + {cfg.n_cont} continuous = {cfg.input_dim} numbers)")
+            f"{sum(cfg.cat_codes)} one-hot + {cfg.n_cont} continuous"
+            f"{f' (a cosine and a sine for each of {cfg.circular_codes} circular)' if cfg.circular_codes else ''}"
+            f" = {cfg.input_dim} numbers)")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)

@@ -125,6 +125,11 @@ CANDIDATES = {
     # InfoGAN-CR's iteration: one draw of latents and pairs per step, so H's pass of G on the pairs
     # serves the first G step too (1.12x the images/s with the regulariser on dSprites)
     "shared": (*B64, "--shared-latents"),
+    # three of the six codes on a circle (Config.circular_codes), as a hue is: in the preset's
+    # runs G drew the object's size from how far a hue code stood from its centre (large at both
+    # ends), and a point on a circle has no such distance to lend; pairs' unshared circular codes
+    # are opposite (the circle's farthest, as the gap of 1.9 nearly is on a line)
+    "circle-hues": ("--circular-codes", "3"),
 }
 
 

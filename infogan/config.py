@@ -20,7 +20,8 @@ IMAGE_SIZES = (28, 32, 64)
 # fields added after run folders were first written, with the value that reproduces older runs
 ADDED_LATER = {"lambda_cat_jitter": 0.0, "arch": "paper", "d_batchnorm": True, "spectral_norm": False,
                "output": "tanh", "noise_prior": "normal", "lambda_cr": 0.0, "cr_start": 0, "g_steps": 1,
-               "disent_every": 0, "shared_latents": False, "cr_gap": 0.0, "lambda_hessian": 0.0}
+               "disent_every": 0, "shared_latents": False, "cr_gap": 0.0, "lambda_hessian": 0.0,
+               "circular_codes": 0}
 OUTPUTS = ("tanh", "sigmoid")
 NOISE_PRIORS = ("normal", "uniform")
 DEVICES = ("auto", "cpu", "cuda", "mps")
@@ -58,6 +59,9 @@ class Config:
     # three continuous codes on MNIST (the paper has two): slant, width and stroke thickness can
     # each get one, where two codes often took slant and thickness (docs/results.md)
     n_cont: int = 3
+    # the first N continuous codes are angles: c in [-1, 1) stands for the point (cos pi c, sin pi c)
+    # that G reads, so -1 and 1 draw the same image, for a factor that is itself a circle (a hue)
+    circular_codes: int = 0
     fixed_sigma: bool = False
     noise_prior: str = "normal"  # z ~ N(0, I), or U(-1, 1) per dimension (InfoGAN-CR)
     # objective
@@ -180,6 +184,8 @@ class Config:
             check("cat_codes", k <= 1000, f"K={k} is too large (at most 1000)")
         check("n_cont", self.n_cont >= 0, "must be >= 0")
         check("n_cont", len(self.cat_codes) + self.n_cont >= 1, "need at least one latent code")
+        check("circular_codes", 0 <= self.circular_codes <= self.n_cont,
+              f"must be between 0 and n_cont ({self.n_cont}): the first continuous codes are the circular ones")
         check("noise_dim", self.noise_dim + sum(self.cat_codes) + self.n_cont >= 1, "input is empty")
         for name in ("lambda_cat", "lambda_cont", "lambda_cat_jitter", "lambda_cr", "lambda_hessian"):
             v = getattr(self, name)
@@ -226,7 +232,7 @@ class Config:
 
     @property
     def input_dim(self) -> int:
-        return self.noise_dim + sum(self.cat_codes) + self.n_cont
+        return self.noise_dim + sum(self.cat_codes) + self.n_cont + self.circular_codes
 
     def total_steps(self, images: int) -> int:
         """The run's length on a training set of `images` images (a subset already applied):

@@ -13,6 +13,7 @@ from torch import nn
 
 from .config import Config
 from .latent import codes_of
+from .losses import CEILING_FIXED, CEILING_FIXED_CIRCLE
 from .models import build
 
 
@@ -89,11 +90,13 @@ def objective(cfg: Config, last: dict[str, Any]) -> list[Term]:
     ]
     for code in codes_of(cfg):
         ceiling = (f"ceiling ln {code.k} = {math.log(code.k):.3f}" if code.kind == "cat" else
-                   "ceiling −0.226 with σ fixed at 1" if cfg.fixed_sigma else "no fixed ceiling: Q's σ can shrink")
+                   f"ceiling {CEILING_FIXED_CIRCLE if code.circular else CEILING_FIXED:.3f} with σ fixed at 1"
+                   if cfg.fixed_sigma else "no fixed ceiling: Q's σ can shrink")
+        kind = (f"categorical, {code.k} values" if code.kind == "cat" else
+                "circular, Q a von Mises density" if code.circular else "continuous")
         terms.append(Term(rf"L_I({code.name}) \le I({code.name}; G(z, c))",
-                          f"the lower bound on how much the image says about {code.name} "
-                          f"({'categorical, ' + str(code.k) + ' values' if code.kind == 'cat' else 'continuous'}; "
-                          f"{ceiling})", get(f"mi_{code.name}")))
+                          f"the lower bound on how much the image says about {code.name} ({kind}; {ceiling})",
+                          get(f"mi_{code.name}")))
     if cfg.lambda_cr:
         terms.append(Term(r"L_{CR}", f"InfoGAN-CR's contrastive term (weight {cfg.lambda_cr:g}, from step "
                           f"{cfg.cr_start:,}): H's cross-entropy guessing which code two images share, which G "

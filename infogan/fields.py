@@ -46,6 +46,9 @@ FIELDS: dict[str, Field] = {
                                             "MNIST: one code of 10 values, which learns the digit class."),
     "n_cont": Field("Continuous codes", "How many codes uniform on [-1, 1]. Paper on MNIST: 2 (rotation, width); "
                                         "the MNIST preset uses 3 so stroke thickness can get its own."),
+    "circular_codes": Field("Circular codes", "How many of the continuous codes (the first ones) are angles: "
+                                              "G reads (cos πc, sin πc), so c = -1 and c = 1 draw the same image and "
+                                              "values past ±1 wrap around. For a factor that is a circle, like a hue."),
     "fixed_sigma": Field("Fix Q's σ to 1", "Q predicts only a mean for each continuous code (its NLL becomes a squared "
                                           "error) instead of a mean and a variance. The paper learns σ."),
     "lambda_cat": Field("Weight of the categorical information term", "λ for the categorical codes in "
@@ -101,7 +104,7 @@ FIELDS: dict[str, Field] = {
 BASIC = ("seed", "epochs", "max_steps")
 GROUPS: dict[str, tuple[str, ...]] = {
     "Data": ("dataset", "data_dir", "download", "subset", "image_size", "channels"),
-    "Latent codes": ("cat_codes", "n_cont", "noise_dim", "noise_prior", "fixed_sigma"),
+    "Latent codes": ("cat_codes", "n_cont", "circular_codes", "noise_dim", "noise_prior", "fixed_sigma"),
     "Objective: the information term and its weights": ("lambda_cat", "lambda_cont", "lambda_cat_jitter",
                                                          "lambda_cr", "cr_start", "cr_gap", "lambda_hessian"),
     "Networks": ("arch", "d_batchnorm", "spectral_norm", "output"),

@@ -12,6 +12,7 @@ import plotly
 import plotly.graph_objects as go
 
 from .config import Config
+from .losses import CEILING_FIXED, CEILING_FIXED_CIRCLE
 from .runs import Run
 from .scores import FACTOR_SCORES, GROUND_TRUTH, LABEL_SCORES, LABELS, LOWER_IS_BETTER, QUALITY
 
@@ -51,12 +52,16 @@ def line_figure(frames: dict[str, pd.DataFrame], columns: list[str], title: str,
 
 def mi_ceilings(cfg: dict[str, Any]) -> dict[str, tuple[float, str]]:
     """The most each MI bound can reach: ln K for a categorical code; with sigma fixed to 1,
-    ln 2 - ln(2 pi) / 2 = -0.226 for a U(-1, 1) code (Q's NLL is at least ln(2 pi) / 2), drawn
-    once, for the first continuous code, as every such code has it."""
+    -0.226 for a U(-1, 1) code and 0.099 for a circular one (losses.CEILING_FIXED*), each drawn
+    once, for the first continuous code of its kind, as every such code has it."""
     cats = cfg.get("cat_codes", [])
     out = {f"mi_c{i + 1}": (math.log(k), "ln K") for i, k in enumerate(cats)}
-    if cfg.get("fixed_sigma") and cfg.get("n_cont"):
-        out[f"mi_c{len(cats) + 1}"] = (math.log(2) - 0.5 * math.log(2 * math.pi), "ceiling with σ = 1")
+    n_cont = cfg.get("n_cont", 0)
+    circ = min(cfg.get("circular_codes", 0), n_cont)
+    if cfg.get("fixed_sigma") and circ:
+        out[f"mi_c{len(cats) + 1}"] = (CEILING_FIXED_CIRCLE, "circular codes' ceiling with σ = 1")
+    if cfg.get("fixed_sigma") and n_cont > circ:
+        out[f"mi_c{len(cats) + circ + 1}"] = (CEILING_FIXED, "ceiling with σ = 1")
     return out
 
 

@@ -131,7 +131,7 @@ def invert(model: Model, q_net: Discriminator, images: torch.Tensor, starts: int
     opt = torch.optim.Adam(params, lr=lr)
 
     def losses() -> torch.Tensor:  # one loss per row (image x start)
-        x = g(latent.Latent(z, cat, cont).vector(cfg.cat_codes))
+        x = g(latent.Latent(z, cat, cont).vector(cfg))
         pix = (x - target).pow(2).flatten(1).mean(1)
         feat = (q_net.trunk(x) - target_feat).pow(2).mean(1)
         return pix + feature_weight * feat + (0.0 if uniform else prior_weight * z.pow(2).mean(1))

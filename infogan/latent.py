@@ -1,10 +1,13 @@
 """The generator's input: noise z and the latent codes c, and how to sample or pin them.
 
-Layout of the input vector (and of a `Latent` batch): [z | one-hot c1 | one-hot c2 | ... | cont].
-Codes are named c1, c2, ... in that order: categorical codes first, then continuous ones."""
+Layout of the input vector: [z | one-hot c1 | one-hot c2 | ... | circular | cont], where each
+circular code enters as the point (cos pi c, sin pi c). A `Latent` batch holds every continuous
+code's value c, circular ones first. Codes are named c1, c2, ... in that order: categorical codes
+first, then continuous ones."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -18,13 +21,14 @@ class Code:
     kind: str  # "cat" or "cont"
     k: int = 0  # number of categories for "cat"
     index: int = 0  # position among codes of the same kind
+    circular: bool = False  # a "cont" code that is an angle (Config.circular_codes)
 
 
 def codes_of(cfg: Config) -> list[Code]:
     """The codes in latent order, named as Config.code_names names them."""
     names = cfg.code_names
     cats = [Code(names[i], "cat", k, i) for i, k in enumerate(cfg.cat_codes)]
-    conts = [Code(names[len(cats) + j], "cont", 0, j) for j in range(cfg.n_cont)]
+    conts = [Code(names[len(cats) + j], "cont", 0, j, j < cfg.circular_codes) for j in range(cfg.n_cont)]
     return cats + conts
 
 
@@ -36,17 +40,26 @@ class Latent:
     cat: torch.Tensor  # (B, n_cat) long
     cont: torch.Tensor  # (B, n_cont)
 
-    def vector(self, cat_sizes: tuple[int, ...]) -> torch.Tensor:
+    def vector(self, cfg: Config) -> torch.Tensor:
+        """G's input: z, one one-hot per categorical code, each circular code's (cos, sin), then
+        the other continuous codes."""
         onehots = [torch.nn.functional.one_hot(self.cat[:, i], k).to(self.z.dtype)
-                   for i, k in enumerate(cat_sizes)]
-        return torch.cat([self.z, *onehots, self.cont], dim=1)
+                   for i, k in enumerate(cfg.cat_codes)]
+        angle = self.cont[:, :cfg.circular_codes] * math.pi
+        points = torch.stack([angle.cos(), angle.sin()], dim=2).flatten(1)
+        return torch.cat([self.z, *onehots, points, self.cont[:, cfg.circular_codes:]], dim=1)
+
+
+def wrap(c: torch.Tensor) -> torch.Tensor:
+    """A circular code's value brought into [-1, 1) (c and c + 2 are the same angle)."""
+    return torch.remainder(c + 1, 2) - 1
 
 
 def smooth_inputs(cfg: Config) -> torch.Tensor:
     """Which entries of G's input vector take continuous values: z and the continuous codes, not
     the categorical codes' one-hots (a bool mask over `Latent.vector`)."""
     return torch.cat([torch.ones(cfg.noise_dim, dtype=torch.bool), torch.zeros(sum(cfg.cat_codes), dtype=torch.bool),
-                      torch.ones(cfg.n_cont, dtype=torch.bool)])
+                      torch.ones(cfg.n_cont + cfg.circular_codes, dtype=torch.bool)])
 
 
 def noise(cfg: Config, batch: int, device: torch.device | str = "cpu",
@@ -74,7 +87,9 @@ def sharing_pairs(cfg: Config, batch: int, device: torch.device | str = "cpu",
     latents with the same z and the same value of code k, every other code drawn independently;
     its continuous ones at least `cfg.cr_gap` apart (InfoGAN-CR's `sample_different`: both drawn
     from U(-1 + gap/2, 1 - gap/2), then pushed gap/2 apart each; with gap 0 they are the plain
-    draws). -> (first, second, k)."""
+    draws). A circular code's two values are at least min(gap, 1) apart around the circle (1 is
+    the farthest two angles can be): the second is the first turned by U(g, 2 - g).
+    -> (first, second, k)."""
     a, b = sample(cfg, batch, device, generator), sample(cfg, batch, device, generator)
     n_cat = len(cfg.cat_codes)
     k = torch.randint(n_cat + cfg.n_cont, (batch,), device=device, generator=generator)
@@ -82,8 +97,12 @@ def sharing_pairs(cfg: Config, batch: int, device: torch.device | str = "cpu",
     half = cfg.cr_gap / 2
     u, v = a.cont * (1 - half), b.cont * (1 - half)
     push = torch.where(u > v, half, -half)
-    a = Latent(a.z, a.cat, torch.where(shared[:, n_cat:], a.cont, u + push))
-    b = Latent(a.z, torch.where(shared[:, :n_cat], a.cat, b.cat), torch.where(shared[:, n_cat:], a.cont, v - push))
+    first, second = u + push, v - push
+    n, g = cfg.circular_codes, min(cfg.cr_gap, 1.0)
+    first[:, :n] = a.cont[:, :n]
+    second[:, :n] = wrap(a.cont[:, :n] + g + (b.cont[:, :n] + 1) / 2 * (2 - 2 * g))
+    a = Latent(a.z, a.cat, torch.where(shared[:, n_cat:], a.cont, first))
+    b = Latent(a.z, torch.where(shared[:, :n_cat], a.cat, b.cat), torch.where(shared[:, n_cat:], a.cont, second))
     return a, b, k
 
 
@@ -119,15 +138,16 @@ def traversal(cfg: Config, code_name: str, seeds: list[int], values: list[float]
               device: torch.device | str = "cpu") -> tuple[Latent, list[float]]:
     """Latents for a traversal grid, row-major: one row per seed, one column per code value.
 
-    A categorical code walks all its K values; a continuous one walks `values`
-    (default 5 steps over -2..2, past the U(-1, 1) training range as in the paper)."""
+    A categorical code walks all its K values; a continuous one walks `values` (default 5 steps
+    over -2..2, past the U(-1, 1) training range as in the paper; a circular code's default is 5
+    steps once round its circle)."""
     code = {c.name: c for c in codes_of(cfg)}.get(code_name)
     if code is None:
         raise ValueError(f"no code named {code_name!r}; this run has {', '.join(cfg.code_names)}")
     if code.kind == "cat":
         values = list(range(code.k))
     elif values is None:
-        values = torch.linspace(-2, 2, 5).tolist()
+        values = torch.linspace(-1, 1, 6)[:-1].tolist() if code.circular else torch.linspace(-2, 2, 5).tolist()
     n = len(values)
     base = fixed(cfg, seeds, base_cat, base_cont, device)
     lat = Latent(base.z.repeat_interleave(n, 0), base.cat.repeat_interleave(n, 0),

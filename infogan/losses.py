@@ -3,7 +3,9 @@ penalty on G's continuous inputs (Peebles et al. 2020).
 
 For a code c with prior entropy H(c), L_I = E[log Q(c | G(z, c))] + H(c) <= I(c; G(z, c)).
 We minimise the negative log-likelihood -log Q and report the bound H(c) - NLL per code:
-ln K - CE for a uniform categorical code (ceiling ln K), ln 2 - NLL for U(-1, 1)."""
+ln K - CE for a uniform categorical code (ceiling ln K), ln 2 - NLL for U(-1, 1). A circular
+code's Q is a von Mises density (a Gaussian wrapped onto the circle, Mardia & Jupp 2000), which
+for a small spread is the Gaussian of the same variance."""
 
 from __future__ import annotations
 
@@ -17,6 +19,12 @@ from .models import QOut
 
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 LN2 = math.log(2.0)
+# the most a continuous code's bound reaches with sigma fixed at 1 (Q's NLL at its least): ln 2 -
+# ln(2 pi) / 2 = -0.226 for a U(-1, 1) code; kappa - ln I0(kappa) = 0.099 at kappa = 1 / pi^2 for a
+# circular one (von_mises_nll)
+CEILING_FIXED = LN2 - HALF_LOG_2PI
+CEILING_FIXED_CIRCLE = 1 / math.pi ** 2 - math.log(torch.special.i0(torch.tensor(1 / math.pi ** 2,
+                                                                                 dtype=torch.float64)).item())
 
 
 def d_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
@@ -29,17 +37,30 @@ def g_loss(fake_logit: torch.Tensor) -> torch.Tensor:
     return F.binary_cross_entropy_with_logits(fake_logit, torch.ones_like(fake_logit))
 
 
-def code_nlls(q: QOut, c: Latent) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-    """Mean NLL per categorical code (cross-entropy) and per continuous code (Gaussian)."""
+def code_nlls(q: QOut, c: Latent, circular: int) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """Mean NLL per categorical code (cross-entropy) and per continuous code (Gaussian; von Mises
+    for the first `circular`)."""
     ce = cat_ces(q, c)
     nll_all = HALF_LOG_2PI + 0.5 * q.logvar + 0.5 * (c.cont - q.mu) ** 2 * torch.exp(-q.logvar)
+    if circular:
+        turns = von_mises_nll(c.cont[:, :circular], q.mu[:, :circular], q.logvar[:, :circular])
+        nll_all = torch.cat([turns, nll_all[:, circular:]], dim=1)
     return ce, list(nll_all.mean(0).unbind()) if c.cont.shape[1] else []
 
 
-def info_loss(q: QOut, c: Latent, lambda_cat: float, lambda_cont: float
+def von_mises_nll(c: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """-log of the von Mises density of angle pi c around pi mu, per unit of c (so ln 2 - NLL
+    bounds I as for U(-1, 1)): concentration kappa = 1 / (pi^2 sigma^2), so a small error costs
+    what it costs a Gaussian code, and a fixed sigma of 1 weighs a circular code's turn as a
+    linear code's step. log I0(kappa) is log(i0e(kappa)) + kappa, which stays finite."""
+    kappa = torch.exp(-logvar.float()) / math.pi ** 2
+    return kappa * (1 - torch.cos(math.pi * (c.float() - mu.float()))) + torch.log(2 * torch.special.i0e(kappa))
+
+
+def info_loss(q: QOut, c: Latent, lambda_cat: float, lambda_cont: float, circular: int
               ) -> tuple[torch.Tensor, list[torch.Tensor], list[torch.Tensor]]:
     """lambda-weighted sum of the code NLLs; also returns the per-code terms for logging."""
-    ce, nll = code_nlls(q, c)
+    ce, nll = code_nlls(q, c, circular)
     total = torch.zeros((), device=c.z.device)
     for t in ce:
         total = total + lambda_cat * t

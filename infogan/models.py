@@ -12,6 +12,7 @@ every caller keeps one convention."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -69,7 +70,7 @@ def _trunk(cfg: Config, in_channels: int) -> nn.Sequential:
 @dataclass
 class QOut:
     logits: list[torch.Tensor]  # one (B, K) tensor per categorical code
-    mu: torch.Tensor  # (B, n_cont)
+    mu: torch.Tensor  # (B, n_cont); a circular code's in (-1, 1]
     logvar: torch.Tensor  # (B, n_cont); zeros when sigma is fixed to 1
 
 
@@ -113,7 +114,8 @@ class Discriminator(nn.Module):
 
     Q outputs, per categorical code, K logits, and per continuous code a mean and (unless
     sigma is fixed) a log-variance, all read from the same trunk features, so the
-    information loss trains the trunk too."""
+    information loss trains the trunk too. A circular code's mean is read as a point whose
+    angle it is (atan2 / pi), so Q can turn its guess once round the circle without a jump."""
 
     def __init__(self, cfg: Config):
         super().__init__()
@@ -121,9 +123,9 @@ class Discriminator(nn.Module):
         self.trunk = _trunk(cfg, cfg.channels)
         self.d_head = nn.Linear(a.d_fc, 1)
         self.cat_sizes = tuple(cfg.cat_codes)
-        self.n_cont = cfg.n_cont
+        self.n_cont, self.n_circ = cfg.n_cont, cfg.circular_codes
         self.fixed_sigma = cfg.fixed_sigma
-        q_out = sum(cfg.cat_codes) + cfg.n_cont * (1 if cfg.fixed_sigma else 2)
+        q_out = sum(cfg.cat_codes) + cfg.n_cont * (1 if cfg.fixed_sigma else 2) + cfg.circular_codes
         self.q_head = nn.Sequential(nn.Linear(a.d_fc, 128, bias=not bn), *([nn.BatchNorm1d(128)] if bn else []),
                                     nn.LeakyReLU(a.slope, True), nn.Linear(128, q_out))
 
@@ -149,8 +151,10 @@ class Discriminator(nn.Module):
     def split_q(self, q: torch.Tensor) -> QOut:
         logits = list(torch.split(q[:, : sum(self.cat_sizes)], list(self.cat_sizes), dim=1))
         rest = q[:, sum(self.cat_sizes):]
-        mu = rest[:, : self.n_cont]
-        logvar = torch.zeros_like(mu) if self.fixed_sigma else rest[:, self.n_cont:].clamp(-10, 10)
+        points = rest[:, : 2 * self.n_circ].unflatten(1, (self.n_circ, 2))
+        angles = torch.atan2(points[..., 1].float(), points[..., 0].float()).to(rest.dtype) / math.pi
+        mu = torch.cat([angles, rest[:, 2 * self.n_circ: self.n_cont + self.n_circ]], dim=1)
+        logvar = torch.zeros_like(mu) if self.fixed_sigma else rest[:, self.n_cont + self.n_circ:].clamp(-10, 10)
         return QOut(logits, mu, logvar)
 
 
@@ -211,7 +215,7 @@ def generate(g: nn.Module, cfg: Config, lat: Latent) -> torch.Tensor:
     was_training = g.training
     g.eval()
     try:
-        return ((g(lat.vector(cfg.cat_codes)).clamp(-1, 1) + 1) / 2).cpu()
+        return ((g(lat.vector(cfg)).clamp(-1, 1) + 1) / 2).cpu()
     finally:
         g.train(was_training)
 

@@ -49,7 +49,9 @@ def eval_table(run: Run) -> pd.DataFrame:
 
 def layout(cfg_dict: dict[str, Any]) -> str:
     cats = "".join(f"+Cat({k})" for k in cfg_dict.get("cat_codes", []))
-    conts = f"+{cfg_dict.get('n_cont', 0)}xU(-1,1)" if cfg_dict.get("n_cont") else ""
+    circ = min(cfg_dict.get("circular_codes", 0), cfg_dict.get("n_cont", 0))
+    lines = cfg_dict.get("n_cont", 0) - circ
+    conts = (f"+{circ}xCircle" if circ else "") + (f"+{lines}xU(-1,1)" if lines else "")
     return f"z{cfg_dict.get('noise_dim', '?')}{cats}{conts}"
 
 

@@ -100,7 +100,7 @@ def pair_images(nets: Nets, cfg: Config, pairs: tuple[Latent, Latent, torch.Tens
                 ) -> tuple[torch.Tensor, torch.Tensor]:
     """G's images of a batch of sharing pairs (latent.sharing_pairs), in one pass."""
     a, b, _ = pairs
-    return nets.G(torch.cat([a.vector(cfg.cat_codes), b.vector(cfg.cat_codes)])).chunk(2)
+    return nets.G(torch.cat([a.vector(cfg), b.vector(cfg)])).chunk(2)
 
 
 def contrast_loss(nets: Nets, images: tuple[torch.Tensor, torch.Tensor], k: torch.Tensor
@@ -134,14 +134,14 @@ def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, p
 
     c = latent.sample(cfg, b, x.device, gen)
     with autocast:
-        fake = nets.G(c.vector(cfg.cat_codes))
+        fake = nets.G(c.vector(cfg))
 
         # -- Update D and Q: maximise log D(x) + log(1 - D(G(z, c))), minimise lambda * L_info --
         # real, fake and (with the jitter term) jittered fakes in one stacked pass; Q is never
         # read on real images in training, so its head starts at the fakes (q_from=1)
         jit = [jitter(fake.detach(), gen)] if uses_jitter(cfg) else []
         (real_logit, fake_logit, *_), (q, *q_jit) = nets.D.parts(x, fake.detach(), *jit, q_from=1)
-        info_d, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)
+        info_d, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont, cfg.circular_codes)
         loss_d = d_loss(real_logit, fake_logit)
         loss_d_total = loss_d + info_d + cfg.lambda_cat_jitter * sum(jitter_ce(q_jit, c))
     nets.opt_d.zero_grad(set_to_none=True)
@@ -157,10 +157,10 @@ def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, p
             c = latent.sample(cfg, b, x.device, gen)
         with autocast:
             if i:
-                fake = nets.G(c.vector(cfg.cat_codes))
+                fake = nets.G(c.vector(cfg))
             jit = [jitter(fake, gen)] if uses_jitter(cfg) else []
             (fake_logit_g, *_), (q_g, *q_jit) = nets.D.parts(fake, *jit)
-            info_g, ce, nll = info_loss(q_g, c, cfg.lambda_cat, cfg.lambda_cont)
+            info_g, ce, nll = info_loss(q_g, c, cfg.lambda_cat, cfg.lambda_cont, cfg.circular_codes)
             ce_jit = jitter_ce(q_jit, c)
             info_g = info_g + cfg.lambda_cat_jitter * sum(ce_jit)
             loss_g = g_loss(fake_logit_g)
@@ -172,7 +172,7 @@ def train_step(nets: Nets, x: torch.Tensor, cfg: Config, gen: torch.Generator, p
                     images = pair_images(nets, cfg, pairs)
                 total_g = total_g + cfg.lambda_cr * contrast_loss(nets, images, pairs[2])[0]
         if cfg.lambda_hessian and not i:  # once per iteration, as D's update
-            hessian = hessian_penalty(nets.G, c.vector(cfg.cat_codes), latent.smooth_inputs(cfg), gen)
+            hessian = hessian_penalty(nets.G, c.vector(cfg), latent.smooth_inputs(cfg), gen)
             total_g = total_g + cfg.lambda_hessian * hessian
             stats["hessian"] = hessian
         nets.opt_g.zero_grad(set_to_none=True)

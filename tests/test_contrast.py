@@ -59,7 +59,7 @@ def test_the_dsprites_preset_builds_infogan_crs_nets():
     assert [hasattr(m, "parametrizations") for m in h_layers] == [True] * 5 + [False]  # all but H's last
     z = latent.sample(cfg, 16)
     assert float(z.z.min()) >= -1 and float(z.z.max()) <= 1  # uniform noise
-    img = g(z.vector(cfg.cat_codes))
+    img = g(z.vector(cfg))
     img = img.detach()
     assert img.shape == (16, 1, 64, 64) and float(img.min()) >= -1 and float(img.max()) <= 1
     assert preset("dsprites:4").cr_start == 25 * (3 * 6 * 10 * 8 * 8 // 64)  # 25 epochs of the smaller set
@@ -162,15 +162,16 @@ def infogan_cr_iteration(nets: Nets, cfg: Config, x: torch.Tensor, gen: torch.Ge
     contrast_loss(nets, images, pairs[2])[0].backward()
     nets.opt_h.step()
     c = latent.sample(cfg, len(x), generator=gen)
-    (real, fake), (q,) = nets.D.parts(x, nets.G(c.vector(cfg.cat_codes)).detach(), q_from=1)
+    (real, fake), (q,) = nets.D.parts(x, nets.G(c.vector(cfg)).detach(), q_from=1)
     nets.opt_d.zero_grad()
-    (d_loss(real, fake) + info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)[0]).backward()
+    (d_loss(real, fake) + info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont, cfg.circular_codes)[0]).backward()
     nets.opt_d.step()
     for _ in range(2):
-        (logit,), (q,) = nets.D.parts(nets.G(c.vector(cfg.cat_codes)))
+        (logit,), (q,) = nets.D.parts(nets.G(c.vector(cfg)))
         cr = contrast_loss(nets, pair_images(nets, cfg, pairs), pairs[2])[0]
         nets.opt_g.zero_grad()
-        (g_loss(logit) + info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)[0] + cfg.lambda_cr * cr).backward()
+        info = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont, cfg.circular_codes)[0]
+        (g_loss(logit) + info + cfg.lambda_cr * cr).backward()
         nets.opt_g.step()
 
 

@@ -37,10 +37,10 @@ def test_stacked_pass_equals_separate_passes():
 
 def plain_step(cfg, g, d, opt_d, opt_g, x, c, gen):
     """Separate D passes, D's gradients computed in the G step too, default Adam."""
-    fake = g(c.vector(cfg.cat_codes))
+    fake = g(c.vector(cfg))
     real_logit, _ = d(x)
     fake_logit, q = d(fake.detach())
-    info, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)
+    info, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont, cfg.circular_codes)
     if cfg.lambda_cat_jitter:
         info = info + cfg.lambda_cat_jitter * sum(cat_ces(d(jitter(fake.detach(), gen))[1], c))
     ld = d_loss(real_logit, fake_logit)
@@ -49,7 +49,7 @@ def plain_step(cfg, g, d, opt_d, opt_g, x, c, gen):
     d_grads = {k: p.grad.clone() for k, p in d.named_parameters()}
     opt_d.step()
     fake_logit, q = d(fake)
-    info_g, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)
+    info_g, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont, cfg.circular_codes)
     if cfg.lambda_cat_jitter:
         info_g = info_g + cfg.lambda_cat_jitter * sum(cat_ces(d(jitter(fake, gen))[1], c))
     lg = g_loss(fake_logit)

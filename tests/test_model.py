@@ -19,7 +19,7 @@ def test_shapes_for_every_size_and_layout(size, channels, cats, n_cont, fixed):
                             "fixed_sigma": fixed})
     g, d = build(cfg)
     c = latent.sample(cfg, 4)
-    vec = c.vector(cfg.cat_codes)
+    vec = c.vector(cfg)
     assert vec.shape == (4, 7 + sum(cats) + n_cont)
     img = g(vec)
     assert img.shape == (4, channels, size, size)
@@ -35,7 +35,7 @@ def test_shapes_for_every_size_and_layout(size, channels, cats, n_cont, fixed):
 def test_latent_vector_layout_is_z_then_onehots_then_continuous():
     cfg = Config.from_dict({"noise_dim": 2, "cat_codes": [3, 2], "n_cont": 1})
     c = latent.Latent(torch.tensor([[0.5, -0.5]]), torch.tensor([[2, 1]]), torch.tensor([[0.25]]))
-    assert c.vector(cfg.cat_codes).tolist() == [[0.5, -0.5, 0, 0, 1, 0, 1, 0.25]]
+    assert c.vector(cfg).tolist() == [[0.5, -0.5, 0, 0, 1, 0, 1, 0.25]]
     assert cfg.code_names == ["c1", "c2", "c3"]
 
 
@@ -46,8 +46,8 @@ def test_perfect_q_gives_ln_k_and_uniform_q_gives_zero():
     empty = torch.zeros(k, 0)
     perfect = QOut([torch.nn.functional.one_hot(cat[:, 0], k).float() * 1e4], empty, empty)
     uniform = QOut([torch.zeros(k, k)], torch.zeros(k, 0), torch.zeros(k, 0))
-    ce_p, _ = code_nlls(perfect, c)
-    ce_u, _ = code_nlls(uniform, c)
+    ce_p, _ = code_nlls(perfect, c, 0)
+    ce_u, _ = code_nlls(uniform, c, 0)
     assert mi_bounds([ce_p[0].item()], [], (k,))[0] == pytest.approx(math.log(10), abs=1e-6)
     assert mi_bounds([ce_u[0].item()], [], (k,))[0] == pytest.approx(0.0, abs=1e-6)
 
@@ -55,12 +55,12 @@ def test_perfect_q_gives_ln_k_and_uniform_q_gives_zero():
 def test_gaussian_nll_matches_hand_computation():
     c = latent.Latent(torch.zeros(2, 0), torch.zeros(2, 0, dtype=torch.long), torch.tensor([[0.5], [-0.5]]))
     q = QOut([], torch.tensor([[0.0], [0.0]]), torch.tensor([[math.log(0.25)], [math.log(0.25)]]))
-    _, nll = code_nlls(q, c)
+    _, nll = code_nlls(q, c, 0)
     # N(0.5; 0, sigma=0.5): 0.5 ln(2 pi) + ln 0.5 + 0.5 * (0.5 / 0.5)^2
     expected = 0.5 * math.log(2 * math.pi) + math.log(0.5) + 0.5
     assert nll[0].item() == pytest.approx(expected, abs=1e-6)
     assert mi_bounds([], [nll[0].item()], ())[0] == pytest.approx(math.log(2) - expected, abs=1e-6)
-    total, _, _ = info_loss(q, c, 1.0, 0.1)
+    total, _, _ = info_loss(q, c, 1.0, 0.1, 0)
     assert total.item() == pytest.approx(0.1 * expected, abs=1e-6)
 
 
@@ -68,8 +68,8 @@ def test_info_loss_reaches_shared_trunk_q_head_and_generator():
     cfg = Config()
     g, d = build(cfg)
     c = latent.sample(cfg, 8, generator=torch.Generator().manual_seed(0))
-    _, q = d(g(c.vector(cfg.cat_codes)))
-    loss, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont)
+    _, q = d(g(c.vector(cfg)))
+    loss, _, _ = info_loss(q, c, cfg.lambda_cat, cfg.lambda_cont, cfg.circular_codes)
     loss.backward()
     for name, module in [("trunk", d.trunk), ("q_head", d.q_head), ("G", g)]:
         grads = [p.grad.abs().sum().item() for p in module.parameters() if p.grad is not None]

@@ -52,7 +52,7 @@ def line_figure(frames: dict[str, pd.DataFrame], columns: list[str], title: str,
 
 def mi_ceilings(cfg: dict[str, Any]) -> dict[str, tuple[float, str]]:
     """The most each MI bound can reach: ln K for a categorical code; with sigma fixed to 1,
-    -0.226 for a U(-1, 1) code and 0.099 for a circular one (losses.CEILING_FIXED*), each drawn
+    -0.226 for a U(-1, 1) code and 0.764 for a circular one (losses.CEILING_FIXED*), each drawn
     once, for the first continuous code of its kind, as every such code has it."""
     cats = cfg.get("cat_codes", [])
     out = {f"mi_c{i + 1}": (math.log(k), "ln K") for i, k in enumerate(cats)}

@@ -20,11 +20,10 @@ from .models import QOut
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 LN2 = math.log(2.0)
 # the most a continuous code's bound reaches with sigma fixed at 1 (Q's NLL at its least): ln 2 -
-# ln(2 pi) / 2 = -0.226 for a U(-1, 1) code; kappa - ln I0(kappa) = 0.099 at kappa = 1 / pi^2 for a
+# ln(2 pi) / 2 = -0.226 for a U(-1, 1) code; kappa - ln I0(kappa) = 0.764 at kappa = 1 for a
 # circular one (von_mises_nll)
 CEILING_FIXED = LN2 - HALF_LOG_2PI
-CEILING_FIXED_CIRCLE = 1 / math.pi ** 2 - math.log(torch.special.i0(torch.tensor(1 / math.pi ** 2,
-                                                                                 dtype=torch.float64)).item())
+CEILING_FIXED_CIRCLE = 1 - math.log(torch.special.i0(torch.tensor(1.0, dtype=torch.float64)).item())
 
 
 def d_loss(real_logit: torch.Tensor, fake_logit: torch.Tensor) -> torch.Tensor:
@@ -50,10 +49,12 @@ def code_nlls(q: QOut, c: Latent, circular: int) -> tuple[list[torch.Tensor], li
 
 def von_mises_nll(c: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """-log of the von Mises density of angle pi c around pi mu, per unit of c (so ln 2 - NLL
-    bounds I as for U(-1, 1)): concentration kappa = 1 / (pi^2 sigma^2), so a small error costs
-    what it costs a Gaussian code, and a fixed sigma of 1 weighs a circular code's turn as a
-    linear code's step. log I0(kappa) is log(i0e(kappa)) + kappa, which stays finite."""
-    kappa = torch.exp(-logvar.float()) / math.pi ** 2
+    bounds I as for U(-1, 1)). A circular code's sigma is in radians, its natural unit, as a
+    linear code's is in units of c: concentration kappa = 1 / sigma^2, so a fixed sigma of 1 is
+    kappa 1, and a perfect read is worth kappa = 1 nat over none (a linear code's 1/6). In units
+    of c, a small error costs what it costs a Gaussian code of sigma / pi. log I0(kappa) is
+    log(i0e(kappa)) + kappa, which stays finite."""
+    kappa = torch.exp(-logvar.float())
     return kappa * (1 - torch.cos(math.pi * (c.float() - mu.float()))) + torch.log(2 * torch.special.i0e(kappa))
 
 

@@ -257,8 +257,7 @@ if trav_tab.open:
                            f"{run.name}_codes_step{m.step}.png", "image/png", on_click="ignore", key="dl_all")
         for c in codes:
             grid, vals = traversal_grid(m.G, m.cfg, c.name, list(range(rows)), values, base_cat=held)
-            what = (f"categorical, K={c.k}" if c.kind == "cat" else
-                    f"{'circular (once round is 2)' if c.circular else 'continuous'}, {lo:g} → {hi:g}")
+            what = c.label if c.kind == "cat" else f"{c.label}, {lo:g} → {hi:g}"
             st.markdown(f"**{c.name}** · {what} · rows = seeds 0-{rows - 1}, columns = "
                         + ", ".join(f"{v:g}" for v in vals))
             st.image(to_pil(grid, scale))

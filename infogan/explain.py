@@ -92,8 +92,7 @@ def objective(cfg: Config, last: dict[str, Any]) -> list[Term]:
         ceiling = (f"ceiling ln {code.k} = {math.log(code.k):.3f}" if code.kind == "cat" else
                    f"ceiling {CEILING_FIXED_CIRCLE if code.circular else CEILING_FIXED:.3f} with σ fixed at 1"
                    if cfg.fixed_sigma else "no fixed ceiling: Q's σ can shrink")
-        kind = (f"categorical, {code.k} values" if code.kind == "cat" else
-                "circular, Q a von Mises density" if code.circular else "continuous")
+        kind = code.label + (", Q a von Mises density" if code.circular else "")
         terms.append(Term(rf"L_I({code.name}) \le I({code.name}; G(z, c))",
                           f"the lower bound on how much the image says about {code.name} ({kind}; {ceiling})",
                           get(f"mi_{code.name}")))

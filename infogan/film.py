@@ -277,7 +277,7 @@ def all_codes_png(model: Model, seeds: list[int], values: list[float], scale: in
     blocks = []
     for code in latent.codes_of(model.cfg):
         grid, vals = traversal_grid(model.G, model.cfg, code.name, seeds, values)
-        what = f"categorical, K={code.k}" if code.kind == "cat" else f"continuous, {vals[0]:g} to {vals[-1]:g}"
+        what = code.label if code.kind == "cat" else f"{code.label}, {vals[0]:g} to {vals[-1]:g}"
         label = Image.new("RGB", (grid.shape[2] * scale, 18), "white")
         ImageDraw.Draw(label).text((4, 3), f"{code.name}: {what} (rows: noise seeds)", fill="black")
         blocks += [label, to_pil(grid, scale).convert("RGB")]

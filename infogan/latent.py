@@ -23,6 +23,11 @@ class Code:
     index: int = 0  # position among codes of the same kind
     circular: bool = False  # a "cont" code that is an angle (Config.circular_codes)
 
+    @property
+    def label(self) -> str:
+        """What kind of code it is, as a caption says it."""
+        return f"categorical, K={self.k}" if self.kind == "cat" else "circular" if self.circular else "continuous"
+
 
 def codes_of(cfg: Config) -> list[Code]:
     """The codes in latent order, named as Config.code_names names them."""
